@@ -1,0 +1,73 @@
+//! trawl's HTTP API: queue depth, run status and results, manual scrape requests.
+mod auth;
+mod error;
+mod routes;
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use axum::{Router, middleware};
+use queue_core::Services;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use trawl_worker::Executor;
+
+pub use auth::ApiKeys;
+pub use error::{ApiError, success};
+pub use routes::{DEFAULT_SYNC_TIMEOUT, SYNC_MAX_RESULTS};
+
+/// Largest request body accepted; scrape requests are a few hundred bytes.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    /// Runs sync-mode scrapes, exactly as a worker would.
+    pub executor: Executor,
+    pub keys: ApiKeys,
+    pub sync_timeout: Duration,
+    /// Most sites one `POST /scheduler/run` pass schedules.
+    pub scheduler_batch: i64,
+}
+
+pub fn router(state: AppState) -> Router {
+    let mutating = Router::new()
+        .route("/jobs/scrape", post(routes::scrape))
+        .route("/scheduler/run", post(routes::scheduler_run))
+        .route(
+            "/jobs/queue/dead/{id}/retry",
+            post(routes::retry_dead_letter),
+        )
+        .route("/jobs/queue/dead/{id}", delete(routes::delete_dead_letter))
+        .route("/jobs/scrape/{run_id}/cancel", post(routes::cancel_run))
+        .route("/jobs/queue/pause", post(routes::pause_queue))
+        .route("/jobs/queue/resume", post(routes::resume_queue))
+        .route_layer(middleware::from_fn_with_state(
+            state.keys.clone(),
+            auth::require_key,
+        ));
+    Router::new()
+        .route("/health", get(routes::health))
+        .route("/jobs/health", get(routes::jobs_health))
+        .route("/jobs/sites", get(routes::sites))
+        .route("/jobs/scrape/{run_id}", get(routes::run_status))
+        .route("/jobs/queue/status", get(routes::queue_status))
+        .route("/jobs/queue/dead", get(routes::dead_letters))
+        .route("/scheduler/status", get(routes::scheduler_status))
+        .merge(mutating)
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Serves until `shutdown`, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

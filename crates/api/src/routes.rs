@@ -1,0 +1,382 @@
+//! The endpoints (seed 003's API).
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use queue_core::store::{self, StartOutcome};
+use queue_core::{MAX_RESULTS_WANTED, Task, Trigger};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use trawl_scrape::SourceKind;
+
+use crate::{ApiError, AppState, success};
+
+/// Sync mode is for small diagnostic runs (seed 003): at most this many results.
+pub const SYNC_MAX_RESULTS: u32 = 25;
+/// Postings listed with a run unless `?limit=` says otherwise.
+const DEFAULT_POSTINGS_LIMIT: i64 = 100;
+
+/// `axum::Json` with rejections in the API's error envelope.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        Ok(Self(value))
+    }
+}
+
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+}
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    let redis = state.services.queue.ping().await;
+    let postgres = sqlx::query("SELECT 1").execute(&state.services.db).await;
+    let checks = json!({
+        "redis": if redis.is_ok() { "ok" } else { "unreachable" },
+        "postgres": if postgres.is_ok() { "ok" } else { "unreachable" },
+    });
+    if redis.is_ok() && postgres.is_ok() {
+        return success(StatusCode::OK, checks);
+    }
+    let down: Vec<&str> = [("redis", redis.is_err()), ("postgres", postgres.is_err())]
+        .into_iter()
+        .filter_map(|(name, failed)| failed.then_some(name))
+        .collect();
+    let body = json!({"status": "error", "error": {"code": "unhealthy",
+        "message": format!("unreachable: {}", down.join(", "))}, "data": checks});
+    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+}
+
+/// The queue system's health: Redis reachable and some worker alive.
+pub async fn jobs_health(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let metrics = state.services.queue.metrics().await?;
+    let status = if metrics.workers_alive > 0 {
+        "ok"
+    } else {
+        "degraded"
+    };
+    Ok(success(
+        StatusCode::OK,
+        json!({"queue": status, "workers_alive": metrics.workers_alive, "pending": metrics.pending,
+               "sources": SourceKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()}),
+    ))
+}
+
+pub async fn sites(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let sites = store::list_sites(&state.services.db).await?;
+    let sources: Vec<_> = SourceKind::ALL
+        .iter()
+        .map(|kind| json!({"source": kind.as_str(), "description": kind.description()}))
+        .collect();
+    Ok(success(
+        StatusCode::OK,
+        json!({"sites": sites, "sources": sources}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeBody {
+    site_name: String,
+    search_term: Option<String>,
+    location: Option<String>,
+    /// Restricts the search to remote postings (the location "Remote").
+    is_remote: Option<bool>,
+    results_wanted: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeQuery {
+    #[serde(default)]
+    mode: Mode,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    #[default]
+    Async,
+    Sync,
+}
+
+pub async fn scrape(
+    State(state): State<AppState>,
+    mode: Result<Query<ScrapeQuery>, QueryRejection>,
+    ApiJson(body): ApiJson<ScrapeBody>,
+) -> Result<Response, ApiError> {
+    let mode = query(mode)?.mode;
+    let cap = if mode == Mode::Sync {
+        SYNC_MAX_RESULTS
+    } else {
+        MAX_RESULTS_WANTED
+    };
+    let wanted = body.results_wanted.unwrap_or(if mode == Mode::Sync {
+        SYNC_MAX_RESULTS
+    } else {
+        queue_core::DEFAULT_RESULTS_WANTED
+    });
+    if !(1..=cap).contains(&wanted) {
+        return Err(ApiError::bad_request(format!(
+            "results_wanted must be between 1 and {cap} in {} mode, got {wanted}",
+            if mode == Mode::Sync { "sync" } else { "async" }
+        )));
+    }
+    let location = match (body.location, body.is_remote) {
+        (Some(_), Some(true)) => {
+            return Err(ApiError::bad_request(
+                "give either location or is_remote, not both",
+            ));
+        }
+        (None, Some(true)) => Some("Remote".to_owned()),
+        (location, _) => location,
+    };
+    let Some(site) = store::get_site(&state.services.db, &body.site_name).await? else {
+        return Err(ApiError::not_found(
+            "unknown_site",
+            format!("unknown site: {}; see GET /jobs/sites", body.site_name),
+        ));
+    };
+    let spec = site.spec()?;
+    let run_id = format!("manual_{}", uuid::Uuid::new_v4().simple());
+    let mut task = Task::new(&site.site_name, run_id.clone(), Trigger::Manual);
+    task.search_term = body.search_term;
+    task.location = location;
+    task.results_wanted = Some(wanted);
+    let task_id = task.task_id.clone().unwrap_or_default();
+
+    if mode == Mode::Sync {
+        queue_core::reserve_run(&state.services, &site, &task).await?;
+        return scrape_inline(&state, &site, &spec, &task).await;
+    }
+    queue_core::submit_run(&state.services, &site, &task).await?;
+    Ok(success(
+        StatusCode::ACCEPTED,
+        json!({"task_id": task_id, "run_id": run_id, "status": "queued", "execution_mode": "async"}),
+    ))
+}
+
+/// Sync mode: the same executor the worker uses, inline, with a short time limit.
+async fn scrape_inline(
+    state: &AppState,
+    site: &store::SiteSchedule,
+    spec: &trawl_scrape::SiteSpec,
+    task: &Task,
+) -> Result<Response, ApiError> {
+    let run_id = task.run_id.as_deref().unwrap_or_default();
+    let task_id = task.task_id.as_deref().unwrap_or_default();
+    let result = async {
+        let attempt =
+            match store::start_run(&state.services.db, run_id, task_id, "api-sync").await? {
+                StartOutcome::Started { attempt } => attempt,
+                other => {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "run_not_startable",
+                        format!("{other:?}"),
+                    ));
+                }
+            };
+        state
+            .executor
+            .execute(site, spec, task, run_id, attempt, state.sync_timeout)
+            .await?;
+        Ok(())
+    }
+    .await;
+    state
+        .services
+        .locks
+        .release(&site.site_name, run_id)
+        .await?;
+    result?;
+    let run = store::get_run(&state.services.db, run_id).await?;
+    let postings =
+        store::run_postings(&state.services.db, run_id, i64::from(SYNC_MAX_RESULTS)).await?;
+    Ok(success(
+        StatusCode::OK,
+        json!({"task_id": task_id, "run_id": run_id, "execution_mode": "sync",
+               "status": run.as_ref().map(|r| r.status.clone()), "run": run, "postings": postings}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunQuery {
+    limit: Option<i64>,
+}
+
+pub async fn run_status(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+    limit: Result<Query<RunQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let limit = query(limit)?.limit.unwrap_or(DEFAULT_POSTINGS_LIMIT);
+    if !(0..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 0 and 1000, got {limit}"
+        )));
+    }
+    let Some(run) = store::get_run(&state.services.db, &run_id).await? else {
+        return Err(ApiError::not_found(
+            "unknown_run",
+            format!("no run with run_id {run_id}"),
+        ));
+    };
+    let postings = store::run_postings(&state.services.db, &run_id, limit).await?;
+    let attempts = store::run_attempts(&state.services.db, &run_id).await?;
+    Ok(success(
+        StatusCode::OK,
+        json!({"run": run, "status": run.status, "attempts": attempts, "postings": postings}),
+    ))
+}
+
+pub async fn queue_status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let metrics = state.services.queue.metrics().await?;
+    let runs: serde_json::Map<String, serde_json::Value> =
+        store::count_runs_by_status(&state.services.db)
+            .await?
+            .into_iter()
+            .map(|(status, count)| (status, json!(count)))
+            .collect();
+    let keys = state.services.keys();
+    Ok(success(
+        StatusCode::OK,
+        json!({"queue": metrics.queue, "pending": metrics.pending, "in_flight": metrics.in_flight,
+               "delayed": metrics.delayed, "dead": metrics.dead, "paused": metrics.paused, "workers_alive": metrics.workers_alive, "workers": metrics.workers,
+               "runs_by_status": runs, "pending_key": keys.pending()}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadQuery {
+    limit: Option<usize>,
+}
+
+/// Newest dead letters first, with the reason each was set aside.
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    limit: Result<Query<DeadQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let limit = query(limit)?.limit.unwrap_or(100);
+    if !(1..=queue_core::DEFAULT_DEAD_LETTER_CAP).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {}, got {limit}",
+            queue_core::DEFAULT_DEAD_LETTER_CAP
+        )));
+    }
+    let queue = &state.services.queue;
+    let total = queue.metrics().await?.dead;
+    let entries = queue.dead_letters(limit).await?;
+    Ok(success(
+        StatusCode::OK,
+        json!({"total": total, "cap": queue_core::DEFAULT_DEAD_LETTER_CAP, "dead": entries}),
+    ))
+}
+
+pub async fn retry_dead_letter(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    match state.services.queue.retry_dead_letter(&id).await? {
+        Some(task) => Ok(success(
+            StatusCode::OK,
+            json!({"id": id, "requeued": true, "task": task}),
+        )),
+        None => Err(ApiError::not_found(
+            "unknown_dead_letter",
+            format!("no dead letter with id {id}"),
+        )),
+    }
+}
+
+pub async fn delete_dead_letter(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if state.services.queue.delete_dead_letter(&id).await? {
+        Ok(success(StatusCode::OK, json!({"id": id, "deleted": true})))
+    } else {
+        Err(ApiError::not_found(
+            "unknown_dead_letter",
+            format!("no dead letter with id {id}"),
+        ))
+    }
+}
+
+pub async fn cancel_run(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> Result<Response, ApiError> {
+    match queue_core::cancel_run(&state.services, &run_id).await? {
+        queue_core::Cancelled::BeforeStart => Ok(success(
+            StatusCode::OK,
+            json!({"run_id": run_id, "status": "failed", "cancelled": true}),
+        )),
+        queue_core::Cancelled::Requested => Ok(success(
+            StatusCode::ACCEPTED,
+            json!({"run_id": run_id, "status": "running", "cancelled": true,
+                   "message": "the worker stops at its next page and marks the run failed"}),
+        )),
+        queue_core::Cancelled::AlreadyFinished(status) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_finished",
+            format!("run {run_id} already ended: {status}"),
+        )),
+        queue_core::Cancelled::NoSuchRun => Err(ApiError::not_found(
+            "unknown_run",
+            format!("no run with run_id {run_id}"),
+        )),
+    }
+}
+
+pub async fn pause_queue(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.services.queue.set_paused(true).await?;
+    Ok(success(StatusCode::OK, json!({"paused": true})))
+}
+
+pub async fn resume_queue(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.services.queue.set_paused(false).await?;
+    Ok(success(StatusCode::OK, json!({"paused": false})))
+}
+
+pub async fn scheduler_run(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let stats = trawl_scheduler::run_pass(&state.services, "api", state.scheduler_batch)
+        .await
+        .map_err(|err| ApiError::internal(&err))?;
+    Ok(success(
+        StatusCode::OK,
+        serde_json::to_value(stats).expect("stats serialize"),
+    ))
+}
+
+pub async fn scheduler_status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let status = trawl_scheduler::status(&state.services).await?;
+    let sites: Vec<_> = store::list_sites(&state.services.db)
+        .await?
+        .into_iter()
+        .map(|s| json!({"site_name": s.site_name, "enabled": s.enabled, "interval_minutes": s.interval_minutes,
+                        "last_run_at": s.last_run_at, "next_run_at": s.next_run_at}))
+        .collect();
+    Ok(success(
+        StatusCode::OK,
+        json!({"last_pass": status.last_pass, "totals": status.totals, "sites": sites}),
+    ))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint")
+}
+
+/// Default time limit of sync-mode scrapes.
+pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,0 +1,287 @@
+use queue_core::Services;
+use serde_json::json;
+use sqlx::PgPool;
+use test_support::{TestBoard, TestRedis, register_site};
+
+use crate::helpers::*;
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn health_reports_both_dependencies(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let api = spawn_api(&redis.services(&db)).await;
+    let (status, body) = read(api.get("/health")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!({"redis": "ok", "postgres": "ok"}));
+
+    let (status, body) = read(api.get("/jobs/health")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["data"]["queue"], "degraded",
+        "no worker is alive: {body}"
+    );
+    Ok(())
+}
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn health_is_503_when_redis_is_unreachable(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    // Port 1 on loopback: nothing listens there.
+    let mut config = redis.config("postgres://unused");
+    config.redis_url = "redis://127.0.0.1:1".into();
+    let broken = queue_core::create_pool(&config.redis_url, 2)?;
+    let services = Services::new(db.clone(), broken, &config);
+    let api = spawn_api(&services).await;
+    let (status, body) = read(api.get("/health")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["data"]["redis"], "unreachable");
+    assert_eq!(body["data"]["postgres"], "ok");
+    assert!(body["error"]["message"].as_str().unwrap().contains("redis"));
+    expect_error(
+        api.get("/jobs/queue/status"),
+        503,
+        "unavailable",
+        "backing service",
+    )
+    .await;
+    Ok(())
+}
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn sites_lists_registered_sites_and_sources(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let board = TestBoard::start().await;
+    register_site(&db, "demo", &board.url, 2).await;
+    let api = spawn_api(&redis.services(&db)).await;
+    let (status, body) = read(api.get("/jobs/sites")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["sites"][0]["site_name"], "demo");
+    assert_eq!(body["data"]["sites"][0]["payload"]["source"], "demo_board");
+    assert_eq!(body["data"]["sources"][0]["source"], "demo_board");
+    Ok(())
+}
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn posts_need_a_valid_key(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let api = spawn_api(&redis.services(&db)).await;
+    let body = json!({"site_name": "demo"});
+    for path in ["/jobs/scrape", "/scheduler/run"] {
+        let url = format!("{}{path}", api.base);
+        expect_error(
+            api.client.post(&url).json(&body),
+            401,
+            "unauthorized",
+            "Authorization: Bearer",
+        )
+        .await;
+        expect_error(
+            api.client.post(&url).bearer_auth("wrong").json(&body),
+            401,
+            "unauthorized",
+            "not valid",
+        )
+        .await;
+    }
+    Ok(())
+}
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn scheduler_run_and_status(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let board = TestBoard::start().await;
+    register_site(&db, "demo", &board.url, 2).await;
+    let api = spawn_api(&redis.services(&db)).await;
+
+    let (status, body) = read(api.post("/scheduler/run")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["data"]["due"].as_u64(),
+            body["data"]["enqueued"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(body["data"]["origin"], "api");
+
+    let (status, body) = read(api.get("/scheduler/status")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["last_pass"]["enqueued"], 1);
+    assert_eq!(body["data"]["totals"]["passes"], 1);
+    assert_eq!(body["data"]["sites"][0]["site_name"], "demo");
+    assert!(body["data"]["sites"][0]["next_run_at"].is_string());
+
+    let (status, body) = read(api.get("/jobs/queue/status")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["pending"], 1);
+    assert_eq!(body["data"]["runs_by_status"]["queued"], 1);
+    assert_eq!(
+        body["data"]["pending_key"],
+        format!("{}{{scraping}}:pending", redis.prefix)
+    );
+    Ok(())
+}
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn unknown_routes_and_runs_are_404(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let api = spawn_api(&redis.services(&db)).await;
+    expect_error(api.get("/nope"), 404, "not_found", "no such endpoint").await;
+    expect_error(
+        api.get("/jobs/scrape/manual_missing"),
+        404,
+        "unknown_run",
+        "manual_missing",
+    )
+    .await;
+    expect_error(
+        api.get("/jobs/scrape/x?limit=-1"),
+        400,
+        "invalid_request",
+        "limit",
+    )
+    .await;
+    expect_error(
+        api.get("/jobs/scrape/x?bogus=1"),
+        400,
+        "invalid_request",
+        "bogus",
+    )
+    .await;
+    Ok(())
+}
+
+#[test]
+fn the_api_refuses_to_start_without_keys() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trawl-api"))
+        .env("DATABASE_URL", "postgres://127.0.0.1:1/none")
+        .env("API_KEYS", "")
+        .env_remove("API_ALLOW_OPEN")
+        .args(["--bind", "127.0.0.1:0"])
+        .output()
+        .expect("trawl-api runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("API_KEYS is empty"), "{stderr}");
+}
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn dead_letters_can_be_listed_retried_and_deleted(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let api = spawn_api(&services).await;
+    services
+        .queue
+        .enqueue_raw(r#"{"site_name":"demo"}"#)
+        .await?;
+    services.queue.enqueue_raw("not json").await?;
+    let mut consumer =
+        services
+            .queue
+            .consumer(&redis.url, "w1", std::time::Duration::from_millis(100));
+    for reason in ["unknown site: demo", "malformed task JSON"] {
+        let raw = consumer.next().await?.unwrap();
+        services.queue.dead_letter("w1", &raw, reason).await?;
+    }
+
+    let (status, body) = read(api.get("/jobs/queue/dead?limit=10")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["data"]["total"].as_u64(), body["data"]["cap"].as_u64()),
+        (Some(2), Some(10_000))
+    );
+    let dead = body["data"]["dead"].as_array().unwrap();
+    assert_eq!(dead[0]["reason"], "malformed task JSON");
+    let (garbage, demo) = (
+        dead[0]["id"].as_str().unwrap(),
+        dead[1]["id"].as_str().unwrap(),
+    );
+
+    let url = format!("{}/jobs/queue/dead/{demo}/retry", api.base);
+    expect_error(api.client.post(&url), 401, "unauthorized", "Bearer").await;
+    let (status, body) = read(api.post(&format!("/jobs/queue/dead/{demo}/retry"))).await;
+    assert_eq!(
+        (status, body["data"]["requeued"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    expect_error(
+        api.post(&format!("/jobs/queue/dead/{demo}/retry")),
+        404,
+        "unknown_dead_letter",
+        demo,
+    )
+    .await;
+
+    let delete = format!("{}/jobs/queue/dead/{garbage}", api.base);
+    expect_error(api.client.delete(&delete), 401, "unauthorized", "Bearer").await;
+    let (status, _) = read(api.client.delete(&delete).bearer_auth(KEY)).await;
+    assert_eq!(status, 200);
+    expect_error(
+        api.client.delete(&delete).bearer_auth(KEY),
+        404,
+        "unknown_dead_letter",
+        garbage,
+    )
+    .await;
+    expect_error(
+        api.get("/jobs/queue/dead?limit=0"),
+        400,
+        "invalid_request",
+        "limit",
+    )
+    .await;
+    assert_eq!(services.queue.metrics().await?.dead, 0);
+    assert_eq!(
+        services.queue.metrics().await?.pending,
+        1,
+        "the retried task is queued"
+    );
+    Ok(())
+}
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn pause_resume_and_cancel_endpoints(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let board = TestBoard::start().await;
+    register_site(&db, "demo", &board.url, 2).await;
+    let api = spawn_api(&redis.services(&db)).await;
+
+    expect_error(
+        api.client.post(format!("{}/jobs/queue/pause", api.base)),
+        401,
+        "unauthorized",
+        "Bearer",
+    )
+    .await;
+    let (status, _) = read(api.post("/jobs/queue/pause")).await;
+    assert_eq!(status, 200);
+    let (_, body) = read(api.get("/jobs/queue/status")).await;
+    assert_eq!(body["data"]["paused"], true);
+    read(api.post("/jobs/queue/resume")).await;
+    let (_, body) = read(api.get("/jobs/queue/status")).await;
+    assert_eq!(body["data"]["paused"], false);
+
+    let (_, body) = read(api.post("/jobs/scrape").json(&json!({"site_name": "demo"}))).await;
+    let run_id = body["data"]["run_id"].as_str().unwrap().to_owned();
+    let (status, body) = read(api.post(&format!("/jobs/scrape/{run_id}/cancel"))).await;
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (200, Some("failed")),
+        "{body}"
+    );
+    expect_error(
+        api.post(&format!("/jobs/scrape/{run_id}/cancel")),
+        409,
+        "run_finished",
+        "already ended",
+    )
+    .await;
+    expect_error(
+        api.post("/jobs/scrape/manual_nope/cancel"),
+        404,
+        "unknown_run",
+        "manual_nope",
+    )
+    .await;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+use std::time::Duration;
+
+use queue_core::Services;
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::Value;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use trawl_api::{ApiKeys, AppState};
+use trawl_scrape::HttpFetcher;
+use trawl_worker::Executor;
+
+pub const KEY: &str = "test-key-1";
+
+/// The API on a free loopback port; stops when dropped.
+pub struct TestApi {
+    pub base: String,
+    pub client: Client,
+    _stop: DropGuard,
+}
+
+pub async fn spawn_api(services: &Services) -> TestApi {
+    let fetcher = HttpFetcher::new("trawl-test", Duration::from_secs(5)).unwrap();
+    let executor = Executor {
+        services: services.clone(),
+        fetchers: trawl_scrape::Fetchers::http(fetcher),
+        retry_base_delay: Duration::from_millis(5),
+        run_retry_base: None,
+    };
+    let state = AppState {
+        services: services.clone(),
+        executor,
+        keys: ApiKeys::parse(KEY),
+        sync_timeout: Duration::from_secs(20),
+        scheduler_batch: 100,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(trawl_api::serve(listener, state, stop.clone()));
+    TestApi {
+        base,
+        client: Client::new(),
+        _stop: stop.drop_guard(),
+    }
+}
+
+impl TestApi {
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(format!("{}{path}", self.base))
+    }
+
+    /// A POST carrying the valid key.
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(KEY)
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn read(response: RequestBuilder) -> (u16, Value) {
+    let response: Response = response.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let body = response.json().await.expect("JSON body");
+    (status, body)
+}
+
+/// Asserts an error envelope with this status, code and a message containing `fragment`.
+pub async fn expect_error(request: RequestBuilder, status: u16, code: &str, fragment: &str) {
+    let (got, body) = read(request).await;
+    assert_eq!(got, status, "{body}");
+    assert_eq!(body["status"], "error", "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(fragment),
+        "message {message:?} lacks {fragment:?}"
+    );
+}

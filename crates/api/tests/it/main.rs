@@ -1,0 +1,3 @@
+mod endpoints;
+mod helpers;
+mod scrape;

@@ -1,0 +1,41 @@
+//! Benchmarks that print figures: `cargo run --release -p trawl-bench -- browser`.
+mod browser;
+mod queue;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    name = "trawl-bench",
+    about = "trawl's benchmarks; each prints its figures and ratios"
+)]
+enum Bench {
+    /// Browser pool (reused sessions) vs a fresh session per page, and the plain HTTP path,
+    /// against the demo board on loopback.
+    Browser(browser::Options),
+    /// The reliable queue path (enqueue, BLMOVE into in-flight, ack) against a real Redis.
+    Queue(queue::Options),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Bench::parse() {
+        Bench::Browser(options) => browser::run(options).await,
+        Bench::Queue(options) => queue::run(options).await,
+    }
+}
+
+/// This process's peak resident memory (VmHWM), in MB.
+fn peak_rss_mb() -> anyhow::Result<f64> {
+    use anyhow::Context;
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .context("no VmHWM in /proc/self/status")?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()?;
+    Ok(kb / 1024.0)
+}

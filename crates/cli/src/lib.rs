@@ -1,0 +1,177 @@
+//! The `trawl` operator CLI: talks to PostgreSQL and Redis directly, so it works while the API
+//! is down.
+use anyhow::{Context, bail};
+use queue_core::store::{self, NewSite};
+use queue_core::{Services, Task, Trigger};
+use serde_json::json;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Apply the database migrations.
+    Migrate,
+    /// Register or update sites.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Queue depth, in-flight, dead letters and live workers.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Dead letters: tasks set aside with the reason.
+    #[command(subcommand)]
+    Dead(DeadCommand),
+    /// Cancel a queued or running run.
+    Cancel { run_id: String },
+    /// Queue a manual run of a site now (the same task the API's POST /jobs/scrape queues).
+    Enqueue {
+        site_name: String,
+        #[arg(long)]
+        search_term: Option<String>,
+        #[arg(long)]
+        location: Option<String>,
+        #[arg(long)]
+        results_wanted: Option<u32>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SiteCommand {
+    /// Insert or replace a site from JSON (a file path, or `-` for stdin): {"site_name": ...,
+    /// "interval_minutes": ..., "payload": {<site definition>}, ...}. A JSON array loads several.
+    Upsert { file: String },
+    /// List the registered sites.
+    List,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DeadCommand {
+    /// Newest first.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Queue the task again (a parseable task becomes a fresh manual run).
+    Retry { id: String },
+    /// Drop it for good.
+    Delete { id: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum QueueCommand {
+    Status,
+    /// Workers stop taking tasks (producers still enqueue).
+    Pause,
+    Resume,
+}
+
+/// A fresh PostgreSQL server has no `trawl` database yet: make it, so `migrate` is all a new
+/// deployment needs.
+async fn create_database_if_missing(database_url: &str) -> anyhow::Result<bool> {
+    use sqlx::migrate::MigrateDatabase;
+    if sqlx::Postgres::database_exists(database_url)
+        .await
+        .context("cannot reach PostgreSQL")?
+    {
+        return Ok(false);
+    }
+    sqlx::Postgres::create_database(database_url)
+        .await
+        .context("cannot create the database")?;
+    Ok(true)
+}
+
+/// Runs one command and returns what to print.
+pub async fn execute(
+    services: &Services,
+    database_url: &str,
+    command: Command,
+) -> anyhow::Result<serde_json::Value> {
+    match command {
+        Command::Migrate => {
+            let created = create_database_if_missing(database_url).await?;
+            store::MIGRATOR
+                .run(&services.db)
+                .await
+                .context("migrations failed")?;
+            Ok(json!({"migrated": true, "database_created": created}))
+        }
+        Command::Site(SiteCommand::Upsert { file }) => {
+            let text = if file == "-" {
+                std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?
+            };
+            let value: serde_json::Value =
+                serde_json::from_str(&text).context("site file is not JSON")?;
+            let items = match value {
+                serde_json::Value::Array(items) => items,
+                other => vec![other],
+            };
+            let mut saved = Vec::new();
+            for item in items {
+                let site: NewSite = serde_json::from_value(item).context("not a site")?;
+                let row = store::upsert_site(&services.db, &site)
+                    .await
+                    .with_context(|| format!("site {} refused", site.site_name))?;
+                saved.push(row.site_name);
+            }
+            Ok(json!({"saved": saved}))
+        }
+        Command::Site(SiteCommand::List) => Ok(serde_json::to_value(
+            store::list_sites(&services.db).await?,
+        )?),
+        Command::Dead(DeadCommand::List { limit }) => Ok(serde_json::to_value(
+            services.queue.dead_letters(limit).await?,
+        )?),
+        Command::Dead(DeadCommand::Retry { id }) => {
+            match services.queue.retry_dead_letter(&id).await? {
+                Some(task) => Ok(json!({"id": id, "requeued": true, "task": task})),
+                None => bail!("no dead letter with id {id}"),
+            }
+        }
+        Command::Dead(DeadCommand::Delete { id }) => {
+            if !services.queue.delete_dead_letter(&id).await? {
+                bail!("no dead letter with id {id}");
+            }
+            Ok(json!({"id": id, "deleted": true}))
+        }
+        Command::Queue(QueueCommand::Pause) => {
+            services.queue.set_paused(true).await?;
+            Ok(json!({"paused": true}))
+        }
+        Command::Queue(QueueCommand::Resume) => {
+            services.queue.set_paused(false).await?;
+            Ok(json!({"paused": false}))
+        }
+        Command::Cancel { run_id } => match queue_core::cancel_run(services, &run_id).await? {
+            queue_core::Cancelled::BeforeStart => Ok(json!({"run_id": run_id, "status": "failed"})),
+            queue_core::Cancelled::Requested => {
+                Ok(json!({"run_id": run_id, "status": "cancelling"}))
+            }
+            queue_core::Cancelled::AlreadyFinished(status) => {
+                bail!("run {run_id} already ended: {status}")
+            }
+            _ => bail!("no run with run_id {run_id}"),
+        },
+        Command::Queue(QueueCommand::Status) => {
+            Ok(serde_json::to_value(services.queue.metrics().await?)?)
+        }
+        Command::Enqueue {
+            site_name,
+            search_term,
+            location,
+            results_wanted,
+        } => {
+            let Some(site) = store::get_site(&services.db, &site_name).await? else {
+                bail!("unknown site: {site_name}");
+            };
+            let run_id = format!("manual_{}", uuid::Uuid::new_v4().simple());
+            let mut task = Task::new(&site_name, run_id.clone(), Trigger::Manual);
+            task.search_term = search_term;
+            task.location = location;
+            task.results_wanted = results_wanted;
+            task.validate()?;
+            let task_id = task.task_id.clone().unwrap_or_default();
+            queue_core::submit_run(services, &site, &task).await?;
+            Ok(json!({"run_id": run_id, "task_id": task_id, "status": "queued"}))
+        }
+    }
+}

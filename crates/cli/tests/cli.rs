@@ -1,0 +1,74 @@
+//! The `trawl` binary against real Redis and PostgreSQL, as an operator would use it.
+use std::process::Command;
+
+use sqlx::PgPool;
+use test_support::TestRedis;
+
+fn trawl(db: &PgPool, redis: &TestRedis, args: &[&str]) -> (bool, serde_json::Value, String) {
+    let url = test_support::database_url(db);
+    let output = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("REDIS_URL", &redis.url)
+        .env("REDIS_PREFIX", &redis.prefix)
+        .output()
+        .expect("trawl runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (
+        output.status.success(),
+        json,
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn operators_manage_sites_runs_and_dead_letters_from_the_shell(
+    db: PgPool,
+) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let dir = tempfile::tempdir()?;
+    let sites = dir.path().join("sites.json");
+    std::fs::write(
+        &sites,
+        r#"[{"site_name": "demo", "payload": {"source": "demo_board", "base_url": "http://127.0.0.1:9"}}]"#,
+    )?;
+    let (ok, out, err) = trawl(&db, &redis, &["site", "upsert", sites.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(out["saved"], serde_json::json!(["demo"]));
+
+    std::fs::write(
+        &sites,
+        r#"{"site_name": "bad", "payload": {"source": "demo_board", "base_url": "nope"}}"#,
+    )?;
+    let (ok, _, err) = trawl(&db, &redis, &["site", "upsert", sites.to_str().unwrap()]);
+    assert!(!ok && err.contains("`base_url`"), "{err}");
+
+    let (ok, out, err) = trawl(&db, &redis, &["enqueue", "demo", "--search-term", "rust"]);
+    assert!(ok, "{err}");
+    assert_eq!(out["status"], "queued");
+    let (ok, _, err) = trawl(&db, &redis, &["enqueue", "demo"]);
+    assert!(
+        !ok && err.contains("is being scraped by run"),
+        "one run per site: {err}"
+    );
+    let (ok, out, _) = trawl(&db, &redis, &["queue", "status"]);
+    assert!(ok);
+    assert_eq!(out["pending"], 1);
+
+    let services = redis.services(&db);
+    let raw = services
+        .queue
+        .consumer(&redis.url, "w1", std::time::Duration::from_millis(100))
+        .next()
+        .await?
+        .unwrap();
+    services.queue.dead_letter("w1", &raw, "testing").await?;
+    let (_, out, _) = trawl(&db, &redis, &["dead", "list"]);
+    let id = out[0]["id"].as_str().unwrap().to_owned();
+    let (ok, out, err) = trawl(&db, &redis, &["dead", "retry", &id]);
+    assert!(ok && out["requeued"] == true, "{err}");
+    let (ok, _, err) = trawl(&db, &redis, &["dead", "delete", &id]);
+    assert!(!ok && err.contains("no dead letter"), "{err}");
+    Ok(())
+}

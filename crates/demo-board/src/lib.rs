@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+pub mod ats;
+pub mod catalog;
+mod faults;
+mod html;
+mod server;
+
+pub use faults::{FaultAction, FaultRule, FaultTarget, Faults};
+pub use server::{DemoBoard, PAGE_SIZE, RequestCounts};

@@ -1,0 +1,141 @@
+//! Settings every trawl process shares, read from the environment (or flags) by clap, and the
+//! connections built from them.
+use std::fmt;
+use std::time::Duration;
+
+use deadpool_redis::Pool;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::{Keys, Queue, QueueError, SiteLocks};
+
+/// How long a site lock outlives `JOB_TIMEOUT`: the worker needs a moment after the timeout to
+/// record the failure and release the lock itself.
+pub const LOCK_MARGIN: Duration = Duration::from_secs(60);
+
+#[derive(Clone, clap::Args)]
+pub struct CommonConfig {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// Redis connection URL.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Prefix of every Redis key trawl writes.
+    #[arg(long, env = "REDIS_PREFIX", default_value = "trawl:")]
+    pub redis_prefix: String,
+    /// Name of the task queue.
+    #[arg(long, env = "QUEUE_NAME", default_value = "scraping")]
+    pub queue_name: String,
+    /// Seconds a finished task's summary stays readable in Redis under `result:<task_id>`.
+    #[arg(long, env = "RESULT_TTL", default_value_t = 3600)]
+    pub result_ttl: u64,
+    /// Seconds one run may take before it is stopped and marked failed.
+    #[arg(long, env = "JOB_TIMEOUT", default_value_t = 900)]
+    pub job_timeout: u64,
+    /// A task recovered from crashed workers this many times is dead-lettered as poison.
+    #[arg(long, env = "MAX_DELIVERIES", default_value_t = 3)]
+    pub max_deliveries: u32,
+    /// Seconds a queued or running run may go untouched before the reconciler checks that its
+    /// task is still in Redis.
+    #[arg(long, env = "RECONCILE_GRACE", default_value_t = 120)]
+    pub reconcile_grace: u64,
+    /// Largest number of PostgreSQL connections this process opens.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+}
+
+/// URLs can carry passwords: never print them.
+impl fmt::Debug for CommonConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommonConfig")
+            .field("database_url", &"<redacted>")
+            .field("redis_url", &"<redacted>")
+            .field("redis_prefix", &self.redis_prefix)
+            .field("queue_name", &self.queue_name)
+            .field("result_ttl", &self.result_ttl)
+            .field("job_timeout", &self.job_timeout)
+            .finish()
+    }
+}
+
+impl CommonConfig {
+    pub fn job_timeout(&self) -> Duration {
+        Duration::from_secs(self.job_timeout)
+    }
+
+    /// A site lock lives as long as a run may: `JOB_TIMEOUT` plus a margin.
+    pub fn lock_ttl(&self) -> Duration {
+        self.job_timeout() + LOCK_MARGIN
+    }
+
+    pub fn keys(&self) -> Keys {
+        Keys::new(&self.redis_prefix, &self.queue_name)
+    }
+
+    /// Checks values clap cannot, naming the variable at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.queue_name.is_empty() || self.queue_name.contains(['{', '}']) {
+            return Err("QUEUE_NAME must be non-empty and free of '{' and '}'".into());
+        }
+        if self.job_timeout == 0 {
+            return Err("JOB_TIMEOUT must be at least 1 second".into());
+        }
+        if self.result_ttl == 0 {
+            return Err("RESULT_TTL must be at least 1 second".into());
+        }
+        Ok(())
+    }
+
+    /// Builds the connection pools. Neither opens a connection yet, so a process starts (and
+    /// reports the outage) while PostgreSQL or Redis is down.
+    pub fn services(&self) -> Result<Services, QueueError> {
+        self.validate().map_err(QueueError::Config)?;
+        let db = PgPoolOptions::new()
+            .max_connections(self.database_max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(&self.database_url)
+            .map_err(|err| QueueError::Config(format!("DATABASE_URL: {err}")))?;
+        let redis = crate::create_pool(&self.redis_url, 16)?;
+        Ok(Services::new(db, redis, self))
+    }
+}
+
+/// The shared handles a process works with.
+#[derive(Clone)]
+pub struct Services {
+    pub db: PgPool,
+    pub redis: Pool,
+    pub redis_url: String,
+    pub queue: Queue,
+    pub locks: SiteLocks,
+    pub lock_ttl: Duration,
+    pub job_timeout: Duration,
+    pub max_deliveries: u32,
+    pub reconcile_grace: Duration,
+}
+
+impl Services {
+    pub fn new(db: PgPool, redis: Pool, config: &CommonConfig) -> Self {
+        let keys = config.keys();
+        Self {
+            queue: Queue::new(
+                redis.clone(),
+                keys.clone(),
+                Duration::from_secs(config.result_ttl),
+            ),
+            locks: SiteLocks::new(redis.clone(), keys),
+            db,
+            redis,
+            redis_url: config.redis_url.clone(),
+            lock_ttl: config.lock_ttl(),
+            job_timeout: config.job_timeout(),
+            max_deliveries: config.max_deliveries.max(1),
+            reconcile_grace: Duration::from_secs(config.reconcile_grace),
+        }
+    }
+
+    pub fn keys(&self) -> &Keys {
+        self.queue.keys()
+    }
+}

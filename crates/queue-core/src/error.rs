@@ -1,0 +1,47 @@
+use std::time::Duration;
+
+/// Errors from the Redis side of trawl (queue, locks, metrics).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    #[error("redis command failed")]
+    Redis(#[from] redis::RedisError),
+    #[error("no redis connection available")]
+    Pool(#[from] deadpool_redis::PoolError),
+    #[error("could not connect to redis within {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("invalid redis configuration: {0}")]
+    Config(String),
+}
+
+/// Errors from the PostgreSQL side (runs, sites, postings).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database query failed")]
+    Database(#[from] sqlx::Error),
+    #[error("invalid site definition: {0}")]
+    InvalidSite(String),
+}
+
+impl StoreError {
+    /// PostgreSQL could not be reached or is restarting: the same statement may well succeed
+    /// later, so callers holding a result retry instead of dropping it.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(err) => match err {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed => true,
+                // Class 08: connection exceptions; 57P01-03: shutting down, crashed, starting up.
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+                _ => false,
+            },
+            StoreError::InvalidSite(_) => false,
+        }
+    }
+}

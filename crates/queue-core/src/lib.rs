@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+mod config;
+mod error;
+mod keys;
+mod lock;
+mod pace;
+mod queue;
+mod reconcile;
+mod redis_conn;
+mod scripts;
+mod slots;
+pub mod store;
+mod submit;
+mod task;
+
+pub use config::{CommonConfig, LOCK_MARGIN, Services};
+pub use error::{QueueError, StoreError};
+pub use keys::Keys;
+pub use lock::SiteLocks;
+pub use pace::RedisPacer;
+pub use queue::{Consumer, DEFAULT_DEAD_LETTER_CAP, DeadLetter, Queue, QueueMetrics, Recovery};
+pub use reconcile::{ReconcileError, Reconciled, reconcile};
+pub use redis_conn::{CONNECT_TIMEOUT, blocking_connection, create_pool};
+pub use slots::SlotSemaphore;
+pub use submit::{Cancelled, SubmitError, cancel_run, reserve_run, submit_run};
+pub use task::{DEFAULT_RESULTS_WANTED, MAX_RESULTS_WANTED, Task, TaskError, Trigger};

@@ -1,0 +1,119 @@
+//! Per-site locks: at most one active run per site.
+//!
+//! The lock's value is the owning run_id. It is taken with `SET NX PX` when the run is created
+//! and lives as long as the run: the worker releases it at a terminal status, and its TTL (at
+//! least `JOB_TIMEOUT`) frees it if the worker dies. Renew and release check the owner token, so
+//! a run that lost its lock can never delete its successor's.
+use std::time::Duration;
+
+use deadpool_redis::Pool;
+
+use crate::scripts::{LOCK_CLAIM, LOCK_RELEASE, LOCK_RENEW};
+use crate::{Keys, QueueError};
+
+#[derive(Clone)]
+pub struct SiteLocks {
+    pool: Pool,
+    keys: Keys,
+}
+
+impl SiteLocks {
+    pub fn new(pool: Pool, keys: Keys) -> Self {
+        Self { pool, keys }
+    }
+
+    /// Takes the lock if nobody holds it. Returns whether the caller now owns it.
+    pub async fn acquire(
+        &self,
+        site: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.keys.site_lock(site))
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms(ttl))
+            .query_async(&mut conn)
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// Takes the lock, or keeps it if `token` already owns it (a redelivered task).
+    pub async fn claim(&self, site: &str, token: &str, ttl: Duration) -> Result<bool, QueueError> {
+        self.hold_lease(&self.keys.site_lock(site), token, ttl)
+            .await
+    }
+
+    /// Extends the lock if `token` owns it. Returns false when it does not (anymore).
+    pub async fn renew(&self, site: &str, token: &str, ttl: Duration) -> Result<bool, QueueError> {
+        self.renew_lease(&self.keys.site_lock(site), token, ttl)
+            .await
+    }
+
+    /// Releases the lock if `token` owns it. Returns whether it did.
+    pub async fn release(&self, site: &str, token: &str) -> Result<bool, QueueError> {
+        self.release_lease(&self.keys.site_lock(site), token).await
+    }
+
+    /// Takes, keeps or gives up a named lease with the same owner-token rules as site locks
+    /// (the scheduler's leader lease).
+    pub async fn hold_lease(
+        &self,
+        key: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let held: i64 = LOCK_CLAIM
+            .key(key)
+            .arg(token)
+            .arg(ttl_ms(ttl))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(held == 1)
+    }
+
+    pub async fn renew_lease(
+        &self,
+        key: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let renewed: i64 = LOCK_RENEW
+            .key(key)
+            .arg(token)
+            .arg(ttl_ms(ttl))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    pub async fn release_lease(&self, key: &str, token: &str) -> Result<bool, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let released: i64 = LOCK_RELEASE
+            .key(key)
+            .arg(token)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(released == 1)
+    }
+
+    /// The owner of a named lease, if any.
+    pub async fn holder_of(&self, key: &str) -> Result<Option<String>, QueueError> {
+        let mut conn = self.pool.get().await?;
+        Ok(redis::cmd("GET").arg(key).query_async(&mut conn).await?)
+    }
+
+    /// The run holding the site's lock, if any.
+    pub async fn holder(&self, site: &str) -> Result<Option<String>, QueueError> {
+        self.holder_of(&self.keys.site_lock(site)).await
+    }
+}
+
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}

@@ -1,0 +1,530 @@
+//! The reliable queue.
+//!
+//! Life of a task: a producer `LPUSH`es it to `pending`; a worker moves it atomically with
+//! `BLMOVE` into its own `inflight:<worker>` list (so a crashed worker's task is still in Redis);
+//! at the end the worker either acks it (`ack.lua`: remove from in-flight, write the result
+//! summary) or dead-letters it (`dead_letter.lua`: remove, push to `dead` with the reason), or,
+//! after a transient failure, parks it in `delayed` (`retry_later.lua`) until `promote.lua` moves
+//! it back to `pending`. At shutdown whatever is left in flight goes back to `pending`
+//! (`requeue.lua`).
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_redis::Pool;
+use redis::aio::MultiplexedConnection;
+use serde::{Deserialize, Serialize};
+
+use crate::redis_conn::blocking_connection;
+use crate::scripts::{
+    ACK, ADOPT, DEAD_LETTER, DEAD_TAKE, EXPIRED_WORKERS, HEARTBEAT, PROMOTE, RECOVER, REQUEUE,
+    RETRY_LATER, SNAPSHOT, WORKERS_ALIVE,
+};
+use crate::{Keys, QueueError, Task};
+
+/// Default cap on the dead-letter list; the oldest entries are trimmed beyond it (Sidekiq keeps
+/// 10,000 dead jobs for the same reason: enough to investigate, bounded memory).
+pub const DEFAULT_DEAD_LETTER_CAP: usize = 10_000;
+
+/// Most delayed tasks one promote call moves, so one call never blocks Redis for long.
+const PROMOTE_BATCH: u64 = 1_000;
+
+#[derive(Clone)]
+pub struct Queue {
+    pool: Pool,
+    keys: Keys,
+    dead_letter_cap: usize,
+    /// How long a finished task's summary stays readable under `result:<task_id>`.
+    result_ttl: Duration,
+}
+
+/// Queue depth and workers, as `GET /jobs/queue/status` shows them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QueueMetrics {
+    pub queue: String,
+    pub pending: u64,
+    pub in_flight: u64,
+    /// Waiting in the delayed set for a retry.
+    pub delayed: u64,
+    pub dead: u64,
+    pub workers_alive: u64,
+    pub workers: Vec<String>,
+    /// Workers take no tasks while paused; producers still enqueue.
+    pub paused: bool,
+}
+
+/// What a recovery sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    /// Workers found dead (heartbeat expired) and cleaned up.
+    pub workers: Vec<String>,
+    /// Tasks put back in the queue.
+    pub requeued: u64,
+    /// Tasks dead-lettered as poison, as they were in the queue.
+    pub poisoned: Vec<String>,
+}
+
+/// One entry of the dead-letter list.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Names the entry for retry and delete.
+    pub id: String,
+    /// The message exactly as it was in the queue (it may not even be JSON).
+    pub task: String,
+    pub reason: String,
+    pub failed_at: DateTime<Utc>,
+    pub worker_id: String,
+}
+
+impl Queue {
+    pub fn new(pool: Pool, keys: Keys, result_ttl: Duration) -> Self {
+        Self {
+            pool,
+            keys,
+            dead_letter_cap: DEFAULT_DEAD_LETTER_CAP,
+            result_ttl,
+        }
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        let mut conn = self.pool.get().await?;
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    pub async fn enqueue(&self, task: &Task) -> Result<(), QueueError> {
+        self.enqueue_raw(&task.to_json()).await
+    }
+
+    /// Enqueues many tasks in one round trip (one LPUSH with every message).
+    pub async fn enqueue_many(&self, tasks: &[Task]) -> Result<(), QueueError> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool.get().await?;
+        let mut cmd = redis::cmd("LPUSH");
+        cmd.arg(self.keys.pending());
+        for task in tasks {
+            cmd.arg(task.to_json());
+        }
+        let _: i64 = cmd.query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Pushes a message as is, the way `redis-cli LPUSH` does.
+    pub async fn enqueue_raw(&self, raw: &str) -> Result<(), QueueError> {
+        let mut conn = self.pool.get().await?;
+        let _: i64 = redis::cmd("LPUSH")
+            .arg(self.keys.pending())
+            .arg(raw)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// A consumer taking tasks for `worker_id` over a connection of its own.
+    pub fn consumer(&self, redis_url: &str, worker_id: &str, block_for: Duration) -> Consumer {
+        Consumer {
+            redis_url: redis_url.to_owned(),
+            pending: self.keys.pending(),
+            inflight: self.keys.inflight(worker_id),
+            block_for,
+            conn: None,
+        }
+    }
+
+    /// Marks a task done. Returns false if it was no longer in flight for this worker.
+    pub async fn ack(
+        &self,
+        worker_id: &str,
+        raw: &str,
+        task_id: &str,
+        summary: &serde_json::Value,
+    ) -> Result<bool, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let removed: i64 = ACK
+            .key(self.keys.inflight(worker_id))
+            .key(self.keys.result(task_id))
+            .key(self.keys.deliveries())
+            .arg(raw)
+            .arg(summary.to_string())
+            .arg(self.result_ttl.as_secs().max(1))
+            .arg(task_id)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(removed > 0)
+    }
+
+    /// Rewrites an in-flight message as `completed` (same task, ids filled in). Returns false if
+    /// the message was no longer in flight.
+    pub async fn adopt(
+        &self,
+        worker_id: &str,
+        raw: &str,
+        completed: &str,
+    ) -> Result<bool, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let replaced: i64 = ADOPT
+            .key(self.keys.inflight(worker_id))
+            .arg(raw)
+            .arg(completed)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(replaced == 1)
+    }
+
+    /// Moves an in-flight message to the dead-letter list with the reason.
+    pub async fn dead_letter(
+        &self,
+        worker_id: &str,
+        raw: &str,
+        reason: &str,
+    ) -> Result<u64, QueueError> {
+        let entry = DeadLetter {
+            id: format!("dl_{}", uuid::Uuid::new_v4().simple()),
+            task: raw.to_owned(),
+            reason: reason.to_owned(),
+            failed_at: Utc::now(),
+            worker_id: worker_id.to_owned(),
+        };
+        let mut conn = self.pool.get().await?;
+        Ok(DEAD_LETTER
+            .key(self.keys.inflight(worker_id))
+            .key(self.keys.dead())
+            .arg(raw)
+            .arg(serde_json::to_string(&entry).expect("dead letter serializes"))
+            .arg(self.dead_letter_cap)
+            .invoke_async(&mut conn)
+            .await?)
+    }
+
+    /// Recovers the in-flight tasks of every worker whose heartbeat expired: back to the queue,
+    /// or to the dead-letter list after `max_deliveries` recoveries. Safe to run from any number
+    /// of processes at once (each worker is recovered by one script, atomically).
+    pub async fn recover_crashed(&self, max_deliveries: u32) -> Result<Recovery, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let expired: Vec<String> = EXPIRED_WORKERS
+            .key(self.keys.workers())
+            .invoke_async(&mut conn)
+            .await?;
+        let mut recovery = Recovery::default();
+        for worker in expired {
+            let (requeued, poisoned): (u64, Vec<String>) = RECOVER
+                .key(self.keys.inflight(&worker))
+                .key(self.keys.pending())
+                .key(self.keys.dead())
+                .key(self.keys.deliveries())
+                .key(self.keys.workers())
+                .arg(&worker)
+                .arg(max_deliveries.max(1))
+                .arg(self.dead_letter_cap)
+                .arg(Utc::now().to_rfc3339())
+                .invoke_async(&mut conn)
+                .await?;
+            recovery.workers.push(worker);
+            recovery.requeued += requeued;
+            recovery.poisoned.extend(poisoned);
+        }
+        Ok(recovery)
+    }
+
+    /// Moves an in-flight task to the delayed set, due after `delay` (Redis's clock). Returns
+    /// false if it was no longer in flight for this worker.
+    pub async fn retry_later(
+        &self,
+        worker_id: &str,
+        raw: &str,
+        delay: Duration,
+    ) -> Result<bool, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let moved: i64 = RETRY_LATER
+            .key(self.keys.inflight(worker_id))
+            .key(self.keys.delayed())
+            .arg(raw)
+            .arg(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(moved == 1)
+    }
+
+    /// Moves delayed tasks that are due to the queue; returns how many. Any process may call
+    /// it, as often as it likes.
+    pub async fn promote_due(&self) -> Result<u64, QueueError> {
+        let mut conn = self.pool.get().await?;
+        Ok(PROMOTE
+            .key(self.keys.delayed())
+            .key(self.keys.pending())
+            .arg(PROMOTE_BATCH)
+            .invoke_async(&mut conn)
+            .await?)
+    }
+
+    /// Pauses or resumes the queue.
+    pub async fn set_paused(&self, paused: bool) -> Result<(), QueueError> {
+        let mut conn = self.pool.get().await?;
+        let mut cmd = if paused {
+            redis::cmd("SET")
+        } else {
+            redis::cmd("DEL")
+        };
+        cmd.arg(self.keys.paused());
+        if paused {
+            cmd.arg("1");
+        }
+        let _: redis::Value = cmd.query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    pub async fn is_paused(&self) -> Result<bool, QueueError> {
+        let mut conn = self.pool.get().await?;
+        Ok(redis::cmd("EXISTS")
+            .arg(self.keys.paused())
+            .query_async::<i64>(&mut conn)
+            .await?
+            == 1)
+    }
+
+    /// Asks the worker running `run_id` to stop at its next page. The flag expires after `ttl`
+    /// (a run cannot outlive JOB_TIMEOUT anyway).
+    pub async fn request_cancel(&self, run_id: &str, ttl: Duration) -> Result<(), QueueError> {
+        let mut conn = self.pool.get().await?;
+        let _: redis::Value = redis::cmd("SET")
+            .arg(self.keys.cancel(run_id))
+            .arg("1")
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn is_cancel_requested(&self, run_id: &str) -> Result<bool, QueueError> {
+        let mut conn = self.pool.get().await?;
+        Ok(redis::cmd("EXISTS")
+            .arg(self.keys.cancel(run_id))
+            .query_async::<i64>(&mut conn)
+            .await?
+            == 1)
+    }
+
+    /// Every task message in Redis (pending and in flight), read atomically.
+    pub async fn snapshot(&self) -> Result<Vec<String>, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let workers: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.keys.workers())
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await?;
+        let mut invocation = SNAPSHOT.key(self.keys.delayed());
+        invocation.key(self.keys.pending());
+        for worker in &workers {
+            invocation.key(self.keys.inflight(worker));
+        }
+        Ok(invocation.invoke_async(&mut conn).await?)
+    }
+
+    /// Workers whose heartbeat is current.
+    pub async fn live_workers(&self) -> Result<Vec<String>, QueueError> {
+        let mut conn = self.pool.get().await?;
+        Ok(WORKERS_ALIVE
+            .key(self.keys.workers())
+            .invoke_async(&mut conn)
+            .await?)
+    }
+
+    /// Newest dead letters first.
+    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let raw: Vec<String> = redis::cmd("LRANGE")
+            .arg(self.keys.dead())
+            .arg(0)
+            .arg(limit.saturating_sub(1))
+            .query_async(&mut conn)
+            .await?;
+        Ok(raw
+            .iter()
+            .filter_map(|entry| serde_json::from_str(entry).ok())
+            .collect())
+    }
+
+    /// Removes a dead letter and queues its task again. A task that parses is queued as a fresh
+    /// manual run (its old run ended failed and stays as the record of what happened); one that
+    /// does not is queued as it was, to be judged again. Returns the task queued, or None if
+    /// there is no such entry.
+    pub async fn retry_dead_letter(&self, id: &str) -> Result<Option<String>, QueueError> {
+        let Some((stored, entry)) = self.find_dead_letter(id).await? else {
+            return Ok(None);
+        };
+        let task = match Task::parse(&entry.task) {
+            Ok(mut task) => {
+                task.run_id = None;
+                task.task_id = None;
+                task.trigger = Some(crate::Trigger::Manual);
+                task.enqueued_at = Some(Utc::now());
+                task.to_json()
+            }
+            Err(_) => entry.task,
+        };
+        Ok(self.take_dead_letter(&stored, &task).await?.then_some(task))
+    }
+
+    /// Deletes a dead letter. Returns whether it existed.
+    pub async fn delete_dead_letter(&self, id: &str) -> Result<bool, QueueError> {
+        match self.find_dead_letter(id).await? {
+            Some((stored, _)) => self.take_dead_letter(&stored, "").await,
+            None => Ok(false),
+        }
+    }
+
+    async fn find_dead_letter(&self, id: &str) -> Result<Option<(String, DeadLetter)>, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let raw: Vec<String> = redis::cmd("LRANGE")
+            .arg(self.keys.dead())
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await?;
+        Ok(raw.into_iter().find_map(|stored| {
+            let entry: DeadLetter = serde_json::from_str(&stored).ok()?;
+            (entry.id == id).then_some((stored, entry))
+        }))
+    }
+
+    async fn take_dead_letter(&self, stored: &str, requeue: &str) -> Result<bool, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let taken: i64 = DEAD_TAKE
+            .key(self.keys.dead())
+            .key(self.keys.pending())
+            .arg(stored)
+            .arg(requeue)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(taken == 1)
+    }
+
+    /// Puts everything still in this worker's in-flight list back at the head of the queue.
+    pub async fn requeue_inflight(&self, worker_id: &str) -> Result<u64, QueueError> {
+        let mut conn = self.pool.get().await?;
+        Ok(REQUEUE
+            .key(self.keys.inflight(worker_id))
+            .key(self.keys.pending())
+            .invoke_async(&mut conn)
+            .await?)
+    }
+
+    /// The messages in a worker's in-flight list.
+    pub async fn inflight(&self, worker_id: &str) -> Result<Vec<String>, QueueError> {
+        let mut conn = self.pool.get().await?;
+        Ok(redis::cmd("LRANGE")
+            .arg(self.keys.inflight(worker_id))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    pub async fn heartbeat(&self, worker_id: &str, ttl: Duration) -> Result<(), QueueError> {
+        let mut conn = self.pool.get().await?;
+        let _: i64 = HEARTBEAT
+            .key(self.keys.workers())
+            .arg(worker_id)
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a worker that stopped cleanly (its in-flight list is already empty).
+    pub async fn deregister(&self, worker_id: &str) -> Result<(), QueueError> {
+        let mut conn = self.pool.get().await?;
+        let _: i64 = redis::cmd("ZREM")
+            .arg(self.keys.workers())
+            .arg(worker_id)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn metrics(&self) -> Result<QueueMetrics, QueueError> {
+        let alive = self.live_workers().await?;
+        let mut conn = self.pool.get().await?;
+        // Every registered worker's in-flight list counts, live or not: a dead worker's tasks are
+        // still in flight until something recovers them.
+        let registered: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.keys.workers())
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("LLEN").arg(self.keys.pending());
+        pipe.cmd("LLEN").arg(self.keys.dead());
+        pipe.cmd("EXISTS").arg(self.keys.paused());
+        pipe.cmd("ZCARD").arg(self.keys.delayed());
+        for worker in &registered {
+            pipe.cmd("LLEN").arg(self.keys.inflight(worker));
+        }
+        let lengths: Vec<u64> = pipe.query_async(&mut conn).await?;
+        Ok(QueueMetrics {
+            queue: self.keys.queue_name().to_owned(),
+            pending: lengths[0],
+            dead: lengths[1],
+            paused: lengths[2] == 1,
+            delayed: lengths[3],
+            in_flight: lengths[4..].iter().sum(),
+            workers_alive: alive.len() as u64,
+            workers: alive,
+        })
+    }
+
+    /// Reads a JSON value stored under one of this queue's keys (scheduler stats, task results).
+    pub async fn get_json(&self, key: &str) -> Result<Option<serde_json::Value>, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let raw: Option<String> = redis::cmd("GET").arg(key).query_async(&mut conn).await?;
+        Ok(raw.and_then(|raw| serde_json::from_str(&raw).ok()))
+    }
+}
+
+/// Takes tasks from the queue into one worker's in-flight list.
+pub struct Consumer {
+    redis_url: String,
+    pending: String,
+    inflight: String,
+    /// How long one BLMOVE blocks: short, so the loop notices shutdown (Sidekiq uses 2 s).
+    block_for: Duration,
+    /// Dropped after any error so the next call reconnects.
+    conn: Option<MultiplexedConnection>,
+}
+
+impl Consumer {
+    /// Waits up to `block_for` for a task and moves it into the in-flight list.
+    ///
+    /// Cancel safety: if this future is dropped after Redis moved a task, the task sits in the
+    /// in-flight list, and the worker's shutdown requeue gives it back.
+    pub async fn next(&mut self) -> Result<Option<String>, QueueError> {
+        if self.conn.is_none() {
+            self.conn = Some(blocking_connection(&self.redis_url, self.block_for).await?);
+        }
+        let conn = self.conn.as_mut().expect("connection was just set");
+        let result: Result<Option<String>, _> = redis::cmd("BLMOVE")
+            .arg(&self.pending)
+            .arg(&self.inflight)
+            .arg("RIGHT")
+            .arg("LEFT")
+            .arg(self.block_for.as_secs_f64())
+            .query_async(conn)
+            .await;
+        if result.is_err() {
+            self.conn = None;
+        }
+        Ok(result?)
+    }
+}

@@ -1,0 +1,91 @@
+//! PostgreSQL is the ledger, Redis the transport. The reconciler finds runs the ledger says are
+//! `queued` or `running` whose task is nowhere in Redis (not pending, not in any worker's
+//! in-flight list) and whose worker is gone, e.g. after Redis restarted without persistence,
+//! and enqueues their task again, or fails them with the reason once they used their attempts.
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::store::{self, ScrapeRun};
+use crate::{QueueError, Services, StoreError, Task, Trigger};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Reconciled {
+    /// Runs whose task was lost and is queued again.
+    pub requeued: Vec<String>,
+    /// Runs whose task was lost once too often: failed with the reason.
+    pub failed: Vec<String>,
+}
+
+/// Reconciles runs not updated for `grace` (a run just created may not have reached Redis yet).
+pub async fn reconcile(services: &Services, grace: Duration) -> Result<Reconciled, ReconcileError> {
+    let candidates = store::stale_active_runs(&services.db, grace).await?;
+    if candidates.is_empty() {
+        return Ok(Reconciled::default());
+    }
+    let in_redis: HashSet<String> = services
+        .queue
+        .snapshot()
+        .await?
+        .iter()
+        .filter_map(|raw| Task::parse(raw).ok()?.run_id)
+        .collect();
+    let alive: HashSet<String> = services.queue.live_workers().await?.into_iter().collect();
+    let mut reconciled = Reconciled::default();
+    for run in candidates {
+        let worker_alive = run.worker_id.as_ref().is_some_and(|w| alive.contains(w));
+        if in_redis.contains(&run.run_id) || (run.status == "running" && worker_alive) {
+            continue;
+        }
+        if run.attempt >= services.max_deliveries as i32 {
+            let message = format!(
+                "its task was lost from Redis after {} attempts; not requeued",
+                run.attempt
+            );
+            if store::fail_run(&services.db, &run.run_id, &message).await? {
+                services.locks.release(&run.site_name, &run.run_id).await?;
+                reconciled.failed.push(run.run_id);
+            }
+            continue;
+        }
+        if store::requeue_run(
+            &services.db,
+            &run.run_id,
+            None,
+            "re-enqueued by the reconciler: its task was not in Redis",
+        )
+        .await?
+        {
+            services.queue.enqueue(&task_of(&run)).await?;
+            reconciled.requeued.push(run.run_id);
+        }
+    }
+    Ok(reconciled)
+}
+
+/// The task a run was created from, rebuilt from its row.
+fn task_of(run: &ScrapeRun) -> Task {
+    let trigger = if run.trigger == "schedule" {
+        Trigger::Schedule
+    } else {
+        Trigger::Manual
+    };
+    let mut task = Task::new(&run.site_name, run.run_id.clone(), trigger);
+    if let Some(task_id) = &run.task_id {
+        task.task_id = Some(task_id.clone());
+    }
+    task.search_term.clone_from(&run.search_term);
+    task.location.clone_from(&run.location);
+    task.results_wanted = run.results_wanted.map(|n| n as u32);
+    task
+}

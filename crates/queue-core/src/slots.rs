@@ -1,0 +1,145 @@
+//! A counting semaphore in Redis with leases: the cap on browsers across every worker on every
+//! machine (seed 004's `PPT_GLOBAL_CHROME_SLOTS`, done so a crashed worker's slots come back by
+//! themselves when their leases end).
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use deadpool_redis::Pool;
+use trawl_scrape::{BrowserSlots, SlotLease};
+
+use crate::scripts::{SLOT_ACQUIRE, SLOT_RENEW};
+use crate::{Keys, QueueError};
+
+/// How often a waiting acquirer asks again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Cheap to clone: a pool handle and a few settings.
+#[derive(Clone)]
+pub struct SlotSemaphore {
+    pool: Pool,
+    key: String,
+    capacity: u32,
+    /// A lease lives this long unless renewed (every third of it while held).
+    lease_ttl: Duration,
+    /// How long `acquire` waits for a free slot before giving up.
+    wait: Duration,
+}
+
+impl SlotSemaphore {
+    pub fn new(
+        pool: Pool,
+        keys: &Keys,
+        capacity: u32,
+        lease_ttl: Duration,
+        wait: Duration,
+    ) -> Self {
+        Self {
+            pool,
+            key: keys.browser_slots(),
+            capacity,
+            lease_ttl,
+            wait,
+        }
+    }
+
+    /// Tries once. Returns whether `holder` now holds a slot.
+    pub async fn try_acquire(&self, holder: &str) -> Result<bool, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let held: i64 = SLOT_ACQUIRE
+            .key(&self.key)
+            .arg(holder)
+            .arg(self.capacity)
+            .arg(millis(self.lease_ttl))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(held == 1)
+    }
+
+    pub async fn renew(&self, holder: &str) -> Result<bool, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let renewed: i64 = SLOT_RENEW
+            .key(&self.key)
+            .arg(holder)
+            .arg(millis(self.lease_ttl))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    pub async fn release(&self, holder: &str) -> Result<(), QueueError> {
+        let mut conn = self.pool.get().await?;
+        let _: i64 = redis::cmd("ZREM")
+            .arg(&self.key)
+            .arg(holder)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Slots held right now (expired leases not counted).
+    pub async fn held(&self) -> Result<u64, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let (seconds, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
+        let now_ms = seconds * 1000 + micros / 1000;
+        Ok(redis::cmd("ZCOUNT")
+            .arg(&self.key)
+            .arg(now_ms + 1)
+            .arg("+inf")
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    async fn acquire_lease(self) -> Result<SlotLease, String> {
+        let holder = format!("slot_{}", uuid::Uuid::new_v4().simple());
+        let deadline = tokio::time::Instant::now() + self.wait;
+        loop {
+            match self.try_acquire(&holder).await {
+                Ok(true) => break,
+                Ok(false) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(POLL).await
+                }
+                Ok(false) => {
+                    return Err(format!(
+                        "no free browser slot among {} within {:?}",
+                        self.capacity, self.wait
+                    ));
+                }
+                Err(err) => return Err(format!("browser slots unavailable: {err}")),
+            }
+        }
+        // Keeps the lease alive while the slot is held; ends with the lease.
+        let renewer = tokio::spawn({
+            let (slots, holder) = (self.clone(), holder.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(slots.lease_ttl / 3).await;
+                    if !matches!(slots.renew(&holder).await, Ok(true)) {
+                        tracing::warn!("browser slot lease lost");
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(SlotLease::new(move || {
+            renewer.abort();
+            // Drop cannot await: give the slot back in the background. If that fails, the lease
+            // expires by itself.
+            tokio::spawn(async move {
+                let _ = self.release(&holder).await;
+            });
+        }))
+    }
+}
+
+impl BrowserSlots for SlotSemaphore {
+    fn acquire(&self) -> Pin<Box<dyn Future<Output = Result<SlotLease, String>> + Send + '_>> {
+        Box::pin(self.clone().acquire_lease())
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}

@@ -1,0 +1,150 @@
+use serde::Serialize;
+use sqlx::PgPool;
+use trawl_scrape::Posting;
+
+use crate::StoreError;
+
+/// What storing one posting did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostingOutcome {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+impl PostingOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            PostingOutcome::Inserted => "inserted",
+            PostingOutcome::Updated => "updated",
+            PostingOutcome::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// Upserts one page of postings for a run, in one transaction, and links each to the run.
+///
+/// A posting whose content hash is unchanged is not rewritten, only marked seen. The link row's
+/// primary key (run_id, job_id) keeps the first outcome, so a redelivered task or a posting
+/// listed twice is counted once.
+pub async fn upsert_page(
+    pool: &PgPool,
+    run_id: &str,
+    postings: &[Posting],
+) -> Result<Vec<PostingOutcome>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut outcomes = Vec::with_capacity(postings.len());
+    for posting in postings {
+        let written: Option<(bool,)> = sqlx::query_as(
+            "INSERT INTO jobs (job_id, site, external_id, job_title, company_name, location, \
+                 posted_date, job_description, skills_required, salary_min, salary_max, \
+                 salary_currency, salary_period, has_salary, has_skills, url, source, \
+                 search_query, data_quality_score, content_hash, last_run_id, is_remote, department) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18, $19, $20, $21, $22, $23) \
+             ON CONFLICT (job_id) DO UPDATE SET job_title = EXCLUDED.job_title, \
+                 company_name = EXCLUDED.company_name, location = EXCLUDED.location, \
+                 posted_date = EXCLUDED.posted_date, job_description = EXCLUDED.job_description, \
+                 skills_required = EXCLUDED.skills_required, salary_min = EXCLUDED.salary_min, \
+                 salary_max = EXCLUDED.salary_max, salary_currency = EXCLUDED.salary_currency, \
+                 salary_period = EXCLUDED.salary_period, has_salary = EXCLUDED.has_salary, \
+                 has_skills = EXCLUDED.has_skills, url = EXCLUDED.url, \
+                 search_query = EXCLUDED.search_query, \
+                 data_quality_score = EXCLUDED.data_quality_score, \
+                 content_hash = EXCLUDED.content_hash, last_run_id = EXCLUDED.last_run_id, \
+                 is_remote = EXCLUDED.is_remote, department = EXCLUDED.department, \
+                 last_seen_at = now(), is_active = true, updated_at = now() \
+             WHERE jobs.content_hash IS DISTINCT FROM EXCLUDED.content_hash \
+             RETURNING (xmax = 0)",
+        )
+        .bind(posting.job_id)
+        .bind(&posting.site)
+        .bind(&posting.external_id)
+        .bind(&posting.job_title)
+        .bind(&posting.company_name)
+        .bind(&posting.location)
+        .bind(posting.posted_date)
+        .bind(&posting.job_description)
+        .bind(&posting.skills_required)
+        .bind(posting.salary_min)
+        .bind(posting.salary_max)
+        .bind(&posting.salary_currency)
+        .bind(&posting.salary_period)
+        .bind(posting.has_salary)
+        .bind(posting.has_skills)
+        .bind(&posting.url)
+        .bind(&posting.source)
+        .bind(&posting.search_query)
+        .bind(posting.data_quality_score)
+        .bind(&posting.content_hash)
+        .bind(run_id)
+        .bind(posting.is_remote)
+        .bind(&posting.department)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let outcome = match written {
+            Some((true,)) => PostingOutcome::Inserted,
+            Some((false,)) => PostingOutcome::Updated,
+            None => {
+                sqlx::query(
+                    "UPDATE jobs SET last_seen_at = now(), is_active = true, last_run_id = $2 \
+                     WHERE job_id = $1",
+                )
+                .bind(posting.job_id)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+                PostingOutcome::Unchanged
+            }
+        };
+        sqlx::query(
+            "INSERT INTO scrape_run_postings (run_id, job_id, outcome) VALUES ($1, $2, $3) \
+             ON CONFLICT (run_id, job_id) DO NOTHING",
+        )
+        .bind(run_id)
+        .bind(posting.job_id)
+        .bind(outcome.as_str())
+        .execute(&mut *tx)
+        .await?;
+        outcomes.push(outcome);
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// A posting as a run's results show it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RunPosting {
+    pub job_id: uuid::Uuid,
+    pub outcome: String,
+    pub job_title: String,
+    pub company_name: Option<String>,
+    pub location: String,
+    pub posted_date: Option<chrono::NaiveDate>,
+    pub salary_min: Option<f64>,
+    pub salary_max: Option<f64>,
+    pub salary_currency: Option<String>,
+    pub skills_required: Option<String>,
+    pub url: String,
+    pub data_quality_score: f32,
+}
+
+/// The postings a run saw, newest first, at most `limit`.
+pub async fn run_postings(
+    pool: &PgPool,
+    run_id: &str,
+    limit: i64,
+) -> Result<Vec<RunPosting>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT j.job_id, p.outcome, j.job_title, j.company_name, j.location, j.posted_date, \
+             j.salary_min, j.salary_max, j.salary_currency, j.skills_required, j.url, \
+             j.data_quality_score \
+         FROM scrape_run_postings p JOIN jobs j USING (job_id) \
+         WHERE p.run_id = $1 ORDER BY j.posted_date DESC NULLS LAST, j.job_id LIMIT $2",
+    )
+    .bind(run_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

@@ -1,0 +1,461 @@
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{StoreError, Trigger};
+
+/// `scrape_runs.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Partial,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Partial | RunStatus::Failed
+        )
+    }
+}
+
+/// A row of `scrape_runs`.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ScrapeRun {
+    pub run_id: String,
+    pub site_name: String,
+    pub task_id: Option<String>,
+    pub trigger: String,
+    pub status: String,
+    pub search_term: Option<String>,
+    pub location: Option<String>,
+    pub results_wanted: Option<i32>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub requested_pages: Option<i32>,
+    pub completed_pages: Option<i32>,
+    pub errors_count: Option<i32>,
+    pub jobs_found: i32,
+    pub jobs_inserted: i32,
+    pub jobs_updated: i32,
+    pub jobs_unchanged: i32,
+    pub jobs_invalid: i32,
+    pub attempt: i32,
+    pub retries: i32,
+    pub retry_at: Option<DateTime<Utc>>,
+    pub worker_id: Option<String>,
+    pub message: Option<String>,
+    pub error_detail: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "run_id, site_name, task_id, trigger, status, search_term, location, \
+     results_wanted, started_at, finished_at, requested_pages, completed_pages, errors_count, \
+     jobs_found, jobs_inserted, jobs_updated, jobs_unchanged, jobs_invalid, attempt, retries, retry_at, \
+     worker_id, \
+     message, error_detail, created_at, updated_at";
+
+/// A run about to be queued.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    pub run_id: &'a str,
+    pub site_name: &'a str,
+    pub site_schedule_id: Option<Uuid>,
+    pub task_id: &'a str,
+    pub trigger: Trigger,
+    pub search_term: Option<&'a str>,
+    pub location: Option<&'a str>,
+    pub results_wanted: Option<u32>,
+}
+
+fn insert_run_query<'q>(
+    run: &'q NewRun<'q>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "INSERT INTO scrape_runs (id, run_id, site_name, site_schedule_id, task_id, trigger, \
+             search_term, location, results_wanted) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(run.run_id)
+    .bind(run.site_name)
+    .bind(run.site_schedule_id)
+    .bind(run.task_id)
+    .bind(run.trigger.as_str())
+    .bind(run.search_term)
+    .bind(run.location)
+    .bind(run.results_wanted.map(|n| n as i32))
+}
+
+pub async fn create_run(pool: &PgPool, run: &NewRun<'_>) -> Result<(), StoreError> {
+    insert_run_query(run).execute(pool).await?;
+    Ok(())
+}
+
+/// Claims a due site for one run and records the run, in one transaction: the compare-and-set on
+/// `next_run_at` makes two racing scheduler passes create one run, not two. Returns false when
+/// another pass got there first (nothing written).
+pub async fn create_scheduled_run(
+    pool: &PgPool,
+    run: &NewRun<'_>,
+    next_run_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    let claimed = sqlx::query(
+        "UPDATE site_schedules SET last_run_at = now(), next_run_at = $2, updated_at = now() \
+         WHERE id = $1 AND enabled AND (next_run_at IS NULL OR next_run_at <= now())",
+    )
+    .bind(run.site_schedule_id)
+    .bind(next_run_at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        return Ok(false);
+    }
+    insert_run_query(run).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub async fn get_run(pool: &PgPool, run_id: &str) -> Result<Option<ScrapeRun>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM scrape_runs WHERE run_id = $1");
+    Ok(sqlx::query_as(&sql)
+        .bind(run_id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// What happened when a worker tried to start a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// The run is now `running`; this is its n-th start.
+    Started { attempt: i32 },
+    /// The run already ended (a duplicate delivery): nothing to do.
+    AlreadyFinished { status: String },
+    /// No such run.
+    Missing,
+}
+
+/// Marks a run `running` as its next attempt and records the attempt. Only a `queued` or
+/// `running` run (a redelivery) can start, so a task delivered after its run ended changes
+/// nothing. The attempt number returned is the caller's token: every later change to the run by
+/// this worker is compare-and-set on it, so a worker whose task was recovered and started again
+/// elsewhere cannot overwrite the newer attempt's result.
+pub async fn start_run(
+    pool: &PgPool,
+    run_id: &str,
+    task_id: &str,
+    worker_id: &str,
+) -> Result<StartOutcome, StoreError> {
+    let mut tx = pool.begin().await?;
+    let started: Option<(i32,)> = sqlx::query_as(
+        "UPDATE scrape_runs SET status = 'running', started_at = now(), task_id = $2, \
+             worker_id = $3, attempt = attempt + 1, retry_at = NULL, message = NULL, \
+             updated_at = now() \
+         WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING attempt",
+    )
+    .bind(run_id)
+    .bind(task_id)
+    .bind(worker_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((attempt,)) = started {
+        sqlx::query(
+            "UPDATE scrape_run_attempts SET status = 'abandoned', finished_at = now(), \
+                 message = 'attempt ' || $2 || ' started while this one was still running' \
+             WHERE run_id = $1 AND status = 'running'",
+        )
+        .bind(run_id)
+        .bind(attempt)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO scrape_run_attempts (run_id, attempt, worker_id) VALUES ($1, $2, $3)",
+        )
+        .bind(run_id)
+        .bind(attempt)
+        .bind(worker_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        return Ok(StartOutcome::Started { attempt });
+    }
+    let status: Option<(String,)> =
+        sqlx::query_as("SELECT status FROM scrape_runs WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(match status {
+        Some((status,)) => StartOutcome::AlreadyFinished { status },
+        None => StartOutcome::Missing,
+    })
+}
+
+/// What a worker reports when a run ends.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub status: RunStatus,
+    pub requested_pages: u32,
+    pub completed_pages: u32,
+    pub errors_count: u32,
+    pub jobs_invalid: u32,
+    pub message: String,
+    pub error_detail: serde_json::Value,
+}
+
+/// Writes a run's terminal status, if `attempt` is still the run's current attempt and it is
+/// running (compare-and-set). Posting counts come from `scrape_run_postings`, so a run processed
+/// twice counts each posting once. Returns false if the run was not running this attempt.
+pub async fn finish_run(
+    pool: &PgPool,
+    run_id: &str,
+    attempt: i32,
+    report: &RunReport,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE scrape_runs r SET status = $3, finished_at = now(), requested_pages = $4, \
+             completed_pages = $5, errors_count = $6, jobs_invalid = $7, message = $8, \
+             error_detail = $9, jobs_found = c.found, jobs_inserted = c.inserted, \
+             jobs_updated = c.updated, jobs_unchanged = c.unchanged, updated_at = now() \
+         FROM (SELECT count(*)::int AS found, \
+                 (count(*) FILTER (WHERE outcome = 'inserted'))::int AS inserted, \
+                 (count(*) FILTER (WHERE outcome = 'updated'))::int AS updated, \
+                 (count(*) FILTER (WHERE outcome = 'unchanged'))::int AS unchanged \
+               FROM scrape_run_postings WHERE run_id = $1) c \
+         WHERE r.run_id = $1 AND r.attempt = $2 AND r.status = 'running'",
+    )
+    .bind(run_id)
+    .bind(attempt)
+    .bind(report.status.as_str())
+    .bind(report.requested_pages as i32)
+    .bind(report.completed_pages as i32)
+    .bind(report.errors_count as i32)
+    .bind(report.jobs_invalid as i32)
+    .bind(&report.message)
+    .bind(&report.error_detail)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 1 {
+        end_attempt(
+            &mut tx,
+            run_id,
+            attempt,
+            report.status.as_str(),
+            &report.message,
+            false,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(updated == 1)
+}
+
+/// Puts a run whose attempt failed transiently back to `queued` if it has retries left
+/// (`retries < max_retries`) and `attempt` is still its current attempt (compare-and-set).
+/// `delay_for(n)` says how long the n-th retry waits. Returns the retry number and its delay, or
+/// None when the run must end instead.
+pub async fn retry_run(
+    pool: &PgPool,
+    run_id: &str,
+    attempt: i32,
+    max_retries: i32,
+    delay_for: impl FnOnce(i32) -> std::time::Duration,
+    report: &RunReport,
+) -> Result<Option<(i32, std::time::Duration)>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let retry: Option<(i32,)> = sqlx::query_as(
+        "UPDATE scrape_runs SET status = 'queued', retries = retries + 1, updated_at = now() \
+         WHERE run_id = $1 AND attempt = $2 AND status = 'running' AND retries < $3 \
+         RETURNING retries",
+    )
+    .bind(run_id)
+    .bind(attempt)
+    .bind(max_retries)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((retry,)) = retry else {
+        return Ok(None);
+    };
+    let delay = delay_for(retry);
+    let message = format!(
+        "attempt {attempt} failed, retry {retry} of {max_retries} in {:.1} s: {}",
+        delay.as_secs_f64(),
+        report.message
+    );
+    sqlx::query(
+        "UPDATE scrape_runs SET retry_at = now() + make_interval(secs => $2), message = $3, \
+             requested_pages = $4, completed_pages = $5, errors_count = $6, error_detail = $7 \
+         WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .bind(delay.as_secs_f64())
+    .bind(&message)
+    .bind(report.requested_pages as i32)
+    .bind(report.completed_pages as i32)
+    .bind(report.errors_count as i32)
+    .bind(&report.error_detail)
+    .execute(&mut *tx)
+    .await?;
+    end_attempt(&mut tx, run_id, attempt, "failed", &report.message, true).await?;
+    tx.commit().await?;
+    Ok(Some((retry, delay)))
+}
+
+async fn end_attempt(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    run_id: &str,
+    attempt: i32,
+    status: &str,
+    message: &str,
+    retried: bool,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE scrape_run_attempts SET status = $3, finished_at = now(), message = $4, \
+             retried = $5 \
+         WHERE run_id = $1 AND attempt = $2",
+    )
+    .bind(run_id)
+    .bind(attempt)
+    .bind(status)
+    .bind(message)
+    .bind(retried)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One attempt of a run.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RunAttempt {
+    pub attempt: i32,
+    pub worker_id: Option<String>,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub retried: bool,
+    pub message: Option<String>,
+}
+
+/// A run's attempts, first first.
+pub async fn run_attempts(pool: &PgPool, run_id: &str) -> Result<Vec<RunAttempt>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT attempt, worker_id, status, started_at, finished_at, retried, message \
+         FROM scrape_run_attempts WHERE run_id = $1 ORDER BY attempt",
+    )
+    .bind(run_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Fails a run that has not ended, with the reason. Returns false if it had already ended.
+/// Used by whoever has authority over the run as a whole (reconciler, recovery, cancel, a
+/// worker that cannot start it); a worker ending its own attempt uses `finish_run`.
+pub async fn fail_run(pool: &PgPool, run_id: &str, message: &str) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    let ended: Option<(i32,)> = sqlx::query_as(
+        "UPDATE scrape_runs SET status = 'failed', finished_at = now(), message = $2, \
+             errors_count = GREATEST(COALESCE(errors_count, 0), 1), updated_at = now() \
+         WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING attempt",
+    )
+    .bind(run_id)
+    .bind(message)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((attempt,)) = ended {
+        close_running_attempt(&mut tx, run_id, attempt, "failed", message).await?;
+    }
+    tx.commit().await?;
+    Ok(ended.is_some())
+}
+
+/// Ends the attempt if it is still marked running (it may never have started).
+async fn close_running_attempt(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    run_id: &str,
+    attempt: i32,
+    status: &str,
+    message: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE scrape_run_attempts SET status = $3, finished_at = now(), message = $4 \
+         WHERE run_id = $1 AND attempt = $2 AND status = 'running'",
+    )
+    .bind(run_id)
+    .bind(attempt)
+    .bind(status)
+    .bind(message)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Puts a run back to `queued` with the reason (its task went back to the queue). With
+/// `attempt`, only if that is still the run's current attempt (a worker giving back its own
+/// task); without, whatever attempt it is at (the reconciler).
+pub async fn requeue_run(
+    pool: &PgPool,
+    run_id: &str,
+    attempt: Option<i32>,
+    message: &str,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    let requeued: Option<(i32,)> = sqlx::query_as(
+        "UPDATE scrape_runs SET status = 'queued', message = $2, updated_at = now() \
+         WHERE run_id = $1 AND status IN ('queued', 'running') \
+             AND ($3::int IS NULL OR attempt = $3) RETURNING attempt",
+    )
+    .bind(run_id)
+    .bind(message)
+    .bind(attempt)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((attempt,)) = requeued {
+        close_running_attempt(&mut tx, run_id, attempt, "abandoned", message).await?;
+    }
+    tx.commit().await?;
+    Ok(requeued.is_some())
+}
+
+/// How many runs are in each status.
+pub async fn count_runs_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT status, count(*) FROM scrape_runs GROUP BY status ORDER BY status")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// `queued` or `running` runs untouched for longer than `grace`, oldest first.
+pub async fn stale_active_runs(
+    pool: &PgPool,
+    grace: std::time::Duration,
+) -> Result<Vec<ScrapeRun>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM scrape_runs WHERE status IN ('queued', 'running') \
+         AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT 1000"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(grace.as_secs_f64())
+        .fetch_all(pool)
+        .await?)
+}

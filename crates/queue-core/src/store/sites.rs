@@ -1,0 +1,141 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use trawl_scrape::SiteSpec;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// A row of `site_schedules`.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct SiteSchedule {
+    pub id: Uuid,
+    pub site_name: String,
+    pub enabled: bool,
+    pub interval_minutes: i32,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub payload: serde_json::Value,
+    pub min_pause_seconds: i32,
+    pub max_pause_seconds: i32,
+    pub max_retries: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SiteSchedule {
+    /// The site definition held in `payload`.
+    pub fn spec(&self) -> Result<SiteSpec, StoreError> {
+        SiteSpec::from_json(&self.payload).map_err(|err| StoreError::InvalidSite(err.to_string()))
+    }
+}
+
+/// What an operator registers: a site, its schedule and its definition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSite {
+    pub site_name: String,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_interval")]
+    pub interval_minutes: i32,
+    pub payload: serde_json::Value,
+    #[serde(default = "default_min_pause")]
+    pub min_pause_seconds: i32,
+    #[serde(default = "default_max_pause")]
+    pub max_pause_seconds: i32,
+    #[serde(default = "default_max_retries")]
+    pub max_retries: i32,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_interval() -> i32 {
+    60
+}
+fn default_min_pause() -> i32 {
+    2
+}
+fn default_max_pause() -> i32 {
+    8
+}
+fn default_max_retries() -> i32 {
+    3
+}
+
+const COLUMNS: &str = "id, site_name, enabled, interval_minutes, last_run_at, next_run_at, payload, \
+     min_pause_seconds, max_pause_seconds, max_retries, created_at, updated_at";
+
+/// Inserts or replaces a site. The definition is checked here, at load time, so a bad one is
+/// refused with the field named instead of failing later in a worker.
+pub async fn upsert_site(pool: &PgPool, site: &NewSite) -> Result<SiteSchedule, StoreError> {
+    SiteSpec::from_json(&site.payload).map_err(|err| StoreError::InvalidSite(err.to_string()))?;
+    if site.interval_minutes <= 0 {
+        return Err(StoreError::InvalidSite(
+            "interval_minutes must be positive".into(),
+        ));
+    }
+    if site.min_pause_seconds < 0 || site.max_pause_seconds < site.min_pause_seconds {
+        return Err(StoreError::InvalidSite(
+            "pauses must satisfy 0 <= min_pause_seconds <= max_pause_seconds".into(),
+        ));
+    }
+    if !(0..=10).contains(&site.max_retries) {
+        return Err(StoreError::InvalidSite(
+            "max_retries must be between 0 and 10".into(),
+        ));
+    }
+    let sql = format!(
+        "INSERT INTO site_schedules (id, site_name, enabled, interval_minutes, payload, \
+             min_pause_seconds, max_pause_seconds, max_retries) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (site_name) DO UPDATE SET enabled = EXCLUDED.enabled, \
+             interval_minutes = EXCLUDED.interval_minutes, payload = EXCLUDED.payload, \
+             min_pause_seconds = EXCLUDED.min_pause_seconds, \
+             max_pause_seconds = EXCLUDED.max_pause_seconds, \
+             max_retries = EXCLUDED.max_retries, updated_at = now() \
+         RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query_as::<_, SiteSchedule>(&sql)
+        .bind(Uuid::new_v4())
+        .bind(&site.site_name)
+        .bind(site.enabled)
+        .bind(site.interval_minutes)
+        .bind(&site.payload)
+        .bind(site.min_pause_seconds)
+        .bind(site.max_pause_seconds)
+        .bind(site.max_retries)
+        .fetch_one(pool)
+        .await
+        .map_err(|err| match &err {
+            sqlx::Error::Database(db) if db.constraint().is_some() => {
+                StoreError::InvalidSite(format!("violates {}", db.constraint().unwrap_or_default()))
+            }
+            _ => StoreError::Database(err),
+        })?;
+    Ok(row)
+}
+
+pub async fn get_site(pool: &PgPool, site_name: &str) -> Result<Option<SiteSchedule>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM site_schedules WHERE site_name = $1");
+    Ok(sqlx::query_as(&sql)
+        .bind(site_name)
+        .fetch_optional(pool)
+        .await?)
+}
+
+pub async fn list_sites(pool: &PgPool) -> Result<Vec<SiteSchedule>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM site_schedules ORDER BY site_name");
+    Ok(sqlx::query_as(&sql).fetch_all(pool).await?)
+}
+
+/// Enabled sites whose `next_run_at` is unset or past, most overdue first.
+pub async fn due_sites(pool: &PgPool, limit: i64) -> Result<Vec<SiteSchedule>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM site_schedules \
+         WHERE enabled AND (next_run_at IS NULL OR next_run_at <= now()) \
+         ORDER BY next_run_at NULLS FIRST, site_name LIMIT $1"
+    );
+    Ok(sqlx::query_as(&sql).bind(limit).fetch_all(pool).await?)
+}

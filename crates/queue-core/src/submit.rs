@@ -1,0 +1,125 @@
+//! Starting a manual run: take the site's lock, record the `queued` run, enqueue its task.
+//! The API (async and sync mode) and the CLI go through here; the scheduler does the same with
+//! its compare-and-set on the schedule.
+use crate::store::{self, NewRun, SiteSchedule};
+use crate::{QueueError, Services, StoreError, Task};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    #[error("site {site} is being scraped by run {holder}; try again when it ends")]
+    SiteBusy { site: String, holder: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Takes the site's lock for `task.run_id` and records the run as `queued`. On any failure the
+/// lock is given back.
+pub async fn reserve_run(
+    services: &Services,
+    site: &SiteSchedule,
+    task: &Task,
+) -> Result<(), SubmitError> {
+    let run_id = task
+        .run_id
+        .as_deref()
+        .expect("submitted tasks carry a run_id");
+    let locks = &services.locks;
+    if !locks
+        .acquire(&site.site_name, run_id, services.lock_ttl)
+        .await?
+    {
+        let holder = locks.holder(&site.site_name).await?.unwrap_or_default();
+        return Err(SubmitError::SiteBusy {
+            site: site.site_name.clone(),
+            holder,
+        });
+    }
+    let run = NewRun {
+        run_id,
+        site_name: &site.site_name,
+        site_schedule_id: Some(site.id),
+        task_id: task.task_id.as_deref().unwrap_or_default(),
+        trigger: task.trigger.unwrap_or(crate::Trigger::Manual),
+        search_term: task.search_term.as_deref(),
+        location: task.location.as_deref(),
+        results_wanted: task.results_wanted,
+    };
+    if let Err(err) = store::create_run(&services.db, &run).await {
+        locks.release(&site.site_name, run_id).await?;
+        return Err(err.into());
+    }
+    Ok(())
+}
+
+/// Reserves the run and enqueues its task. If the enqueue fails the run is failed with the
+/// reason and the lock released: nothing is left `queued` without a task.
+pub async fn submit_run(
+    services: &Services,
+    site: &SiteSchedule,
+    task: &Task,
+) -> Result<(), SubmitError> {
+    reserve_run(services, site, task).await?;
+    if let Err(err) = services.queue.enqueue(task).await {
+        let run_id = task.run_id.as_deref().unwrap_or_default();
+        store::fail_run(
+            &services.db,
+            run_id,
+            &format!("could not enqueue the task: {err}"),
+        )
+        .await?;
+        services.locks.release(&site.site_name, run_id).await?;
+        return Err(err.into());
+    }
+    Ok(())
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The run had not started: it is failed now and its task will be skipped.
+    BeforeStart,
+    /// The run is running: its worker stops at the next page and fails it.
+    Requested,
+    /// The run had already ended with this status.
+    AlreadyFinished(String),
+    NoSuchRun,
+}
+
+/// Cancels a queued or running run.
+pub async fn cancel_run(services: &Services, run_id: &str) -> Result<Cancelled, SubmitError> {
+    let Some(run) = store::get_run(&services.db, run_id).await? else {
+        return Ok(Cancelled::NoSuchRun);
+    };
+    match run.status.as_str() {
+        "queued" => {
+            if store::fail_run(
+                &services.db,
+                run_id,
+                "cancelled by an operator before it started",
+            )
+            .await?
+            {
+                // The task stays queued; the worker that takes it sees the run ended and skips it.
+                services.locks.release(&run.site_name, run_id).await?;
+                return Ok(Cancelled::BeforeStart);
+            }
+            // It started meanwhile: ask its worker instead.
+            services
+                .queue
+                .request_cancel(run_id, services.lock_ttl)
+                .await?;
+            Ok(Cancelled::Requested)
+        }
+        "running" => {
+            services
+                .queue
+                .request_cancel(run_id, services.lock_ttl)
+                .await?;
+            Ok(Cancelled::Requested)
+        }
+        status => Ok(Cancelled::AlreadyFinished(status.to_owned())),
+    }
+}

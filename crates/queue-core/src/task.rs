@@ -1,0 +1,145 @@
+//! The task: a self-contained JSON message in the queue.
+//!
+//! Only `site_name` is required, so an operator can enqueue by hand:
+//! `redis-cli LPUSH 'trawl:{scraping}:pending' '{"site_name":"demo","search_term":"rust"}'`.
+//! Unknown fields are refused rather than ignored, so a typo lands in the dead-letter list with
+//! its reason instead of running a scrape nobody asked for.
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Largest `results_wanted` a task may ask for.
+pub const MAX_RESULTS_WANTED: u32 = 1000;
+/// `results_wanted` when a task does not say.
+pub const DEFAULT_RESULTS_WANTED: u32 = 50;
+
+/// What started a run (`scrape_runs.trigger`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Schedule,
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    /// Set by whoever enqueues; a hand-written task without one gets one from the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// The `scrape_runs` row this task executes; absent on hand-written tasks, whose run the
+    /// worker creates with trigger `manual`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    pub site_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_term: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_wanted: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enqueued_at: Option<DateTime<Utc>>,
+}
+
+/// Why a message in the queue is not a task we can run. The text goes to the dead-letter list.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    #[error("malformed task JSON: {0}")]
+    Malformed(String),
+    #[error("invalid task: {0}")]
+    Invalid(String),
+}
+
+impl Task {
+    /// A task for `site_name` with fresh ids, as the API and scheduler create them.
+    pub fn new(site_name: &str, run_id: String, trigger: Trigger) -> Self {
+        Self {
+            task_id: Some(format!("task_{}", uuid::Uuid::new_v4().simple())),
+            run_id: Some(run_id),
+            site_name: site_name.to_owned(),
+            search_term: None,
+            location: None,
+            results_wanted: None,
+            trigger: Some(trigger),
+            enqueued_at: Some(Utc::now()),
+        }
+    }
+
+    /// Parses and validates a raw queue message.
+    pub fn parse(raw: &str) -> Result<Self, TaskError> {
+        let task: Task =
+            serde_json::from_str(raw).map_err(|err| TaskError::Malformed(err.to_string()))?;
+        task.validate()?;
+        Ok(task)
+    }
+
+    pub fn validate(&self) -> Result<(), TaskError> {
+        if self.site_name.trim().is_empty() {
+            return Err(TaskError::Invalid("site_name is empty".into()));
+        }
+        if let Some(wanted) = self.results_wanted
+            && !(1..=MAX_RESULTS_WANTED).contains(&wanted)
+        {
+            return Err(TaskError::Invalid(format!(
+                "results_wanted must be between 1 and {MAX_RESULTS_WANTED}, got {wanted}"
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn results_wanted(&self) -> u32 {
+        self.results_wanted.unwrap_or(DEFAULT_RESULTS_WANTED)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a Task always serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_written_task_needs_only_site_name() {
+        let task = Task::parse(r#"{"site_name":"demo","search_term":"rust"}"#).unwrap();
+        assert_eq!(task.site_name, "demo");
+        assert_eq!(task.search_term.as_deref(), Some("rust"));
+        assert_eq!(task.run_id, None);
+        assert_eq!(task.results_wanted(), DEFAULT_RESULTS_WANTED);
+    }
+
+    #[test]
+    fn bad_tasks_say_why() {
+        let err = Task::parse("not json").unwrap_err().to_string();
+        assert!(err.starts_with("malformed task JSON"), "{err}");
+        let err = Task::parse(r#"{"site_name":"demo","serch_term":"x"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `serch_term`"), "{err}");
+        let err = Task::parse(r#"{"site_name":" "}"#).unwrap_err().to_string();
+        assert!(err.contains("site_name is empty"), "{err}");
+        let err = Task::parse(r#"{"site_name":"demo","results_wanted":0}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("results_wanted"), "{err}");
+    }
+
+    #[test]
+    fn task_round_trips() {
+        let task = Task::new("demo", "sched_1".into(), Trigger::Schedule);
+        assert_eq!(Task::parse(&task.to_json()).unwrap(), task);
+    }
+}

@@ -1,0 +1,5 @@
+mod lock;
+mod pace;
+mod queue;
+mod recovery;
+mod slots;

@@ -1,0 +1,212 @@
+use std::time::Duration;
+
+use queue_core::{Keys, Queue, Task, Trigger};
+use test_support::{TestRedis, redis_cmd};
+
+fn queue(redis: &TestRedis) -> Queue {
+    Queue::new(
+        redis.pool.clone(),
+        Keys::new(&redis.prefix, "scraping"),
+        Duration::from_secs(60),
+    )
+}
+
+#[tokio::test]
+async fn dequeue_moves_into_flight_and_ack_removes() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    let first = Task::new("demo", "run_1".into(), Trigger::Manual);
+    let second = Task::new("demo", "run_2".into(), Trigger::Manual);
+    queue.enqueue(&first).await?;
+    queue.enqueue(&second).await?;
+    let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
+
+    let raw = consumer.next().await?.expect("a task");
+    assert_eq!(Task::parse(&raw)?, first, "first in, first out");
+    let metrics = queue.metrics().await?;
+    assert_eq!(
+        (metrics.pending, metrics.in_flight),
+        (1, 0),
+        "w1 has no heartbeat yet, so it is not listed"
+    );
+    queue.heartbeat("w1", Duration::from_secs(10)).await?;
+    let metrics = queue.metrics().await?;
+    assert_eq!(
+        (metrics.pending, metrics.in_flight, metrics.workers_alive),
+        (1, 1, 1)
+    );
+    assert_eq!(queue.inflight("w1").await?, vec![raw.clone()]);
+
+    let summary = serde_json::json!({"status": "succeeded"});
+    assert!(queue.ack("w1", &raw, "task_1", &summary).await?);
+    assert!(queue.inflight("w1").await?.is_empty());
+    assert!(
+        !queue.ack("w1", &raw, "task_1", &summary).await?,
+        "a second ack finds nothing"
+    );
+    let stored = queue.get_json(&queue.keys().result("task_1")).await?;
+    assert_eq!(stored, Some(summary));
+    let ttl: i64 = redis_cmd(
+        &redis.pool,
+        redis::cmd("TTL").arg(queue.keys().result("task_1")),
+    )
+    .await;
+    assert!(
+        (1..=60).contains(&ttl),
+        "results expire after RESULT_TTL ({ttl})"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn empty_queue_returns_none_after_the_block() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
+    assert_eq!(consumer.next().await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn dead_letter_keeps_the_message_and_reason() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    queue.enqueue_raw("{not json").await?;
+    let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
+    let raw = consumer.next().await?.expect("the raw message");
+    assert_eq!(
+        queue.dead_letter("w1", &raw, "malformed task JSON").await?,
+        1
+    );
+    assert!(queue.inflight("w1").await?.is_empty());
+    let dead = queue.dead_letters(10).await?;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].task, "{not json");
+    assert_eq!(dead[0].reason, "malformed task JSON");
+    assert_eq!(dead[0].worker_id, "w1");
+    Ok(())
+}
+
+#[tokio::test]
+async fn requeue_gives_in_flight_tasks_back_first() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    for n in 1..=3 {
+        queue
+            .enqueue(&Task::new("demo", format!("run_{n}"), Trigger::Manual))
+            .await?;
+    }
+    let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
+    let taken = consumer.next().await?.expect("task");
+    assert_eq!(queue.requeue_inflight("w1").await?, 1);
+    let mut other = queue.consumer(&redis.url, "w2", Duration::from_millis(100));
+    assert_eq!(
+        other.next().await?,
+        Some(taken),
+        "a requeued task is taken next"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn adopt_replaces_the_in_flight_copy() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    queue.enqueue_raw(r#"{"site_name":"demo"}"#).await?;
+    let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
+    let raw = consumer.next().await?.expect("task");
+    let complete = Task::new("demo", "manual_1".into(), Trigger::Manual).to_json();
+    assert!(queue.adopt("w1", &raw, &complete).await?);
+    assert_eq!(queue.inflight("w1").await?, vec![complete]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn dead_letters_are_retried_as_fresh_runs_or_deleted_by_id() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    let task = Task::new("demo", "sched_failed".into(), Trigger::Schedule);
+    queue.enqueue(&task).await?;
+    queue.enqueue_raw("garbage").await?;
+    let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
+    for reason in ["site unreachable", "malformed task JSON"] {
+        let raw = consumer.next().await?.unwrap();
+        queue.dead_letter("w1", &raw, reason).await?;
+    }
+    let dead = queue.dead_letters(10).await?;
+    let (garbage, parsed) = (&dead[0], &dead[1]);
+    assert!(garbage.id.starts_with("dl_") && garbage.id != parsed.id);
+
+    let retried = queue
+        .retry_dead_letter(&parsed.id)
+        .await?
+        .expect("the entry exists");
+    let fresh = Task::parse(&retried)?;
+    assert_eq!(
+        (
+            fresh.site_name.as_str(),
+            fresh.run_id.clone(),
+            fresh.trigger
+        ),
+        ("demo", None, Some(Trigger::Manual))
+    );
+    assert_eq!(consumer.next().await?, Some(retried), "queued again");
+    assert_eq!(
+        queue.retry_dead_letter(&parsed.id).await?,
+        None,
+        "retried once"
+    );
+
+    assert!(queue.delete_dead_letter(&garbage.id).await?);
+    assert!(!queue.delete_dead_letter(&garbage.id).await?);
+    assert!(queue.dead_letters(10).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn retries_wait_in_the_delayed_set_until_redis_time_says_due() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    let soon = Task::new("demo", "run_soon".into(), Trigger::Manual);
+    let later = Task::new("demo", "run_later".into(), Trigger::Manual);
+    queue.enqueue_many(&[soon.clone(), later.clone()]).await?;
+    let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
+    let first = consumer.next().await?.expect("a task");
+    let second = consumer.next().await?.expect("a task");
+
+    assert!(queue.retry_later("w1", &first, Duration::ZERO).await?);
+    assert!(
+        queue
+            .retry_later("w1", &second, Duration::from_secs(600))
+            .await?
+    );
+    assert!(
+        !queue.retry_later("w1", &first, Duration::ZERO).await?,
+        "a task no longer in flight is not parked twice"
+    );
+    assert!(queue.inflight("w1").await?.is_empty());
+    let metrics = queue.metrics().await?;
+    assert_eq!((metrics.pending, metrics.delayed), (0, 2));
+    let snapshot = queue.snapshot().await?;
+    assert_eq!(snapshot.len(), 2, "the reconciler sees delayed tasks");
+
+    assert_eq!(queue.promote_due().await?, 1, "only the due one moves");
+    assert_eq!(queue.promote_due().await?, 0, "and only once");
+    let metrics = queue.metrics().await?;
+    assert_eq!((metrics.pending, metrics.delayed), (1, 1));
+    assert_eq!(consumer.next().await?, Some(first));
+    let due_at: f64 = redis_cmd(
+        &redis.pool,
+        redis::cmd("ZSCORE")
+            .arg(queue.keys().delayed())
+            .arg(&second),
+    )
+    .await;
+    let now: Vec<String> = redis_cmd(&redis.pool, &mut redis::cmd("TIME")).await;
+    let now_ms = now[0].parse::<f64>()? * 1000.0;
+    assert!(
+        (due_at - now_ms - 600_000.0).abs() < 5_000.0,
+        "scored by Redis's clock: {due_at} vs {now_ms}"
+    );
+    Ok(())
+}

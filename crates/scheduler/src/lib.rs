@@ -1,0 +1,6 @@
+//! The scheduler: decides which sites are due and queues one run for each, behind its lock.
+mod daemon;
+mod pass;
+
+pub use daemon::{Scheduler, new_scheduler_id};
+pub use pass::{JITTER, PassError, PassStats, SchedulerStatus, next_run_after, run_pass, status};

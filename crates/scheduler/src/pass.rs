@@ -1,0 +1,263 @@
+//! One scheduler pass: find due sites, and for each take its lock, record a `queued` run,
+//! enqueue its task and move its `next_run_at` on.
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use queue_core::store::{self, NewRun, SiteSchedule};
+use queue_core::{QueueError, Services, StoreError, Task, Trigger};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+/// Spread of `next_run_at` around the interval (±10%, seed 003), so sites added together do not
+/// fire together forever.
+pub const JITTER: f64 = 0.10;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PassError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Reconcile(#[from] queue_core::ReconcileError),
+}
+
+/// What a pass did; the latest is kept in Redis for `GET /scheduler/status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PassStats {
+    /// Who ran the pass: `daemon` or `api`.
+    pub origin: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub due: u32,
+    pub enqueued: u32,
+    /// Due, but a run of the site still holds its lock.
+    pub skipped_locked: u32,
+    /// Due, but another scheduler pass scheduled it first.
+    pub skipped_claimed: u32,
+    pub errors: u32,
+    /// Dead workers whose in-flight tasks this pass recovered.
+    pub recovered_workers: u32,
+    /// Tasks of dead workers put back in the queue.
+    pub requeued: u64,
+    /// Tasks dead-lettered as poison (their workers kept dying).
+    pub poisoned: u32,
+    /// Retries whose delay was over, moved from the delayed set to the queue (workers do this
+    /// too; whoever comes first moves each).
+    #[serde(default)]
+    pub promoted: u64,
+    /// Runs whose task was lost from Redis, queued again by the reconciler.
+    pub reconciled: u32,
+    /// Runs whose task was lost once too often, failed by the reconciler.
+    pub lost: u32,
+    /// The runs this pass queued.
+    pub run_ids: Vec<String>,
+}
+
+/// The time a site runs next: `interval` from `now`, give or take 10%.
+pub fn next_run_after(now: DateTime<Utc>, interval_minutes: i32) -> DateTime<Utc> {
+    let factor = rand::rng().random_range((1.0 - JITTER)..=(1.0 + JITTER));
+    let millis = f64::from(interval_minutes.max(1)) * 60_000.0 * factor;
+    now + ChronoDuration::milliseconds(millis as i64)
+}
+
+/// Runs one pass over at most `batch` due sites. Failures of single sites are counted and
+/// logged; only a failure to read the due sites fails the pass.
+pub async fn run_pass(
+    services: &Services,
+    origin: &str,
+    batch: i64,
+) -> Result<PassStats, PassError> {
+    let mut stats = PassStats {
+        origin: origin.to_owned(),
+        started_at: Some(Utc::now()),
+        ..Default::default()
+    };
+    // First give dead workers' tasks back: they are older than anything this pass queues.
+    recover_crashed(services, &mut stats).await?;
+    stats.promoted = services.queue.promote_due().await?;
+    let reconciled = queue_core::reconcile(services, services.reconcile_grace).await?;
+    for run_id in &reconciled.requeued {
+        warn!(run_id = %run_id, event = "reconciled", "run's task was not in Redis; queued again");
+    }
+    stats.reconciled = reconciled.requeued.len() as u32;
+    stats.lost = reconciled.failed.len() as u32;
+    let due = store::due_sites(&services.db, batch).await?;
+    stats.due = due.len() as u32;
+    for site in &due {
+        match schedule_site(services, site).await {
+            Ok(SiteOutcome::Enqueued(run_id)) => {
+                stats.enqueued += 1;
+                stats.run_ids.push(run_id);
+            }
+            Ok(SiteOutcome::Locked(holder)) => {
+                info!(site_name = %site.site_name, held_by = %holder, event = "skipped", "site still running; skipped");
+                stats.skipped_locked += 1;
+            }
+            Ok(SiteOutcome::Claimed) => stats.skipped_claimed += 1,
+            Err(err) => {
+                warn!(site_name = %site.site_name, error = format!("{err:#}"), "could not schedule site");
+                stats.errors += 1;
+            }
+        }
+    }
+    stats.finished_at = Some(Utc::now());
+    record(services, &stats).await?;
+    Ok(stats)
+}
+
+/// Gives dead workers' tasks back to the queue; a poison task's run fails with the reason.
+async fn recover_crashed(services: &Services, stats: &mut PassStats) -> Result<(), PassError> {
+    let recovery = services
+        .queue
+        .recover_crashed(services.max_deliveries)
+        .await?;
+    for worker in &recovery.workers {
+        warn!(worker_id = %worker, event = "recovered", "worker presumed dead; its tasks were recovered");
+    }
+    for raw in &recovery.poisoned {
+        if let Some(run_id) = Task::parse(raw).ok().and_then(|task| task.run_id) {
+            let reason = format!(
+                "poison task: its worker died {} times running it (MAX_DELIVERIES)",
+                services.max_deliveries
+            );
+            store::fail_run(&services.db, &run_id, &reason).await?;
+        }
+    }
+    stats.recovered_workers = recovery.workers.len() as u32;
+    stats.requeued = recovery.requeued;
+    stats.poisoned = recovery.poisoned.len() as u32;
+    Ok(())
+}
+
+enum SiteOutcome {
+    Enqueued(String),
+    Locked(String),
+    Claimed,
+}
+
+async fn schedule_site(services: &Services, site: &SiteSchedule) -> Result<SiteOutcome, PassError> {
+    let run_id = format!("sched_{}", uuid::Uuid::new_v4().simple());
+    if !services
+        .locks
+        .acquire(&site.site_name, &run_id, services.lock_ttl)
+        .await?
+    {
+        let holder = services
+            .locks
+            .holder(&site.site_name)
+            .await?
+            .unwrap_or_default();
+        return Ok(SiteOutcome::Locked(holder));
+    }
+    let spec = site.spec();
+    let mut task = Task::new(&site.site_name, run_id.clone(), Trigger::Schedule);
+    if let Ok(spec) = &spec {
+        let defaults = spec.defaults();
+        task.search_term = defaults.search_term;
+        task.location = defaults.location;
+        task.results_wanted = defaults.results_wanted;
+    }
+    let task_id = task.task_id.clone().unwrap_or_default();
+    let run = NewRun {
+        run_id: &run_id,
+        site_name: &site.site_name,
+        site_schedule_id: Some(site.id),
+        task_id: &task_id,
+        trigger: Trigger::Schedule,
+        search_term: task.search_term.as_deref(),
+        location: task.location.as_deref(),
+        results_wanted: task.results_wanted,
+    };
+    let next = next_run_after(Utc::now(), site.interval_minutes);
+    let claimed = store::create_scheduled_run(&services.db, &run, next).await;
+    if !matches!(claimed, Ok(true)) {
+        services.locks.release(&site.site_name, &run_id).await?;
+        return claimed
+            .map(|_| SiteOutcome::Claimed)
+            .map_err(PassError::from);
+    }
+    // A definition that went bad after it was stored still gets a run that says so.
+    if let Err(err) = spec {
+        store::fail_run(&services.db, &run_id, &err.to_string()).await?;
+        services.locks.release(&site.site_name, &run_id).await?;
+        return Err(err.into());
+    }
+    if let Err(err) = services.queue.enqueue(&task).await {
+        store::fail_run(
+            &services.db,
+            &run_id,
+            &format!("could not enqueue the task: {err}"),
+        )
+        .await?;
+        services.locks.release(&site.site_name, &run_id).await?;
+        return Err(err.into());
+    }
+    info!(site_name = %site.site_name, run_id = %run_id, task_id = %task_id, event = "enqueued", status = "queued", "run queued");
+    Ok(SiteOutcome::Enqueued(run_id))
+}
+
+/// Keeps the pass's stats for `GET /scheduler/status` and adds them to the running totals.
+async fn record(services: &Services, stats: &PassStats) -> Result<(), QueueError> {
+    let keys = services.keys();
+    let mut conn = services.redis.get().await?;
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .cmd("SET")
+        .arg(keys.scheduler_last_pass())
+        .arg(serde_json::to_string(stats).expect("stats serialize"))
+        .ignore();
+    for (field, value) in [
+        ("passes", 1),
+        ("enqueued", stats.enqueued),
+        ("skipped_locked", stats.skipped_locked),
+        ("skipped_claimed", stats.skipped_claimed),
+        ("errors", stats.errors),
+    ] {
+        pipe.cmd("HINCRBY")
+            .arg(keys.scheduler_totals())
+            .arg(field)
+            .arg(value)
+            .ignore();
+    }
+    pipe.query_async::<()>(&mut conn)
+        .await
+        .map_err(QueueError::from)
+}
+
+/// The latest pass and the totals over all passes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SchedulerStatus {
+    pub last_pass: Option<PassStats>,
+    pub totals: std::collections::BTreeMap<String, u64>,
+}
+
+pub async fn status(services: &Services) -> Result<SchedulerStatus, QueueError> {
+    let keys = services.keys();
+    let last_pass = services
+        .queue
+        .get_json(&keys.scheduler_last_pass())
+        .await?
+        .and_then(|value| serde_json::from_value(value).ok());
+    let mut conn = services.redis.get().await?;
+    let totals = redis::cmd("HGETALL")
+        .arg(keys.scheduler_totals())
+        .query_async(&mut conn)
+        .await?;
+    Ok(SchedulerStatus { last_pass, totals })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_run_stays_within_ten_percent() {
+        let now = Utc::now();
+        for _ in 0..1000 {
+            let next = next_run_after(now, 60);
+            let minutes = (next - now).num_milliseconds() as f64 / 60_000.0;
+            assert!((54.0..=66.0).contains(&minutes), "{minutes}");
+        }
+    }
+}

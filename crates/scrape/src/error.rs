@@ -1,0 +1,61 @@
+use std::time::Duration;
+
+/// Why fetching or reading one page failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScrapeError {
+    #[error("HTTP {status} from {url}")]
+    Status {
+        status: u16,
+        url: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("request to {url} failed: {reason}")]
+    Transport {
+        url: String,
+        reason: String,
+        timed_out: bool,
+        retry_after: Option<Duration>,
+    },
+    #[error("could not read {url}: {reason}")]
+    Parse { url: String, reason: String },
+    #[error("cannot fetch {url}: {reason}")]
+    Unsupported { url: String, reason: String },
+    #[error("{url} is disallowed by robots.txt")]
+    Disallowed { url: String },
+}
+
+impl ScrapeError {
+    /// Rate limits, server errors, time-outs, connection and browser failures may pass; anything
+    /// else (a 404, a page we cannot read, robots.txt) will fail the same way again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ScrapeError::Status { status, .. } => {
+                *status == 429 || *status == 408 || *status >= 500
+            }
+            ScrapeError::Transport { .. } => true,
+            ScrapeError::Parse { .. }
+            | ScrapeError::Unsupported { .. }
+            | ScrapeError::Disallowed { .. } => false,
+        }
+    }
+
+    /// How long the server asked us to wait before trying again, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ScrapeError::Status { retry_after, .. }
+            | ScrapeError::Transport { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// A site definition that cannot be used, with the field at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SiteSpecError {
+    #[error("site definition is not valid: {0}")]
+    Shape(String),
+    #[error("site definition field `{field}`: {reason}")]
+    Field { field: &'static str, reason: String },
+}

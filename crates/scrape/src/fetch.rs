@@ -1,0 +1,170 @@
+//! The fetcher boundary: a source asks for a page and does not care how it arrives. Plain HTTP
+//! or a real browser, chosen per site by its definition's fetch mode.
+use std::future::Future;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::ScrapeError;
+use crate::browser::BrowserPool;
+use crate::definition::FetchMode;
+
+/// Identifies trawl to the sites it visits, as polite crawlers do.
+pub const DEFAULT_USER_AGENT: &str = concat!(
+    "trawl/",
+    env!("CARGO_PKG_VERSION"),
+    " (job-posting crawler)"
+);
+
+/// One page to get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub url: Url,
+    pub mode: FetchMode,
+    /// Browser mode: the page counts as loaded once this CSS selector matches.
+    pub wait_for: Option<String>,
+}
+
+impl PageRequest {
+    pub fn http(url: Url) -> Self {
+        Self {
+            url,
+            mode: FetchMode::Http,
+            wait_for: None,
+        }
+    }
+}
+
+/// Gets the HTML of one page.
+pub trait PageFetcher: Send + Sync {
+    fn fetch(
+        &self,
+        request: &PageRequest,
+    ) -> impl Future<Output = Result<String, ScrapeError>> + Send;
+}
+
+#[derive(Clone)]
+pub struct HttpFetcher {
+    client: reqwest::Client,
+}
+
+impl HttpFetcher {
+    /// `page_timeout` bounds one whole request, connection to last byte.
+    pub fn new(user_agent: &str, page_timeout: Duration) -> Result<Self, ScrapeError> {
+        let client = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .timeout(page_timeout)
+            .connect_timeout(page_timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|err| ScrapeError::Transport {
+                url: String::new(),
+                reason: format!("cannot build HTTP client: {err}"),
+                timed_out: false,
+                retry_after: None,
+            })?;
+        Ok(Self { client })
+    }
+
+    /// The underlying client, for sources that speak JSON APIs.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+impl PageFetcher for HttpFetcher {
+    async fn fetch(&self, request: &PageRequest) -> Result<String, ScrapeError> {
+        let url = &request.url;
+        let response = self
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|err| transport(url, &err))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ScrapeError::Status {
+                status: status.as_u16(),
+                url: url.to_string(),
+                retry_after: retry_after(&response),
+            });
+        }
+        response.text().await.map_err(|err| transport(url, &err))
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare on APIs and ignored).
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+pub(crate) fn transport(url: &Url, err: &reqwest::Error) -> ScrapeError {
+    ScrapeError::Transport {
+        url: url.to_string(),
+        timed_out: err.is_timeout(),
+        reason: error_chain(err),
+        retry_after: None,
+    }
+}
+
+/// reqwest's top-level message rarely says what went wrong; its sources do.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The fetchers a process has: HTTP always, a browser pool when configured.
+#[derive(Clone)]
+pub struct Fetchers {
+    pub http: HttpFetcher,
+    pub browser: Option<BrowserPool>,
+    /// Needed by Adzuna sites; None: they fail with that reason.
+    pub adzuna: Option<crate::apis::AdzunaCredentials>,
+    /// In-flight requests per host from this process.
+    pub domain_limits: crate::pace::DomainLimits,
+    /// Spacing of requests per host across all workers; None: no shared pacing.
+    pub pacer: Option<std::sync::Arc<dyn crate::pace::DomainPacer>>,
+}
+
+impl Fetchers {
+    /// HTTP only, per-domain concurrency 1, no browser, no shared pacing.
+    pub fn http(http: HttpFetcher) -> Self {
+        Self {
+            http,
+            browser: None,
+            adzuna: None,
+            domain_limits: Default::default(),
+            pacer: None,
+        }
+    }
+}
+
+impl PageFetcher for Fetchers {
+    async fn fetch(&self, request: &PageRequest) -> Result<String, ScrapeError> {
+        let host = request.url.host_str().unwrap_or_default().to_owned();
+        let _in_flight = self.domain_limits.acquire(&host).await;
+        if let Some(pacer) = &self.pacer {
+            pacer.wait_turn(&host).await;
+        }
+        match (request.mode, &self.browser) {
+            (FetchMode::Http, _) => self.http.fetch(request).await,
+            (FetchMode::Browser, Some(pool)) => pool.fetch(request).await,
+            (FetchMode::Browser, None) => Err(ScrapeError::Unsupported {
+                url: request.url.to_string(),
+                reason:
+                    "this site needs a browser and this process has none (set BROWSER_ENABLED=true)"
+                        .into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+pub mod apis;
+pub mod browser;
+pub mod definition;
+pub mod demo_board;
+mod error;
+mod fetch;
+pub mod jsonld;
+mod pace;
+mod posting;
+mod robots;
+pub mod salary;
+mod scrape;
+mod site;
+pub mod skills;
+
+pub use apis::{AdzunaCredentials, AdzunaSpec, AtsSpec};
+pub use browser::{BrowserPool, BrowserSettings, BrowserSlots, SlotLease};
+pub use definition::{DefinitionSpec, FetchMode};
+pub use error::{ScrapeError, SiteSpecError};
+pub use fetch::{DEFAULT_USER_AGENT, Fetchers, HttpFetcher, PageFetcher, PageRequest};
+pub use pace::{DomainLimits, DomainPacer};
+pub use posting::{
+    InvalidPosting, POSTING_NAMESPACE, Posting, Provenance, RawPosting, clean_text, strip_html,
+};
+pub use robots::ROBOTS_AGENT;
+pub use scrape::{
+    MAX_BACKOFF, PARTIAL_ERROR_RATIO, PageError, Politeness, ScrapeReport, ScrapeRequest,
+    ScrapeStatus, backoff, scrape,
+};
+pub use site::{DemoBoardSpec, SearchDefaults, SiteSpec, SourceKind};

@@ -1,0 +1,3 @@
+mod apis;
+mod browser;
+mod helpers;

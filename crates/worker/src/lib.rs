@@ -1,0 +1,10 @@
+//! The worker: takes tasks, scrapes their sites, stores the postings and records each run.
+mod config;
+mod execute;
+mod settings;
+mod worker;
+
+pub use config::WorkerConfig;
+pub use execute::{Ended, Executor, retry_delay};
+pub use settings::{WorkerSettings, new_worker_id};
+pub use worker::{Outcome, Processed, Worker, WorkerError};

@@ -1,0 +1,66 @@
+use std::time::Duration;
+
+/// How a worker process behaves (from `trawl-worker`'s flags and environment).
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Unique per process: host, pid and a random part, so two replicas never share in-flight
+    /// lists (apalis #504 shows what a shared name does to recovery).
+    pub worker_id: String,
+    /// Tasks run at once.
+    pub concurrency: usize,
+    /// How long one blocking dequeue waits before checking for shutdown again.
+    pub block_for: Duration,
+    /// A worker is alive while its heartbeat is younger than this; renewed every third of it.
+    pub heartbeat_ttl: Duration,
+    /// At shutdown, how long running tasks may take to finish before they are requeued.
+    pub shutdown_grace: Duration,
+    /// How long a hand-written task waits for its site's lock before its run fails as busy.
+    pub lock_wait: Duration,
+    /// First retry delay of a failing page.
+    pub retry_base_delay: Duration,
+    /// First delay before a transiently failed run is tried again (doubles per retry).
+    pub run_retry_base: Duration,
+    /// Limit on one HTTP request.
+    pub page_timeout: Duration,
+    pub user_agent: String,
+    /// Browser fetching for sites that need it; None: such sites fail with a clear error.
+    pub browser: Option<trawl_scrape::BrowserSettings>,
+    /// Requests in flight to one host from this process.
+    pub per_domain_concurrency: usize,
+    /// Time between two requests to one host from all workers together; None: no shared pacing.
+    pub domain_interval: Option<Duration>,
+    /// Adzuna API credentials; None: Adzuna sites fail with that reason.
+    pub adzuna: Option<trawl_scrape::AdzunaCredentials>,
+}
+
+impl WorkerSettings {
+    pub fn new(worker_id: String) -> Self {
+        Self {
+            worker_id,
+            concurrency: 4,
+            block_for: Duration::from_secs(2),
+            heartbeat_ttl: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            lock_wait: Duration::from_secs(300),
+            retry_base_delay: Duration::from_millis(500),
+            run_retry_base: Duration::from_secs(30),
+            page_timeout: Duration::from_secs(30),
+            user_agent: trawl_scrape::DEFAULT_USER_AGENT.to_owned(),
+            browser: None,
+            per_domain_concurrency: 1,
+            domain_interval: None,
+            adzuna: None,
+        }
+    }
+}
+
+/// `<host>-<pid>-<random>`: readable in `GET /jobs/queue/status`, unique across restarts.
+pub fn new_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned());
+    let random = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    format!("{host}-{}-{random}", std::process::id())
+}

@@ -1,0 +1,83 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use queue_core::store::{self, ScrapeRun};
+use queue_core::{Services, Task};
+use sqlx::PgPool;
+use test_support::TestRedis;
+use trawl_worker::{Outcome, Processed, Worker, WorkerSettings};
+
+pub fn worker(services: &Services) -> Arc<Worker> {
+    worker_with(services, |_| {})
+}
+
+pub fn worker_with(services: &Services, adjust: impl FnOnce(&mut WorkerSettings)) -> Arc<Worker> {
+    let mut settings =
+        WorkerSettings::new(format!("test-worker-{}", uuid::Uuid::new_v4().simple()));
+    settings.block_for = Duration::from_millis(200);
+    settings.retry_base_delay = Duration::from_millis(5);
+    settings.run_retry_base = Duration::from_millis(20);
+    settings.lock_wait = Duration::from_secs(2);
+    settings.shutdown_grace = Duration::from_secs(5);
+    settings.page_timeout = Duration::from_secs(5);
+    adjust(&mut settings);
+    Worker::new(services.clone(), settings, None).expect("worker builds")
+}
+
+/// Queues a scheduled run of `site` with the given search, as the scheduler would.
+pub async fn queue_run(
+    services: &Services,
+    site: &str,
+    search_term: Option<&str>,
+    wanted: u32,
+) -> Task {
+    let site = store::get_site(&services.db, site)
+        .await
+        .unwrap()
+        .expect("site exists");
+    let mut task = Task::new(
+        &site.site_name,
+        format!("sched_{}", uuid::Uuid::new_v4().simple()),
+        queue_core::Trigger::Schedule,
+    );
+    task.search_term = search_term.map(str::to_owned);
+    task.results_wanted = Some(wanted);
+    queue_core::submit_run(services, &site, &task)
+        .await
+        .expect("run submitted");
+    task
+}
+
+/// Takes one task and processes it.
+pub async fn process_next(worker: &Worker) -> Processed {
+    let mut consumer = worker.consumer();
+    match worker.run_once(&mut consumer).await.expect("run_once") {
+        Outcome::Ran(processed) => processed,
+        Outcome::Empty => panic!("the queue was empty"),
+    }
+}
+
+pub async fn run(db: &PgPool, run_id: &str) -> ScrapeRun {
+    store::get_run(db, run_id)
+        .await
+        .unwrap()
+        .expect("run exists")
+}
+
+pub async fn job_count(db: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+pub fn services_with_timeout(redis: &TestRedis, db: &PgPool, job_timeout: u64) -> Services {
+    let mut config = redis.config("postgres://unused");
+    config.job_timeout = job_timeout;
+    Services::new(db.clone(), redis.pool.clone(), &config)
+}
+
+/// Listing pages a search of `found` postings takes for `wanted` results (20 per page).
+pub fn listing_pages(found: usize, wanted: usize) -> u32 {
+    (found.min(wanted).max(1)).div_ceil(20) as u32
+}

@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# trawl's local stack.
+#
+#   deploy/dev.sh up      Redis + PostgreSQL, migrations, demo board, scheduler, 2 workers and the
+#                         API; registers the demo sites, waits for their first runs to succeed and
+#                         prints what happened and where to look.
+#   deploy/dev.sh test    the same Redis + PostgreSQL, then the whole test suite (what CI runs).
+#   deploy/dev.sh down    stops the processes `up` started (and the throwaway Redis/PostgreSQL).
+#   deploy/dev.sh status  what is running.
+#
+# REDIS_URL / DATABASE_URL, when set, are used as they are. Otherwise throwaway instances are
+# started under $TRAWL_STATE_DIR (default .trawl/ in the checkout) on ports 6390 and 5440;
+# missing Debian packages are installed first when running as root.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${TRAWL_STATE_DIR:-$ROOT/.trawl}
+REDIS_PORT=${TRAWL_REDIS_PORT:-6390}
+PG_PORT=${TRAWL_PG_PORT:-5440}
+API_PORT=${TRAWL_API_PORT:-8000}
+DEMO_PORT=${TRAWL_DEMO_PORT:-8090}
+WORKERS=${TRAWL_WORKERS:-2}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+# As root, initdb and postgres run as the postgres user, who cannot enter a private home such as
+# /root (mode 700): the cluster then lives under /var/tmp, one per state directory.
+if [ "$(id -u)" -eq 0 ]; then
+  PG_DATA=${TRAWL_PG_DATA:-/var/tmp/trawl-postgres-$(printf %s "$STATE" | cksum | cut -d' ' -f1)}
+else
+  PG_DATA=${TRAWL_PG_DATA:-$STATE/postgres}
+fi
+BIN=$TARGET/debug
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# --- packages ---------------------------------------------------------------------------------
+
+pg_bindir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
+}
+
+need_packages() {
+  local missing=()
+  command -v curl >/dev/null || missing+=(curl)
+  if [ -z "${REDIS_URL:-}" ]; then
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v redis-cli >/dev/null || missing+=(redis-tools)
+  fi
+  if [ -z "${DATABASE_URL:-}" ]; then
+    [ -n "$(pg_bindir)" ] || missing+=(postgresql)
+  fi
+  command -v psql >/dev/null || missing+=(postgresql-client)
+  # Browser scraping (workers start chromedriver themselves when WEBDRIVER_URL is unset).
+  if [ -z "${WEBDRIVER_URL:-}" ]; then
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    command -v chromium >/dev/null || missing+=(chromium)
+  fi
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    die "missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
+  fi
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# --- Redis --------------------------------------------------------------------------------------
+
+start_redis() {
+  if [ -n "${REDIS_URL:-}" ]; then
+    log "using Redis at REDIS_URL"
+    return
+  fi
+  export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    return
+  fi
+  log "starting a throwaway Redis on 127.0.0.1:$REDIS_PORT"
+  mkdir -p "$STATE/redis"
+  # No persistence: this instance is disposable. noeviction: a full Redis must refuse writes,
+  # never drop tasks.
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --maxmemory-policy noeviction --daemonize yes --dir "$STATE/redis" \
+    --pidfile "$STATE/redis/redis.pid" --logfile "$STATE/redis/redis.log"
+  for _ in $(seq 50); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  die "Redis did not start; see $STATE/redis/redis.log"
+}
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+as_pg_owner() {
+  # initdb and postgres refuse to run as root.
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+start_postgres() {
+  if [ -n "${DATABASE_URL:-}" ]; then
+    log "using PostgreSQL at DATABASE_URL"
+    return
+  fi
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/trawl"
+  if ! pg_isready -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; then
+    start_pg_cluster
+  fi
+  # The test suite's per-test databases are created from a connection to this one.
+  local admin="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+  if [ -z "$(psql "$admin" -XAtq -c "SELECT 1 FROM pg_database WHERE datname = 'trawl'")" ]; then
+    psql "$admin" -Xq -c "CREATE DATABASE trawl" >/dev/null
+  fi
+}
+
+start_pg_cluster() {
+  local bindir data="$PG_DATA"
+  bindir=$(pg_bindir) || die "PostgreSQL server binaries not found"
+  if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --no-create-home postgres
+  fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    log "creating a throwaway PostgreSQL cluster in $data"
+    mkdir -p "$data"
+    [ "$(id -u)" -eq 0 ] && chown postgres "$data"
+    chmod 700 "$data"
+    as_pg_owner "$bindir/initdb" -D "$data" -U postgres -A trust --no-sync >"$STATE/initdb.log" 2>&1 \
+      || die "initdb failed; see $STATE/initdb.log"
+  fi
+  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  # fsync off: a throwaway cluster trades durability for speed. Enough connections for the
+  # test suite's parallel per-test databases.
+  as_pg_owner "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
+    -o "-p $PG_PORT -k $data -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null \
+    || die "PostgreSQL did not start; see $data/server.log"
+}
+
+services() {
+  mkdir -p "$STATE"
+  need_packages
+  start_redis
+  start_postgres
+}
+
+# --- processes ----------------------------------------------------------------------------------
+
+start_process() { # name command...
+  local name=$1; shift
+  mkdir -p "$STATE/pids" "$STATE/logs"
+  nohup "$@" >"$STATE/logs/$name.log" 2>&1 &
+  echo $! >"$STATE/pids/$name.pid"
+}
+
+stop_processes() {
+  [ -d "$STATE/pids" ] || return 0
+  local pidfile pid
+  for pidfile in "$STATE"/pids/*.pid; do
+    [ -e "$pidfile" ] || continue
+    pid=$(cat "$pidfile")
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  # Workers finish their runs within SHUTDOWN_GRACE; wait for every process to exit.
+  for pidfile in "$STATE"/pids/*.pid; do
+    [ -e "$pidfile" ] || continue
+    pid=$(cat "$pidfile")
+    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+}
+
+wait_http() { # url name
+  for _ in $(seq 100); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  die "$2 did not come up; see $STATE/logs/$2.log"
+}
+
+sql() { psql "$DATABASE_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+
+cmd_up() {
+  services
+  stop_processes
+  log "building trawl"
+  (cd "$ROOT" && cargo build --workspace --bins --quiet)
+  "$BIN/trawl" migrate >/dev/null
+  local key
+  key=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+  echo "$key" >"$STATE/api_key"
+  export API_KEYS=$key API_BIND="127.0.0.1:$API_PORT" SCHEDULER_INTERVAL=5 RUST_LOG=${RUST_LOG:-info}
+  start_process demo-board "$BIN/trawl-demo-board" --bind "127.0.0.1:$DEMO_PORT"
+  wait_http "http://127.0.0.1:$DEMO_PORT/" demo-board
+  log "registering the demo sites"
+  "$BIN/trawl" site upsert - >/dev/null <<EOF
+[
+  {"site_name": "demo", "interval_minutes": 30, "min_pause_seconds": 0, "max_pause_seconds": 1,
+   "payload": {"source": "demo_board", "base_url": "http://127.0.0.1:$DEMO_PORT", "results_wanted": 40}},
+  {"site_name": "demo-rust", "interval_minutes": 30, "min_pause_seconds": 0, "max_pause_seconds": 0,
+   "payload": {"source": "demo_board", "base_url": "http://127.0.0.1:$DEMO_PORT", "search_term": "rust"}},
+  {"site_name": "demo-js", "interval_minutes": 30, "min_pause_seconds": 0, "max_pause_seconds": 0,
+   "payload": {"source": "definition", "fetch": "browser",
+     "start_url": "http://127.0.0.1:$DEMO_PORT/js/jobs?q={search_term}&page={page}",
+     "wait_for": "main#results[data-loaded]", "item_selector": "article.job-card",
+     "fields": {"title": ".job-link", "url": "a.job-link@href", "company": ".company",
+                "location": ".location", "posted_date": "time.posted@datetime"},
+     "pagination": {"kind": "next_link", "selector": "a[rel=next]", "max_pages": 5},
+     "follow_details": true, "search_term": "data", "results_wanted": 30}}
+]
+EOF
+  # Due now: the first pass of the scheduler queues them all.
+  sql "UPDATE site_schedules SET next_run_at = NULL WHERE site_name IN ('demo', 'demo-rust', 'demo-js')"
+  local started_at
+  started_at=$(sql "SELECT now()")
+  start_process api "$BIN/trawl-api"
+  wait_http "http://127.0.0.1:$API_PORT/health" api
+  start_process scheduler "$BIN/trawl-scheduler"
+  for n in $(seq "$WORKERS"); do
+    WORKER_CONCURRENCY=2 start_process "worker-$n" "$BIN/trawl-worker"
+  done
+  log "waiting for the first runs"
+  local done_runs=0
+  for _ in $(seq 180); do
+    done_runs=$(sql "SELECT count(*) FROM scrape_runs WHERE created_at >= '$started_at' AND status IN ('succeeded','partial','failed')")
+    [ "$done_runs" -ge 3 ] && break
+    sleep 1
+  done
+  [ "$done_runs" -ge 3 ] || die "the first runs did not finish in 180 s; see $STATE/logs/"
+  report "$started_at"
+  local failed
+  failed=$(sql "SELECT count(*) FROM scrape_runs WHERE created_at >= '$started_at' AND status <> 'succeeded'")
+  [ "$failed" -eq 0 ] || die "some runs did not succeed; see the table above and $STATE/logs/"
+}
+
+report() { # since
+  echo
+  log "runs"
+  psql "$DATABASE_URL" -Xq -c "SELECT run_id, site_name, trigger, status, requested_pages AS pages, errors_count AS errors, jobs_found AS found, jobs_inserted AS new, jobs_updated AS updated, jobs_unchanged AS unchanged, round(extract(epoch FROM finished_at - started_at)::numeric, 1) AS seconds FROM scrape_runs WHERE created_at >= '$1' ORDER BY created_at"
+  log "postings stored: $(sql "SELECT count(*) FROM jobs")"
+  log "queue"
+  curl -fsS "http://127.0.0.1:$API_PORT/jobs/queue/status"; echo
+  local key queue_key
+  key=$(cat "$STATE/api_key")
+  queue_key="${REDIS_PREFIX:-trawl:}{${QUEUE_NAME:-scraping}}:pending"
+  cat <<EOF
+
+trawl is running.
+  API            http://127.0.0.1:$API_PORT   (API key: $key)
+  demo board     http://127.0.0.1:$DEMO_PORT/jobs
+  PostgreSQL     $DATABASE_URL
+  Redis          $REDIS_URL
+  logs           $STATE/logs/
+
+Try:
+  curl http://127.0.0.1:$API_PORT/jobs/queue/status
+  curl -X POST http://127.0.0.1:$API_PORT/jobs/scrape -H 'Authorization: Bearer $key' \\
+       -H 'Content-Type: application/json' -d '{"site_name":"demo","search_term":"python","results_wanted":10}'
+  redis-cli -u $REDIS_URL LPUSH '$queue_key' '{"site_name":"demo-rust","search_term":"rust"}'
+  psql $DATABASE_URL -c 'SELECT job_title, company_name, location FROM jobs LIMIT 10'
+Stop with: deploy/dev.sh down
+EOF
+}
+
+cmd_test() {
+  services
+  cd "$ROOT"
+  log "checking formatting and lints"
+  cargo fmt --all -- --check
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+  log "running the test suite (REDIS_URL=$REDIS_URL)"
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast
+  else
+    cargo test --workspace --no-fail-fast
+  fi
+}
+
+cmd_down() {
+  stop_processes
+  if [ -z "${REDIS_URL:-}" ] && [ -f "$STATE/redis/redis.pid" ]; then
+    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  fi
+  if [ -z "${DATABASE_URL:-}" ] && [ -f "$PG_DATA/PG_VERSION" ]; then
+    as_pg_owner "$(pg_bindir)/pg_ctl" -D "$PG_DATA" -m fast stop >/dev/null 2>&1 || true
+  fi
+  log "stopped"
+}
+
+cmd_status() {
+  local pidfile
+  for pidfile in "$STATE"/pids/*.pid; do
+    [ -e "$pidfile" ] || continue
+    if kill -0 "$(cat "$pidfile")" 2>/dev/null; then state=running; else state=dead; fi
+    printf '%-12s %s\n' "$(basename "$pidfile" .pid)" "$state"
+  done
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  test) cmd_test ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) echo "usage: deploy/dev.sh up|test|down|status" >&2; exit 2 ;;
+esac
