@@ -11,6 +11,8 @@ use sqlx::PgPool;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use url::Url;
 
+pub mod procs;
+
 pub use demo_board::{DemoBoard, FaultAction, FaultRule, FaultTarget};
 
 pub fn redis_url() -> String {

@@ -1,5 +1,6 @@
 //! The worker: takes tasks from the queue, runs them, and acks or dead-letters each.
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use queue_core::RedisPacer;
@@ -21,6 +22,9 @@ const PAUSE_CHECK: Duration = Duration::from_secs(1);
 /// How often each worker moves due retries from the delayed set to the queue (any number of
 /// workers may do it at once; the script moves each task once).
 const PROMOTE_EVERY: Duration = Duration::from_secs(1);
+/// How long a task that could not be processed (a dependency was down) waits before it runs
+/// again.
+const GIVE_BACK_DELAY: Duration = Duration::from_secs(2);
 /// Longest pause between dequeue attempts while Redis is unreachable.
 const MAX_FETCH_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -64,6 +68,9 @@ pub struct Worker {
     services: Services,
     settings: WorkerSettings,
     executor: Executor,
+    /// Set while tasks cannot be processed (a dependency is down), so the outage is logged
+    /// once, not once per task given back.
+    giving_back: AtomicBool,
 }
 
 impl Worker {
@@ -99,6 +106,7 @@ impl Worker {
             services,
             settings,
             executor,
+            giving_back: AtomicBool::new(false),
         }))
     }
 
@@ -139,7 +147,9 @@ impl Worker {
                 "first heartbeat failed; retrying in the background"
             );
         }
-        let heartbeat = tokio::spawn(self.clone().heartbeat(shutdown.clone()));
+        // The heartbeat outlives `shutdown` until the drain is over: a draining worker is alive,
+        // and recovery must not take its tasks while it still finishes or requeues them.
+        let heartbeat = tokio::spawn(self.clone().heartbeat(CancellationToken::new()));
         let promoter = tokio::spawn(self.clone().promote_retries(shutdown.clone()));
         let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let mut consumer = self.consumer();
@@ -179,13 +189,7 @@ impl Worker {
                     let worker = self.clone();
                     running.spawn(async move {
                         let _slot = slot;
-                        if let Err(err) = worker.process(raw).await {
-                            // The task stays in flight: it is requeued at shutdown or recovered.
-                            error!(
-                                error = format!("{err:#}"),
-                                "task could not be processed; left in flight"
-                            );
-                        }
+                        worker.process_or_give_back(raw).await;
                     });
                 }
                 Ok(None) => {}
@@ -312,9 +316,58 @@ impl Worker {
         }
     }
 
+    /// Processes a message; if that fails (PostgreSQL or Redis unreachable mid-way), gives the
+    /// task back through the delayed set so it runs again once they are back, instead of
+    /// leaving it in the in-flight list of a worker that is alive and will never look at it
+    /// again. Until Redis takes it back, it stays in flight (requeued at shutdown).
+    async fn process_or_give_back(&self, raw: String) {
+        let mut in_flight = raw.clone();
+        let Err(err) = self.process_tracked(raw, &mut in_flight).await else {
+            if self.giving_back.swap(false, Ordering::Relaxed) {
+                info!("tasks are processed again");
+            }
+            return;
+        };
+        if !self.giving_back.swap(true, Ordering::Relaxed) {
+            error!(
+                error = format!("{err:#}"),
+                retry_in_ms = GIVE_BACK_DELAY.as_millis() as u64,
+                "task could not be processed; giving it back (logged once until tasks go through again)"
+            );
+        }
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match self
+                .services
+                .queue
+                .retry_later(self.id(), &in_flight, GIVE_BACK_DELAY)
+                .await
+            {
+                // Not in flight any more: Redis lost it (restart) or recovery took it; either
+                // way the reconciler or the next delivery has it.
+                Ok(_) => return,
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_FETCH_BACKOFF);
+                }
+            }
+        }
+    }
+
     /// Processes one dequeued message to a terminal state: acked with its run's result, or
     /// dead-lettered with the reason. An `Err` leaves the message in flight.
     pub async fn process(&self, raw: String) -> Result<Processed, WorkerError> {
+        let mut in_flight = raw.clone();
+        self.process_tracked(raw, &mut in_flight).await
+    }
+
+    /// `process`, keeping `in_flight` equal to the message as it stands in the in-flight list
+    /// (a hand-written task is rewritten with its ids).
+    async fn process_tracked(
+        &self,
+        raw: String,
+        in_flight: &mut String,
+    ) -> Result<Processed, WorkerError> {
         let queue = &self.services.queue;
         let task = match Task::parse(&raw) {
             Ok(task) => task,
@@ -336,6 +389,7 @@ impl Worker {
             }
         };
         let (task, raw, status) = self.adopt(task, raw, site.id).await?;
+        in_flight.clone_from(&raw);
         let run_id = task.run_id.clone().expect("adopted tasks have a run_id");
         let task_id = task.task_id.clone().expect("adopted tasks have a task_id");
         let span = info_span!("run", site_name = %site.site_name, run_id = %run_id, task_id = %task_id, worker_id = %self.id());

@@ -1,0 +1,321 @@
+//! Real processes for the fault tests: trawl's own binaries, and Redis / PostgreSQL servers of a
+//! test's own on free loopback ports, so a test can kill or stop them without disturbing others.
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port (the OS picks it; it is free again once the probe closes).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// A binary of this workspace built next to the running test (`target/<profile>/<name>`).
+/// `cargo nextest run --workspace` and `cargo test --workspace` build every binary first.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let path = profile_dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built; run the suite with --workspace",
+        path.display()
+    );
+    path
+}
+
+/// Sends `signal` (e.g. "TERM", "KILL", "STOP") to `pid`.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// A trawl process whose output goes to a log file (shown by `log_tail` when a test fails).
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `binary` with `env` added to this process's environment.
+    pub fn spawn(name: &str, binary: &Path, env: &[(&str, String)], log_dir: &Path) -> Self {
+        let log = log_dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let mut command = Command::new(binary);
+        command
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} starts: {e}"));
+        Self {
+            name: name.to_owned(),
+            child,
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no cleanup of any kind.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn sigterm(&self) {
+        signal(self.pid(), "TERM");
+    }
+
+    /// Whether the process is still running (not exited).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to `limit` for the process to exit; returns its exit code (None: killed by a
+    /// signal), or panics if it is still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {limit:?}; log:\n{}",
+                self.name,
+                self.log_tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last `lines` lines the process wrote.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// How many lines of its log contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(needle))
+            .count()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A redis-server of one test, without persistence: a restart starts it empty, as a crashed
+/// production Redis without AOF would.
+pub struct OwnRedis {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    pub fn start() -> Self {
+        let mut redis = Self {
+            port: free_port(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            child: None,
+        };
+        redis.start_again();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL): everything in it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server on the same port, empty.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "redis is already running");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(["--maxmemory-policy", "noeviction"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (is it installed?)");
+        self.child = Some(child);
+        wait_for_port(self.port, Duration::from_secs(10), "redis-server");
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A PostgreSQL cluster of one test (initdb'd in a temp dir, trust auth, fsync off). As root,
+/// its programs run as the `postgres` user, as PostgreSQL requires.
+pub struct OwnPostgres {
+    pub port: u16,
+    data: PathBuf,
+    bindir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnPostgres {
+    pub fn start() -> Self {
+        let bindir = pg_bindir();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).expect("data dir");
+        if is_root() {
+            // The postgres user must be able to enter the temp dir and own the data dir.
+            run(Command::new("chmod").arg("755").arg(dir.path()));
+            run(Command::new("chown").arg("postgres").arg(&data));
+        }
+        let cluster = Self {
+            port: free_port(),
+            data,
+            bindir,
+            _dir: dir,
+        };
+        run(cluster
+            .pg_command("initdb")
+            .arg("-D")
+            .arg(&cluster.data)
+            .args(["-U", "postgres", "-A", "trust", "--no-sync"]));
+        cluster.start_again();
+        cluster
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/<database>`
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Stops the server (fast shutdown: connections are cut, as in a failover or crash).
+    pub fn stop(&self) {
+        run(self
+            .pg_command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"]));
+    }
+
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
+            self.port,
+            self.data.display()
+        );
+        run(self
+            .pg_command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.data.join("server.log"))
+            .args(["-w", "-t", "60", "-o", &options, "start"]));
+    }
+
+    fn pg_command(&self, program: &str) -> Command {
+        let program = self.bindir.join(program);
+        if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = self
+            .pg_command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn pg_bindir() -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect(
+            "PostgreSQL server binaries under /usr/lib/postgresql (deploy/dev.sh installs them)",
+        )
+        .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
+        .filter(|bin| bin.join("initdb").is_file())
+        .collect();
+    dirs.sort_by_key(|dir| {
+        dir.parent()
+            .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    dirs.pop()
+        .expect("an initdb under /usr/lib/postgresql/*/bin")
+}
+
+fn is_root() -> bool {
+    // /proc/self/status: "Uid:\t<real>\t<effective>..."
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+            line.split_whitespace().nth(2).map(|uid| uid == "0")
+        })
+        .unwrap_or(false)
+}
+
+fn run(command: &mut Command) {
+    let output = command.output().expect("command runs");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn wait_for_port(port: u16, limit: Duration, what: &str) {
+    let deadline = Instant::now() + limit;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

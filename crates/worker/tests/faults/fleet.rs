@@ -1,0 +1,240 @@
+//! A fleet of trawl processes over one Redis namespace and one database, and the load they work.
+use std::collections::HashMap;
+use std::time::Duration;
+
+use queue_core::store;
+use sqlx::PgPool;
+use test_support::procs::{Proc, workspace_binary};
+use test_support::{FaultAction, FaultRule, FaultTarget, TestBoard, unpaused_site};
+
+/// Postings each load run asks for (one listing page and as many detail pages).
+pub const WANTED: u32 = 8;
+
+pub struct Fleet {
+    base_env: Vec<(&'static str, String)>,
+    logs: tempfile::TempDir,
+    pub workers: Vec<Proc>,
+    pub schedulers: Vec<Proc>,
+    spawned: usize,
+}
+
+impl Fleet {
+    /// `env`: settings of every process on top of the fleet's defaults.
+    pub fn new(
+        database_url: &str,
+        redis_url: &str,
+        prefix: &str,
+        env: &[(&'static str, &str)],
+    ) -> Self {
+        let mut base_env: Vec<(&'static str, String)> = vec![
+            ("DATABASE_URL", database_url.to_owned()),
+            ("REDIS_URL", redis_url.to_owned()),
+            ("REDIS_PREFIX", prefix.to_owned()),
+            ("LOG_FORMAT", "json".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+            ("HEARTBEAT_TTL_MS", "1000".to_owned()),
+            ("BROWSER_ENABLED", "false".to_owned()),
+            ("DOMAIN_RATE", "0".to_owned()),
+            ("PER_DOMAIN_CONCURRENCY", "8".to_owned()),
+            ("WORKER_CONCURRENCY", "4".to_owned()),
+            ("RETRY_BASE_MS", "20".to_owned()),
+            ("RUN_RETRY_BASE_MS", "300".to_owned()),
+            ("PAGE_TIMEOUT", "5".to_owned()),
+            ("SCHEDULER_INTERVAL", "1".to_owned()),
+            ("LEADER_TTL_MS", "2000".to_owned()),
+            ("RECONCILE_GRACE", "3".to_owned()),
+            ("DATABASE_MAX_CONNECTIONS", "6".to_owned()),
+        ];
+        for (key, value) in env {
+            base_env.retain(|(k, _)| k != key);
+            base_env.push((key, (*value).to_owned()));
+        }
+        Self {
+            base_env,
+            logs: tempfile::tempdir().expect("log dir"),
+            workers: Vec::new(),
+            schedulers: Vec::new(),
+            spawned: 0,
+        }
+    }
+
+    pub fn spawn_worker(&mut self) {
+        self.spawned += 1;
+        let name = format!("worker-{}", self.spawned);
+        let proc = Proc::spawn(
+            &name,
+            std::path::Path::new(env!("CARGO_BIN_EXE_trawl-worker")),
+            &self.base_env,
+            self.logs.path(),
+        );
+        self.workers.push(proc);
+    }
+
+    pub fn spawn_scheduler(&mut self) {
+        self.spawned += 1;
+        let name = format!("scheduler-{}", self.spawned);
+        let proc = Proc::spawn(
+            &name,
+            &workspace_binary("trawl-scheduler"),
+            &self.base_env,
+            self.logs.path(),
+        );
+        self.schedulers.push(proc);
+    }
+
+    /// The API on `port` (its /health is what the outage tests watch).
+    pub fn spawn_api(&mut self, port: u16) {
+        let mut env = self.base_env.clone();
+        env.push(("API_BIND", format!("127.0.0.1:{port}")));
+        env.push(("API_KEYS", "fault-test-key".to_owned()));
+        let proc = Proc::spawn(
+            "api",
+            &workspace_binary("trawl-api"),
+            &env,
+            self.logs.path(),
+        );
+        self.schedulers.push(proc);
+    }
+
+    /// Panics (with their logs) unless every process is still running.
+    pub fn assert_all_running(&mut self, when: &str) {
+        for proc in self.workers.iter_mut().chain(self.schedulers.iter_mut()) {
+            assert!(
+                proc.is_running(),
+                "{} exited {when}; log:\n{}",
+                proc.name,
+                proc.log_tail(30)
+            );
+        }
+    }
+
+    /// The logs of every process, for a failing assertion.
+    pub fn logs(&self) -> String {
+        self.workers
+            .iter()
+            .chain(&self.schedulers)
+            .map(|p| format!("--- {}\n{}", p.name, p.log_tail(15)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Registers `count` sites on `board`, all due now; the scheduler gives each one run.
+pub async fn register_sites(db: &PgPool, board: &TestBoard, prefix: &str, count: usize) {
+    for n in 0..count {
+        let payload = serde_json::json!({
+            "source": "demo_board", "base_url": board.url.as_str(), "results_wanted": WANTED,
+        });
+        store::upsert_site(db, &unpaused_site(&format!("{prefix}-{n:03}"), payload, 3))
+            .await
+            .expect("site registers");
+    }
+}
+
+/// Detail pages answer after `millis`: a run takes about WANTED * millis, long enough to be
+/// caught in the middle.
+pub fn slow_details(board: &TestBoard, millis: u64) {
+    board.fail(vec![FaultRule {
+        target: FaultTarget::AnyDetail,
+        action: FaultAction::Delay { millis },
+        times: None,
+    }]);
+}
+
+/// Runs by status.
+pub async fn statuses(db: &PgPool) -> HashMap<String, i64> {
+    sqlx::query_as::<_, (String, i64)>("SELECT status, count(*) FROM scrape_runs GROUP BY status")
+        .fetch_all(db)
+        .await
+        .map(|rows| rows.into_iter().collect())
+        .unwrap_or_default()
+}
+
+pub async fn terminal_runs(db: &PgPool) -> i64 {
+    let by_status = statuses(db).await;
+    ["succeeded", "partial", "failed"]
+        .iter()
+        .map(|s| by_status.get(*s).copied().unwrap_or(0))
+        .sum()
+}
+
+/// Waits until `want` runs are terminal, checking `every` tick with `tick` (which may kill,
+/// restart, assert...). Panics with the fleet's logs after `limit`.
+pub async fn until_terminal(
+    db: &PgPool,
+    fleet: &mut Fleet,
+    want: i64,
+    limit: Duration,
+    mut tick: impl FnMut(&mut Fleet),
+) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if terminal_runs(db).await >= want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {want} runs terminal after {limit:?} ({:?}); logs:\n{}",
+            terminal_runs(db).await,
+            statuses(db).await,
+            fleet.logs()
+        );
+        tick(fleet);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Nothing lost, nothing doubled: `runs` runs, each succeeded with exactly WANTED postings
+/// counted once, and one `jobs` row per posting.
+pub async fn assert_exactly_once(db: &PgPool, runs: i64) {
+    let (total, succeeded, found, inserted): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'), \
+             COALESCE(sum(jobs_found), 0), COALESCE(sum(jobs_inserted), 0) FROM scrape_runs",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(total, runs, "one run per site, none lost, none doubled");
+    assert_eq!(
+        succeeded,
+        runs,
+        "every run succeeded: {:?}",
+        statuses(db).await
+    );
+    let want = runs * i64::from(WANTED);
+    assert_eq!(found, want, "each run counted its postings once");
+    assert_eq!(inserted, want, "each posting inserted once");
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT (site, external_id)) FROM jobs")
+            .fetch_one(db)
+            .await
+            .unwrap();
+    assert_eq!((rows, distinct), (want, want), "no posting row duplicated");
+    let linked: i64 = sqlx::query_scalar("SELECT count(*) FROM scrape_run_postings")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    assert_eq!(linked, want, "no posting linked to its run twice");
+}
+
+/// The HTTP status of `GET /health` on the API at `port` (None: no answer within 10 s).
+pub async fn health_status(port: u16) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        stream
+            .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .ok()?;
+        let mut head = vec![0; 12];
+        stream.read_exact(&mut head).await.ok()?;
+        // "HTTP/1.1 200"
+        String::from_utf8_lossy(&head[9..12]).parse().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .ok()
+        .flatten()
+}

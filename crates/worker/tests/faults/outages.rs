@@ -1,0 +1,140 @@
+//! Redis restarted empty and PostgreSQL stopped, under load: no process exits, /health says
+//! what is down and recovers by itself, and every run ends with nothing lost or doubled.
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use test_support::procs::{OwnPostgres, OwnRedis, free_port};
+use test_support::{TestBoard, TestRedis, database_url, eventually};
+
+use crate::fleet::*;
+
+/// Lines a worker logs when its dequeue fails: once per outage, not once per retry.
+const DEQUEUE_FAILED: &str = "cannot take tasks from redis";
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn redis_restarted_empty_under_load_loses_no_run(db: PgPool) {
+    const SITES: usize = 60;
+    let mut redis = OwnRedis::start();
+    let board = TestBoard::start().await;
+    slow_details(&board, 60);
+    register_sites(&db, &board, "load", SITES).await;
+    let api_port = free_port();
+    let mut fleet = Fleet::new(&database_url(&db), &redis.url(), "trawl:", &[]);
+    fleet.spawn_api(api_port);
+    fleet.spawn_scheduler();
+    fleet.spawn_worker();
+    fleet.spawn_worker();
+    eventually(Duration::from_secs(30), "some runs to finish", || async {
+        (terminal_runs(&db).await >= 10).then_some(())
+    })
+    .await;
+    assert_eq!(health_status(api_port).await, Some(200));
+
+    // SIGKILL, no persistence: queue, in-flight lists, locks and heartbeats are all gone.
+    redis.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        health_status(api_port).await,
+        Some(503),
+        "/health reports Redis down"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    fleet.assert_all_running("while Redis was down");
+    redis.start_again();
+
+    // Runs whose task was lost come back through the reconciler (RECONCILE_GRACE = 3 s).
+    recovers_and_completes(&db, &mut fleet, api_port, SITES, "after Redis came back").await;
+    for worker in &fleet.workers {
+        assert_eq!(
+            worker.log_count(DEQUEUE_FAILED),
+            1,
+            "{} logs the outage once; log:\n{}",
+            worker.name,
+            worker.log_tail(30)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_for_ten_seconds_under_load_loses_no_run() {
+    const SITES: usize = 40;
+    let postgres = Arc::new(
+        tokio::task::spawn_blocking(OwnPostgres::start)
+            .await
+            .unwrap(),
+    );
+    let admin = PgPool::connect(&postgres.url("postgres")).await.unwrap();
+    sqlx::query("CREATE DATABASE trawl")
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&postgres.url("trawl"))
+        .await
+        .unwrap();
+    queue_core::store::MIGRATOR.run(&db).await.unwrap();
+    let redis = TestRedis::new();
+    let board = TestBoard::start().await;
+    slow_details(&board, 100);
+    register_sites(&db, &board, "load", SITES).await;
+    let api_port = free_port();
+    let mut fleet = Fleet::new(&postgres.url("trawl"), &redis.url, &redis.prefix, &[]);
+    fleet.spawn_api(api_port);
+    fleet.spawn_scheduler();
+    fleet.spawn_worker();
+    fleet.spawn_worker();
+    eventually(Duration::from_secs(30), "some runs to finish", || async {
+        (terminal_runs(&db).await >= 5).then_some(())
+    })
+    .await;
+
+    let stopping = postgres.clone();
+    tokio::task::spawn_blocking(move || stopping.stop())
+        .await
+        .unwrap();
+    assert_eq!(
+        health_status(api_port).await,
+        Some(503),
+        "/health reports PostgreSQL down"
+    );
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        fleet.assert_all_running("while PostgreSQL was down");
+    }
+    let starting = postgres.clone();
+    tokio::task::spawn_blocking(move || starting.start_again())
+        .await
+        .unwrap();
+
+    recovers_and_completes(
+        &db,
+        &mut fleet,
+        api_port,
+        SITES,
+        "after PostgreSQL came back",
+    )
+    .await;
+}
+
+/// /health turns 200 again, every run ends with nothing lost or doubled, and no process exits.
+async fn recovers_and_completes(
+    db: &PgPool,
+    fleet: &mut Fleet,
+    api_port: u16,
+    sites: usize,
+    when: &str,
+) {
+    eventually(Duration::from_secs(20), "/health to recover", || async {
+        (health_status(api_port).await == Some(200)).then_some(())
+    })
+    .await;
+    until_terminal(db, fleet, sites as i64, Duration::from_secs(120), |f| {
+        f.assert_all_running(when)
+    })
+    .await;
+    assert_exactly_once(db, sites as i64).await;
+}
