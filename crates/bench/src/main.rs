@@ -15,6 +15,9 @@ enum Bench {
     Browser(browser::Options),
     /// The reliable queue path (enqueue, BLMOVE into in-flight, ack) against a real Redis.
     Queue(queue::Options),
+    /// One consumer process of `queue`'s multi-process drain.
+    #[command(hide = true)]
+    QueueDrainer(queue::DrainerOptions),
 }
 
 #[tokio::main]
@@ -22,17 +25,23 @@ async fn main() -> anyhow::Result<()> {
     match Bench::parse() {
         Bench::Browser(options) => browser::run(options).await,
         Bench::Queue(options) => queue::run(options).await,
+        Bench::QueueDrainer(options) => queue::drainer(options).await,
     }
 }
 
 /// This process's peak resident memory (VmHWM), in MB.
 fn peak_rss_mb() -> anyhow::Result<f64> {
+    proc_status_mb("/proc/self/status", "VmHWM:")
+}
+
+/// A memory figure (`field`, in kB) from a `/proc/<pid>/status` file, in MB.
+fn proc_status_mb(path: &str, field: &str) -> anyhow::Result<f64> {
     use anyhow::Context;
-    let status = std::fs::read_to_string("/proc/self/status")?;
+    let status = std::fs::read_to_string(path)?;
     let kb: f64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .context("no VmHWM in /proc/self/status")?
+        .find_map(|line| line.strip_prefix(field))
+        .with_context(|| format!("no {field} in {path}"))?
         .trim()
         .trim_end_matches("kB")
         .trim()

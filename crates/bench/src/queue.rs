@@ -15,6 +15,24 @@ pub struct Options {
     /// Tasks per bulk LPUSH.
     #[arg(long, default_value_t = 1000)]
     bulk: usize,
+    /// Most tasks one consumer takes (and acks) per round trip.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+}
+
+/// One consumer process of the multi-process drain (spawned by `queue`, not for people).
+#[derive(Debug, clap::Args)]
+pub struct DrainerOptions {
+    #[arg(long)]
+    redis_url: String,
+    #[arg(long)]
+    prefix: String,
+    #[arg(long)]
+    worker_id: String,
+    #[arg(long)]
+    count: usize,
+    #[arg(long)]
+    batch: usize,
 }
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
@@ -35,6 +53,29 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let ping_50 = rate(n, 50, pinger).await?;
     println!("PING, 1 connection              : {ping_1:>10.0} /s   (baseline)");
     println!("PING, 50 connections            : {ping_50:>10.0} /s");
+    for connections in [1, 50] {
+        refill(&pool, &keys, &queue, &tasks, options.bulk).await?;
+        let lmove = rate(n, connections, |_| {
+            let (pool, from, to) = (pool.clone(), keys.pending(), keys.inflight("bench-raw"));
+            async move {
+                let mut conn = pool.get().await?;
+                let _: Option<String> = redis::cmd("LMOVE")
+                    .arg(from)
+                    .arg(to)
+                    .arg("RIGHT")
+                    .arg("LEFT")
+                    .query_async(&mut conn)
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .await?;
+        println!(
+            "LMOVE, {connections:>2} connection(s)          : {lmove:>10.0} /s   ({:.2} of PING/1)",
+            lmove / ping_1
+        );
+    }
+    clear(&pool, &keys).await?;
 
     let single = rate(n, 1, |i| {
         let (queue, task) = (queue.clone(), tasks[i].clone());
@@ -59,14 +100,37 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     );
 
     for consumers in [1, 2] {
-        clear(&pool, &keys).await?;
-        for chunk in tasks.chunks(options.bulk.max(1)) {
-            queue.enqueue_many(chunk).await?;
-        }
+        refill(&pool, &keys, &queue, &tasks, options.bulk).await?;
         let drained = drain(&queue, &options.redis_url, consumers, n / consumers).await?;
         println!(
-            "drain, {consumers} consumer(s) (BLMOVE+ack) : {drained:>10.0} /s   ({:.2} of PING/1; 2 round trips per task)",
+            "drain, {consumers} consumer(s), one by one : {drained:>10.0} /s   ({:.2} of PING/1; 2 round trips per task: BLMOVE, ack)",
             drained / ping_1
+        );
+    }
+    refill(&pool, &keys, &queue, &tasks, options.batch).await?;
+    let started = Instant::now();
+    let trips = drain_batched(
+        &queue,
+        &options.redis_url,
+        "bench-batched",
+        n,
+        options.batch,
+    )
+    .await?;
+    let batched = n as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "drain, 1 consumer, batches of {:<3}: {batched:>10.0} /s   ({:.2} of PING/1; {:.3} round trips per task)",
+        options.batch,
+        batched / ping_1,
+        trips as f64 / n as f64
+    );
+    for processes in [1, 2] {
+        refill(&pool, &keys, &queue, &tasks, options.bulk).await?;
+        let (rate, trips) = drain_in_processes(&pool, &options, &prefix, processes, n).await?;
+        println!(
+            "drain, {processes} worker process(es), batched : {rate:>10.0} /s   ({:.2} of PING/1; {:.3} round trips per task)",
+            rate / ping_1,
+            trips as f64 / n as f64
         );
     }
     clear(&pool, &keys).await?;
@@ -75,6 +139,12 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         "enqueue-to-start latency        : p50 {p50:.3} ms, p90 {p90:.3} ms (idle consumer blocked in BLMOVE)"
     );
     println!("Redis memory per queued task    : {memory:>10.0} bytes");
+    match idle_worker_rss(&options.redis_url, &prefix).await? {
+        Some(mb) => println!("trawl-worker idle RSS           : {mb:>10.1} MB"),
+        None => println!(
+            "trawl-worker idle RSS           : not measured (build it first: cargo build --release -p trawl-worker)"
+        ),
+    }
     println!(
         "bench process peak RSS          : {:>10.1} MB",
         crate::peak_rss_mb()?
@@ -115,6 +185,158 @@ async fn drain(
         done??;
     }
     Ok((consumers * per_consumer) as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn refill(
+    pool: &deadpool_redis::Pool,
+    keys: &Keys,
+    queue: &Queue,
+    tasks: &[Task],
+    bulk: usize,
+) -> anyhow::Result<()> {
+    clear(pool, keys).await?;
+    for chunk in tasks.chunks(bulk.max(1)) {
+        queue.enqueue_many(chunk).await?;
+    }
+    Ok(())
+}
+
+/// The worker's batched path: take up to `batch` tasks into in-flight in one round trip, parse
+/// each, ack them all in one more. Returns the round trips made.
+async fn drain_batched(
+    queue: &Queue,
+    url: &str,
+    worker: &str,
+    count: usize,
+    batch: usize,
+) -> anyhow::Result<u64> {
+    let mut consumer = queue.consumer(url, worker, Duration::from_secs(1));
+    let (mut done, mut trips) = (0, 0);
+    while done < count {
+        let taken = consumer.next_batch(batch.min(count - done)).await?;
+        trips += 1;
+        anyhow::ensure!(!taken.is_empty(), "queue ran dry");
+        done += taken.len();
+        let acks: Vec<_> = taken
+            .into_iter()
+            .map(|raw| {
+                let task_id = Task::parse(&raw)?.task_id.unwrap_or_default();
+                anyhow::Ok((raw, task_id, serde_json::json!({"status": "succeeded"})))
+            })
+            .collect::<Result<_, _>>()?;
+        queue.ack_many(worker, &acks).await?;
+        trips += 1;
+    }
+    Ok(trips)
+}
+
+/// `processes` drainer processes share `count` tasks; timed from the moment all are connected
+/// and told to go until the last exits. Returns the rate and the round trips of all.
+async fn drain_in_processes(
+    pool: &deadpool_redis::Pool,
+    options: &Options,
+    prefix: &str,
+    processes: usize,
+    count: usize,
+) -> anyhow::Result<(f64, u64)> {
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    for p in 0..processes {
+        let child = tokio::process::Command::new(&exe)
+            .arg("queue-drainer")
+            .args(["--redis-url", &options.redis_url, "--prefix", prefix])
+            .args(["--worker-id", &format!("bench-proc-{p}")])
+            .args(["--count", &(count / processes).to_string()])
+            .args(["--batch", &options.batch.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        children.push(child);
+    }
+    let mut conn = pool.get().await?;
+    for _ in 0..processes {
+        let ready: Option<(String, String)> = redis::cmd("BLPOP")
+            .arg(format!("{prefix}ready"))
+            .arg(30)
+            .query_async(&mut conn)
+            .await?;
+        ready.context("a drainer did not start")?;
+    }
+    let started = Instant::now();
+    let mut go = redis::cmd("RPUSH");
+    go.arg(format!("{prefix}go"));
+    for _ in 0..processes {
+        go.arg("go");
+    }
+    let _: i64 = go.query_async(&mut conn).await?;
+    let mut trips = 0;
+    for child in children {
+        let output = child.wait_with_output().await?;
+        anyhow::ensure!(output.status.success(), "a drainer failed");
+        trips += String::from_utf8(output.stdout)?.trim().parse::<u64>()?;
+    }
+    Ok((count as f64 / started.elapsed().as_secs_f64(), trips))
+}
+
+/// Body of one drainer process: connect, say ready, wait for go, drain, print round trips.
+pub async fn drainer(options: DrainerOptions) -> anyhow::Result<()> {
+    let pool = queue_core::create_pool(&options.redis_url, 2)?;
+    let queue = Queue::new(
+        pool.clone(),
+        Keys::new(&options.prefix, "scraping"),
+        Duration::from_secs(60),
+    );
+    ping(&pool).await?;
+    let mut conn = pool.get().await?;
+    let _: i64 = redis::cmd("RPUSH")
+        .arg(format!("{}ready", options.prefix))
+        .arg(&options.worker_id)
+        .query_async(&mut conn)
+        .await?;
+    let _: Option<(String, String)> = redis::cmd("BLPOP")
+        .arg(format!("{}go", options.prefix))
+        .arg(30)
+        .query_async(&mut conn)
+        .await?;
+    drop(conn);
+    let trips = drain_batched(
+        &queue,
+        &options.redis_url,
+        &options.worker_id,
+        options.count,
+        options.batch,
+    )
+    .await?;
+    println!("{trips}");
+    Ok(())
+}
+
+/// Resident memory of an idle trawl-worker (the release binary next to this one) after it has
+/// started, registered and waited in its dequeue loop for 3 s. None if it is not built.
+async fn idle_worker_rss(redis_url: &str, prefix: &str) -> anyhow::Result<Option<f64>> {
+    let exe = std::env::current_exe()?;
+    let worker = exe.with_file_name("trawl-worker");
+    if !worker.is_file() {
+        return Ok(None);
+    }
+    let mut child = tokio::process::Command::new(worker)
+        .env("REDIS_URL", redis_url)
+        .env("REDIS_PREFIX", prefix)
+        // Never connected to while idle: the pool opens connections on first use.
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pid = child.id().context("worker exited early")?;
+    let rss = crate::proc_status_mb(&format!("/proc/{pid}/status"), "VmRSS:")?;
+    child.kill().await?;
+    Ok(Some(rss))
 }
 
 /// Time from LPUSH to the moment a consumer blocked in BLMOVE holds the task.

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::redis_conn::blocking_connection;
 use crate::scripts::{
-    ACK, ADOPT, DEAD_LETTER, DEAD_TAKE, EXPIRED_WORKERS, HEARTBEAT, PROMOTE, RECOVER, REQUEUE,
-    RETRY_LATER, SNAPSHOT, WORKERS_ALIVE,
+    ACK, ACK_BATCH, ADOPT, DEAD_LETTER, DEAD_TAKE, EXPIRED_WORKERS, HEARTBEAT, PROMOTE, RECOVER,
+    REQUEUE, RETRY_LATER, SNAPSHOT, TAKE_BATCH, WORKERS_ALIVE,
 };
 use crate::{Keys, QueueError, Task};
 
@@ -160,6 +160,31 @@ impl Queue {
             .invoke_async(&mut conn)
             .await?;
         Ok(removed > 0)
+    }
+
+    /// Acks several finished tasks of one worker in one round trip: `(task as dequeued, task
+    /// id, summary)` each. Returns how many were still in flight.
+    pub async fn ack_many(
+        &self,
+        worker_id: &str,
+        done: &[(String, String, serde_json::Value)],
+    ) -> Result<u64, QueueError> {
+        if done.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.pool.get().await?;
+        let mut invocation = ACK_BATCH.key(self.keys.inflight(worker_id));
+        invocation
+            .key(self.keys.deliveries())
+            .arg(self.result_ttl.as_secs().max(1));
+        for (raw, task_id, summary) in done {
+            invocation
+                .key(self.keys.result(task_id))
+                .arg(raw)
+                .arg(summary.to_string())
+                .arg(task_id);
+        }
+        Ok(invocation.invoke_async(&mut conn).await?)
     }
 
     /// Rewrites an in-flight message as `completed` (same task, ids filled in). Returns false if
@@ -505,22 +530,53 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Takes up to `max` tasks into the in-flight list: at once if the queue has any (one round
+    /// trip for the lot, `take_batch.lua`), else waits up to `block_for` for one (BLMOVE), so an
+    /// idle worker still starts a new task the moment it arrives.
+    ///
+    /// Cancel safety: as `next`.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<String>, QueueError> {
+        if max > 1 {
+            let mut conn = self.connection().await?;
+            let taken: Result<Vec<String>, _> = TAKE_BATCH
+                .key(&self.pending)
+                .key(&self.inflight)
+                .arg(max)
+                .invoke_async(&mut conn)
+                .await;
+            match taken {
+                Ok(taken) if !taken.is_empty() => return Ok(taken),
+                Ok(_) => {}
+                Err(err) => {
+                    self.conn = None;
+                    return Err(err.into());
+                }
+            }
+        }
+        Ok(self.next().await?.into_iter().collect())
+    }
+
+    /// The consumer's connection (a handle: clones share it), opened on first use.
+    async fn connection(&mut self) -> Result<MultiplexedConnection, QueueError> {
+        if self.conn.is_none() {
+            self.conn = Some(blocking_connection(&self.redis_url, self.block_for).await?);
+        }
+        Ok(self.conn.clone().expect("connection was just set"))
+    }
+
     /// Waits up to `block_for` for a task and moves it into the in-flight list.
     ///
     /// Cancel safety: if this future is dropped after Redis moved a task, the task sits in the
     /// in-flight list, and the worker's shutdown requeue gives it back.
     pub async fn next(&mut self) -> Result<Option<String>, QueueError> {
-        if self.conn.is_none() {
-            self.conn = Some(blocking_connection(&self.redis_url, self.block_for).await?);
-        }
-        let conn = self.conn.as_mut().expect("connection was just set");
+        let mut conn = self.connection().await?;
         let result: Result<Option<String>, _> = redis::cmd("BLMOVE")
             .arg(&self.pending)
             .arg(&self.inflight)
             .arg("RIGHT")
             .arg("LEFT")
             .arg(self.block_for.as_secs_f64())
-            .query_async(conn)
+            .query_async(&mut conn)
             .await;
         if result.is_err() {
             self.conn = None;

@@ -29,3 +29,5 @@ script!(DEAD_TAKE, "dead_take.lua");
 script!(SNAPSHOT, "snapshot.lua");
 script!(RETRY_LATER, "retry_later.lua");
 script!(PROMOTE, "promote.lua");
+script!(TAKE_BATCH, "take_batch.lua");
+script!(ACK_BATCH, "ack_batch.lua");

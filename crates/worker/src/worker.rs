@@ -176,23 +176,30 @@ impl Worker {
                     () = tokio::time::sleep(self.settings.block_for) => continue,
                 }
             }
-            // Cancel safety: a task moved by a BLMOVE whose reply is dropped stays in our
-            // in-flight list, and the requeue below gives it back.
+            // Every free slot takes a task in the same round trip.
+            let mut free = vec![slot];
+            while let Ok(more) = slots.clone().try_acquire_owned() {
+                free.push(more);
+            }
+            // Cancel safety: tasks moved by a dequeue whose reply is dropped stay in our
+            // in-flight list, and the requeue below gives them back.
             let next = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                next = consumer.next() => next,
+                next = consumer.next_batch(free.len()) => next,
             };
             match next {
-                Ok(Some(raw)) => {
+                Ok(taken) if !taken.is_empty() => {
                     backoff = Duration::ZERO;
-                    let worker = self.clone();
-                    running.spawn(async move {
-                        let _slot = slot;
-                        worker.process_or_give_back(raw).await;
-                    });
+                    for (raw, slot) in taken.into_iter().zip(free) {
+                        let worker = self.clone();
+                        running.spawn(async move {
+                            let _slot = slot;
+                            worker.process_or_give_back(raw).await;
+                        });
+                    }
                 }
-                Ok(None) => {}
+                Ok(_) => {}
                 Err(err) => {
                     if backoff.is_zero() {
                         error!(

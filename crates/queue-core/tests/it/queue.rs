@@ -210,3 +210,51 @@ async fn retries_wait_in_the_delayed_set_until_redis_time_says_due() -> anyhow::
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn tasks_are_taken_and_acked_in_batches_without_leaving_the_lists() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    let tasks: Vec<Task> = (0..5)
+        .map(|i| Task::new("demo", format!("run_{i}"), Trigger::Manual))
+        .collect();
+    queue.enqueue_many(&tasks).await?;
+    let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
+
+    let first = consumer.next_batch(3).await?;
+    let parsed: Vec<Task> = first.iter().map(|raw| Task::parse(raw).unwrap()).collect();
+    assert_eq!(parsed, tasks[..3], "oldest first");
+    assert_eq!(queue.inflight("w1").await?.len(), 3, "taken into in-flight");
+    let rest = consumer.next_batch(10).await?;
+    assert_eq!(rest.len(), 2, "as many as there are");
+    assert!(
+        consumer.next_batch(10).await?.is_empty(),
+        "empty after the block"
+    );
+
+    let done: Vec<_> = first
+        .iter()
+        .chain(&rest)
+        .enumerate()
+        .map(|(i, raw)| {
+            (
+                raw.clone(),
+                format!("task_{i}"),
+                serde_json::json!({"n": i}),
+            )
+        })
+        .collect();
+    assert_eq!(queue.ack_many("w1", &done).await?, 5);
+    assert!(queue.inflight("w1").await?.is_empty());
+    let result = queue
+        .get_json(&queue.keys().result("task_4"))
+        .await?
+        .expect("result summary kept");
+    assert_eq!(result["n"], 4);
+    assert_eq!(
+        queue.ack_many("w1", &done).await?,
+        0,
+        "acking again finds nothing in flight"
+    );
+    Ok(())
+}
