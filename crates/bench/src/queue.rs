@@ -2,7 +2,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use queue_core::{Keys, Queue, Task, Trigger};
+use queue_core::{AckBatcher, Keys, Queue, Task, Trigger};
 
 #[derive(Debug, clap::Args)]
 pub struct Options {
@@ -201,8 +201,9 @@ async fn refill(
     Ok(())
 }
 
-/// The worker's batched path: take up to `batch` tasks into in-flight in one round trip, parse
-/// each, ack them all in one more. Returns the round trips made.
+/// The worker's batched path: take up to `batch` tasks into in-flight in one round trip, then
+/// ack each on its own, as the worker's runs do, through the `AckBatcher` that coalesces acks
+/// arriving together into one round trip. Returns the round trips made.
 async fn drain_batched(
     queue: &Queue,
     url: &str,
@@ -211,23 +212,28 @@ async fn drain_batched(
     batch: usize,
 ) -> anyhow::Result<u64> {
     let mut consumer = queue.consumer(url, worker, Duration::from_secs(1));
-    let (mut done, mut trips) = (0, 0);
+    let acks = AckBatcher::spawn(queue.clone(), worker.to_owned(), batch);
+    let (mut done, mut takes) = (0, 0);
     while done < count {
         let taken = consumer.next_batch(batch.min(count - done)).await?;
-        trips += 1;
+        takes += 1;
         anyhow::ensure!(!taken.is_empty(), "queue ran dry");
         done += taken.len();
-        let acks: Vec<_> = taken
-            .into_iter()
-            .map(|raw| {
+        let mut acking = tokio::task::JoinSet::new();
+        for raw in taken {
+            let acks = acks.clone();
+            acking.spawn(async move {
                 let task_id = Task::parse(&raw)?.task_id.unwrap_or_default();
-                anyhow::Ok((raw, task_id, serde_json::json!({"status": "succeeded"})))
-            })
-            .collect::<Result<_, _>>()?;
-        queue.ack_many(worker, &acks).await?;
-        trips += 1;
+                let summary = serde_json::json!({"status": "succeeded"});
+                anyhow::ensure!(acks.ack(&raw, &task_id, summary).await?, "not in flight");
+                anyhow::Ok(())
+            });
+        }
+        while let Some(acked) = acking.join_next().await {
+            acked??;
+        }
     }
-    Ok(trips)
+    Ok(takes + acks.round_trips())
 }
 
 /// `processes` drainer processes share `count` tasks; timed from the moment all are connected

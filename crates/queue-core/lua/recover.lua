@@ -1,6 +1,7 @@
 -- Gives a dead worker's in-flight tasks back to the queue, or to the dead-letter list when a
 -- task has now been recovered from crashed workers MAX_DELIVERIES times (a poison task that
 -- kills whoever runs it). Checks the heartbeat again, so a worker that came back is left alone.
+-- A requeued task carries `recovered`: how many times its worker died holding it.
 -- KEYS[1] in-flight list of the dead worker
 -- KEYS[2] pending list
 -- KEYS[3] dead-letter list
@@ -24,10 +25,17 @@ while true do
   if not raw then break end
   local id = raw
   local ok, task = pcall(cjson.decode, raw)
-  if ok and type(task) == 'table' and type(task['task_id']) == 'string' then
+  local is_task = ok and type(task) == 'table' and type(task['task_id']) == 'string'
+  if is_task then
     id = task['task_id']
   end
   local deliveries = redis.call('HINCRBY', KEYS[4], id, 1)
+  if is_task and deliveries < tonumber(ARGV[2]) then
+    -- Marked, so the next worker runs it alone: if it is what killed its worker, it takes no
+    -- innocent task down with it next time.
+    task['recovered'] = deliveries
+    raw = cjson.encode(task)
+  end
   if deliveries >= tonumber(ARGV[2]) then
     redis.call('HDEL', KEYS[4], id)
     local entry = cjson.encode({id = 'poison-' .. now_ms .. '-' .. (#poisoned + 1), task = raw,

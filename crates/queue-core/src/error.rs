@@ -12,6 +12,8 @@ pub enum QueueError {
     ConnectTimeout(Duration),
     #[error("invalid redis configuration: {0}")]
     Config(String),
+    #[error("batched ack failed: {0}")]
+    BatchedAck(String),
 }
 
 /// Errors from the PostgreSQL side (runs, sites, postings).

@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+mod ack_batcher;
 mod config;
 mod error;
 mod keys;
@@ -13,6 +14,7 @@ pub mod store;
 mod submit;
 mod task;
 
+pub use ack_batcher::AckBatcher;
 pub use config::{CommonConfig, LOCK_MARGIN, Services};
 pub use error::{QueueError, StoreError};
 pub use keys::Keys;

@@ -163,14 +163,14 @@ impl Queue {
     }
 
     /// Acks several finished tasks of one worker in one round trip: `(task as dequeued, task
-    /// id, summary)` each. Returns how many were still in flight.
+    /// id, summary)` each. Returns, for each, whether it was still in flight.
     pub async fn ack_many(
         &self,
         worker_id: &str,
         done: &[(String, String, serde_json::Value)],
-    ) -> Result<u64, QueueError> {
+    ) -> Result<Vec<bool>, QueueError> {
         if done.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let mut conn = self.pool.get().await?;
         let mut invocation = ACK_BATCH.key(self.keys.inflight(worker_id));
@@ -184,7 +184,8 @@ impl Queue {
                 .arg(summary.to_string())
                 .arg(task_id);
         }
-        Ok(invocation.invoke_async(&mut conn).await?)
+        let removed: Vec<i64> = invocation.invoke_async(&mut conn).await?;
+        Ok(removed.into_iter().map(|n| n > 0).collect())
     }
 
     /// Rewrites an in-flight message as `completed` (same task, ids filled in). Returns false if

@@ -50,6 +50,10 @@ pub struct Task {
     pub trigger: Option<Trigger>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enqueued_at: Option<DateTime<Utc>>,
+    /// Set by recovery: how many times a worker died holding this task. Such a task runs alone
+    /// on its next worker, so a task that kills workers takes no innocent task down with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<u32>,
 }
 
 /// Why a message in the queue is not a task we can run. The text goes to the dead-letter list.
@@ -74,6 +78,7 @@ impl Task {
             results_wanted: None,
             trigger: Some(trigger),
             enqueued_at: Some(Utc::now()),
+            recovered: None,
         }
     }
 

@@ -1,11 +1,11 @@
 //! The worker: takes tasks from the queue, runs them, and acks or dead-letters each.
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use queue_core::RedisPacer;
 use queue_core::store::{self, NewRun, RunStatus, StartOutcome};
-use queue_core::{Consumer, QueueError, Services, StoreError, Task, Trigger};
+use queue_core::{AckBatcher, Consumer, QueueError, Services, StoreError, Task, Trigger};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +15,7 @@ use trawl_scrape::{BrowserPool, BrowserSlots, DomainLimits, DomainPacer, Fetcher
 
 use crate::{Ended, Executor, WorkerSettings};
 
-/// How often a hand-written task waiting for its site's lock checks again.
+/// How long a task whose site is busy waits in the delayed set before it tries the lock again.
 const LOCK_POLL: Duration = Duration::from_secs(1);
 /// How often the worker reads whether the queue is paused: a pause takes effect within this.
 const PAUSE_CHECK: Duration = Duration::from_secs(1);
@@ -55,6 +55,8 @@ pub enum Processed {
     /// A newer attempt of the run started elsewhere while this one ran; this worker wrote
     /// nothing and dropped its copy of the task.
     Superseded { run_id: String },
+    /// Another run holds the site's lock; the task waits in the delayed set to try again.
+    WaitingForLock { run_id: String, holder: String },
 }
 
 /// Outcome of one `run_once` step.
@@ -71,6 +73,8 @@ pub struct Worker {
     /// Set while tasks cannot be processed (a dependency is down), so the outage is logged
     /// once, not once per task given back.
     giving_back: AtomicBool,
+    /// Acks of runs finishing at the same moment share one round trip (started on first use).
+    acks: OnceLock<AckBatcher>,
 }
 
 impl Worker {
@@ -107,6 +111,7 @@ impl Worker {
             settings,
             executor,
             giving_back: AtomicBool::new(false),
+            acks: OnceLock::new(),
         }))
     }
 
@@ -193,8 +198,28 @@ impl Worker {
                     backoff = Duration::ZERO;
                     for (raw, slot) in taken.into_iter().zip(free) {
                         let worker = self.clone();
+                        let recovered = Task::parse(&raw).ok().and_then(|task| task.recovered);
+                        let Some(recovered) = recovered else {
+                            running.spawn(async move {
+                                let _slot = slot;
+                                worker.process_or_give_back(raw).await;
+                            });
+                            continue;
+                        };
+                        // A worker died holding this task: it runs alone here, once every other
+                        // task has finished, and nothing new starts meanwhile (the semaphore is
+                        // fair). Taking all slots in one request cannot deadlock with another
+                        // such task.
+                        drop(slot);
+                        let all = slots
+                            .clone()
+                            .acquire_many_owned(self.settings.concurrency.max(1) as u32);
                         running.spawn(async move {
-                            let _slot = slot;
+                            let _all = all.await.expect("semaphore is never closed");
+                            info!(
+                                recovered,
+                                "task recovered from a crashed worker; running it alone"
+                            );
                             worker.process_or_give_back(raw).await;
                         });
                     }
@@ -395,7 +420,7 @@ impl Worker {
                     .await;
             }
         };
-        let (task, raw, status) = self.adopt(task, raw, site.id).await?;
+        let (task, raw, status, created_at) = self.adopt(task, raw, site.id).await?;
         in_flight.clone_from(&raw);
         let run_id = task.run_id.clone().expect("adopted tasks have a run_id");
         let task_id = task.task_id.clone().expect("adopted tasks have a task_id");
@@ -409,13 +434,27 @@ impl Worker {
                 queue.ack(self.id(), &raw, &task_id, &summary).await?;
                 return Ok(Processed::Duplicate { run_id, status });
             }
-            if !self.wait_for_lock(&site.site_name, &run_id).await? {
+            if !self
+                .services
+                .locks
+                .claim(&site.site_name, &run_id, self.services.lock_ttl)
+                .await?
+            {
                 let holder = self
                     .services
                     .locks
                     .holder(&site.site_name)
                     .await?
                     .unwrap_or_default();
+                // Another run of the site is going: wait in the delayed set, not in a worker
+                // slot, until LOCK_WAIT since the run was created has passed.
+                let waited = (chrono::Utc::now() - created_at).to_std().unwrap_or_default();
+                if waited < self.settings.lock_wait {
+                    let delay = LOCK_POLL.min(self.settings.lock_wait - waited);
+                    queue.retry_later(self.id(), &raw, delay).await?;
+                    info!(event = "waiting", held_by = %holder, "site busy; the task waits for its lock");
+                    return Ok(Processed::WaitingForLock { run_id, holder });
+                }
                 let message = format!(
                     "site busy: run {holder} held the site lock for more than {} s",
                     self.settings.lock_wait.as_secs()
@@ -560,13 +599,13 @@ impl Worker {
 
     /// Gives a task its run: a task from the scheduler or API already has one; a hand-written
     /// task gets a `manual` run, and its in-flight copy is rewritten to carry the ids. Returns
-    /// the task, the message as it now stands in flight, and the run's status.
+    /// the task, the message as it now stands in flight, and the run's status and creation.
     async fn adopt(
         &self,
         mut task: Task,
         raw: String,
         site_schedule_id: uuid::Uuid,
-    ) -> Result<(Task, String, String), WorkerError> {
+    ) -> Result<(Task, String, String, chrono::DateTime<chrono::Utc>), WorkerError> {
         let complete = task.run_id.is_some() && task.task_id.is_some();
         let task_id = task
             .task_id
@@ -577,8 +616,8 @@ impl Worker {
             .get_or_insert_with(|| format!("manual_{}", uuid::Uuid::new_v4().simple()))
             .clone();
         // The run's status comes back with the task, so the caller need not read it again.
-        let status = match store::get_run(&self.services.db, &run_id).await? {
-            Some(run) => run.status,
+        let (status, created_at) = match store::get_run(&self.services.db, &run_id).await? {
+            Some(run) => (run.status, run.created_at),
             None => {
                 let trigger = *task.trigger.get_or_insert(Trigger::Manual);
                 store::create_run(
@@ -595,37 +634,18 @@ impl Worker {
                     },
                 )
                 .await?;
-                RunStatus::Queued.as_str().to_owned()
+                (RunStatus::Queued.as_str().to_owned(), chrono::Utc::now())
             }
         };
         if complete {
-            return Ok((task, raw, status));
+            return Ok((task, raw, status, created_at));
         }
         let completed = task.to_json();
         self.services
             .queue
             .adopt(self.id(), &raw, &completed)
             .await?;
-        Ok((task, completed, status))
-    }
-
-    /// Claims the site lock for the run, waiting while another run holds it.
-    async fn wait_for_lock(&self, site: &str, run_id: &str) -> Result<bool, WorkerError> {
-        let deadline = tokio::time::Instant::now() + self.settings.lock_wait;
-        loop {
-            if self
-                .services
-                .locks
-                .claim(site, run_id, self.services.lock_ttl)
-                .await?
-            {
-                return Ok(true);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(false);
-            }
-            tokio::time::sleep(LOCK_POLL).await;
-        }
+        Ok((task, completed, status, created_at))
     }
 
     async fn ack(&self, raw: &str, task: &Task, status: RunStatus) -> Result<(), WorkerError> {
@@ -637,10 +657,14 @@ impl Worker {
             "status": status.as_str(),
             "finished_at": chrono::Utc::now(),
         });
-        self.services
-            .queue
-            .ack(self.id(), raw, task_id, &summary)
-            .await?;
+        let acks = self.acks.get_or_init(|| {
+            AckBatcher::spawn(
+                self.services.queue.clone(),
+                self.id().to_owned(),
+                self.settings.concurrency,
+            )
+        });
+        acks.ack(raw, task_id, summary).await?;
         Ok(())
     }
 

@@ -108,6 +108,16 @@ async fn sync_scrape_returns_postings_within_the_cap(db: PgPool) -> anyhow::Resu
         2,
         "limit applies"
     );
+    let attempts = body["data"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(
+        (
+            &attempts[0]["attempt"],
+            &attempts[0]["status"],
+            &attempts[0]["worker_id"]
+        ),
+        (&json!(1), &json!("succeeded"), &json!("api-sync"))
+    );
     Ok(())
 }
 

@@ -57,13 +57,14 @@ async fn a_dead_workers_tasks_go_back_and_a_live_workers_stay() -> anyhow::Resul
         vec![kept],
         "a live worker keeps its task"
     );
-    assert_eq!(
-        queue
-            .consumer(&redis.url, "w3", Duration::from_millis(200))
-            .next()
-            .await?,
-        Some(lost)
-    );
+    let again = queue
+        .consumer(&redis.url, "w3", Duration::from_millis(200))
+        .next()
+        .await?
+        .expect("the lost task is back");
+    let (lost, again) = (Task::parse(&lost)?, Task::parse(&again)?);
+    assert_eq!(again.run_id, lost.run_id);
+    assert_eq!(again.recovered, Some(1), "marked, to run alone next time");
     let metrics = queue.metrics().await?;
     assert!(!metrics.workers.contains(&"dead-worker".to_owned()));
     assert_eq!(queue.recover_crashed(3).await?.requeued, 0, "nothing twice");
@@ -87,12 +88,23 @@ async fn a_task_that_keeps_killing_workers_is_dead_lettered_as_poison() -> anyho
             );
         } else {
             assert_eq!(recovery.requeued, 0);
-            assert_eq!(recovery.poisoned, vec![task.to_json()]);
+            assert_eq!(recovery.poisoned.len(), 1);
+            let poisoned = Task::parse(&recovery.poisoned[0])?;
+            assert_eq!(poisoned.run_id, task.run_id);
+            assert_eq!(
+                poisoned.recovered,
+                Some(2),
+                "as it was when it killed the third"
+            );
         }
     }
     let dead = queue.dead_letters(10).await?;
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].task, task.to_json());
+    let dead_task = Task::parse(&dead[0].task)?;
+    assert_eq!(
+        (dead_task.run_id, dead_task.recovered),
+        (task.run_id.clone(), Some(2))
+    );
     assert!(
         dead[0]
             .reason

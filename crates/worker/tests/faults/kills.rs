@@ -217,3 +217,41 @@ async fn sigterm_under_load_finishes_or_requeues_everything(db: PgPool) {
     .await;
     assert_exactly_once(&db, SITES as i64).await;
 }
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn scheduler_and_api_stop_cleanly_on_sigterm(db: PgPool) {
+    let redis = TestRedis::new();
+    let api_port = test_support::procs::free_port();
+    let mut fleet = Fleet::new(&database_url(&db), &redis.url, &redis.prefix, &[]);
+    fleet.spawn_api(api_port);
+    fleet.spawn_scheduler();
+    let leader_key = format!("{}{{scraping}}:scheduler:leader", redis.prefix);
+    eventually(
+        Duration::from_secs(20),
+        "a leader and a healthy API",
+        || async {
+            let leader: Option<String> =
+                test_support::redis_cmd(&redis.pool, redis::cmd("GET").arg(&leader_key)).await;
+            (leader.is_some() && health_status(api_port).await == Some(200)).then_some(())
+        },
+    )
+    .await;
+    for proc in &fleet.schedulers {
+        proc.sigterm();
+    }
+    for proc in &mut fleet.schedulers {
+        assert_eq!(
+            proc.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{} exits cleanly",
+            proc.name
+        );
+    }
+    let leader: Option<String> =
+        test_support::redis_cmd(&redis.pool, redis::cmd("GET").arg(&leader_key)).await;
+    assert_eq!(
+        leader, None,
+        "the leader lease is given up, not left to expire"
+    );
+    assert_eq!(health_status(api_port).await, None, "the API is gone");
+}

@@ -117,7 +117,9 @@ async fn a_hand_written_task_becomes_a_manual_run(db: PgPool) -> anyhow::Result<
 }
 
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
-async fn a_task_for_a_busy_site_waits_then_fails_as_busy(db: PgPool) -> anyhow::Result<()> {
+async fn a_task_for_a_busy_site_waits_in_the_delayed_set_then_fails_as_busy(
+    db: PgPool,
+) -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let services = redis.services(&db);
     let board = TestBoard::start().await;
@@ -134,9 +136,26 @@ async fn a_task_for_a_busy_site_waits_then_fails_as_busy(db: PgPool) -> anyhow::
         .queue
         .enqueue_raw(r#"{"site_name":"demo","results_wanted":3}"#)
         .await?;
-    let Processed::Finished { run_id, status } = process_next(&worker).await else {
-        panic!("not finished")
+    // It waits in the delayed set, holding no worker slot, trying the lock again each second,
+    // until LOCK_WAIT (2 s here) after its run was created.
+    let mut waits = 0;
+    let (run_id, status) = loop {
+        match process_next(&worker).await {
+            Processed::WaitingForLock { holder, .. } => {
+                assert_eq!(holder, "someone_else");
+                waits += 1;
+                let metrics = services.queue.metrics().await?;
+                assert_eq!((metrics.delayed, metrics.in_flight), (1, 0));
+                eventually(Duration::from_secs(5), "the retry to fall due", || async {
+                    (services.queue.promote_due().await.unwrap() == 1).then_some(())
+                })
+                .await;
+            }
+            Processed::Finished { run_id, status } => break (run_id, status),
+            other => panic!("unexpected {other:?}"),
+        }
     };
+    assert!(waits >= 2, "waited {waits} times");
     assert_eq!(status, queue_core::store::RunStatus::Failed);
     let run = run(&db, &run_id).await;
     assert!(run.message.unwrap().contains("site busy: run someone_else"));
@@ -149,5 +168,27 @@ async fn a_task_for_a_busy_site_waits_then_fails_as_busy(db: PgPool) -> anyhow::
         services.locks.holder("demo").await?.as_deref(),
         Some("someone_else")
     );
+
+    // Once the other run lets go, a waiting task runs.
+    services
+        .queue
+        .enqueue_raw(r#"{"site_name":"demo","results_wanted":3}"#)
+        .await?;
+    assert!(matches!(
+        process_next(&worker).await,
+        Processed::WaitingForLock { .. }
+    ));
+    services.locks.release("demo", "someone_else").await?;
+    eventually(Duration::from_secs(5), "the retry to fall due", || async {
+        (services.queue.promote_due().await.unwrap() == 1).then_some(())
+    })
+    .await;
+    assert!(matches!(
+        process_next(&worker).await,
+        Processed::Finished {
+            status: queue_core::store::RunStatus::Succeeded,
+            ..
+        }
+    ));
     Ok(())
 }

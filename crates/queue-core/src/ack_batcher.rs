@@ -1,0 +1,87 @@
+//! Coalesces acks: tasks of one worker that finish around the same time are acked in one round
+//! trip (`ack_batch.lua`). A task is acked only after its result is stored, exactly as with a
+//! single ack; if the process dies first, the task is still in flight and is recovered.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Queue, QueueError};
+
+struct PendingAck {
+    raw: String,
+    task_id: String,
+    summary: serde_json::Value,
+    reply: oneshot::Sender<Result<bool, QueueError>>,
+}
+
+/// A handle to one worker's ack batching task; clones share it. The task ends when the last
+/// handle is dropped.
+#[derive(Clone)]
+pub struct AckBatcher {
+    tx: mpsc::Sender<PendingAck>,
+    round_trips: Arc<AtomicU64>,
+}
+
+impl AckBatcher {
+    /// Starts batching acks of `worker_id`'s tasks, at most `max_batch` per round trip. Needs a
+    /// Tokio runtime.
+    pub fn spawn(queue: Queue, worker_id: String, max_batch: usize) -> Self {
+        let max_batch = max_batch.max(1);
+        let (tx, mut rx) = mpsc::channel::<PendingAck>(max_batch * 4);
+        let round_trips = Arc::new(AtomicU64::new(0));
+        let counter = round_trips.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(max_batch);
+            // Waits for one ack, then takes whatever else is already waiting.
+            while rx.recv_many(&mut batch, max_batch).await > 0 {
+                let done: Vec<_> = batch
+                    .iter()
+                    .map(|p| (p.raw.clone(), p.task_id.clone(), p.summary.clone()))
+                    .collect();
+                counter.fetch_add(1, Ordering::Relaxed);
+                match queue.ack_many(&worker_id, &done).await {
+                    Ok(removed) => {
+                        for (pending, removed) in batch.drain(..).zip(removed) {
+                            let _ = pending.reply.send(Ok(removed));
+                        }
+                    }
+                    Err(err) => {
+                        let reason = format!("{err:#}");
+                        for pending in batch.drain(..) {
+                            let _ = pending
+                                .reply
+                                .send(Err(QueueError::BatchedAck(reason.clone())));
+                        }
+                    }
+                }
+            }
+        });
+        Self { tx, round_trips }
+    }
+
+    /// Acks one task (with the others waiting at the same moment). Returns false if it was no
+    /// longer in flight.
+    pub async fn ack(
+        &self,
+        raw: &str,
+        task_id: &str,
+        summary: serde_json::Value,
+    ) -> Result<bool, QueueError> {
+        let (reply, answer) = oneshot::channel();
+        let pending = PendingAck {
+            raw: raw.to_owned(),
+            task_id: task_id.to_owned(),
+            summary,
+            reply,
+        };
+        let gone = || QueueError::BatchedAck("the ack batcher stopped".into());
+        self.tx.send(pending).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    /// Round trips made so far (for the benchmark).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+}
