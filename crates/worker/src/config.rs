@@ -22,7 +22,8 @@ pub struct WorkerConfig {
     /// tasks are recovered.
     #[arg(long, env = "HEARTBEAT_TTL_MS", default_value_t = 30_000)]
     pub heartbeat_ttl_ms: u64,
-    /// Seconds a hand-written task waits for its site's lock before its run fails as busy.
+    /// Seconds after its run was created that a task for a busy site may keep waiting (in the
+    /// delayed set, not in a worker slot) before its run fails as busy.
     #[arg(long, env = "LOCK_WAIT", default_value_t = 300)]
     pub lock_wait: u64,
     /// Milliseconds before the first retry of a failing page (doubles per retry).
