@@ -41,14 +41,15 @@ pg_bindir() {
   [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
 }
 
-need_packages() {
-  local missing=()
+need_packages() { # [test]: the fault tests start Redis and PostgreSQL servers of their own
+  local missing=() servers=
+  [ "${1:-}" = test ] && servers=yes
   command -v curl >/dev/null || missing+=(curl)
-  if [ -z "${REDIS_URL:-}" ]; then
+  if [ -z "${REDIS_URL:-}" ] || [ -n "$servers" ]; then
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v redis-cli >/dev/null || missing+=(redis-tools)
   fi
-  if [ -z "${DATABASE_URL:-}" ]; then
+  if [ -z "${DATABASE_URL:-}" ] || [ -n "$servers" ]; then
     [ -n "$(pg_bindir)" ] || missing+=(postgresql)
   fi
   command -v psql >/dev/null || missing+=(postgresql-client)
@@ -143,7 +144,7 @@ start_pg_cluster() {
 
 services() {
   mkdir -p "$STATE"
-  need_packages
+  need_packages "${1:-}"
   start_redis
   start_postgres
 }
@@ -268,7 +269,7 @@ EOF
 }
 
 cmd_test() {
-  services
+  services test
   cd "$ROOT"
   log "checking formatting and lints"
   cargo fmt --all -- --check
