@@ -107,7 +107,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             drained / ping_1
         );
     }
-    refill(&pool, &keys, &queue, &tasks, options.batch).await?;
+    refill(&pool, &keys, &queue, &tasks, options.bulk).await?;
     let started = Instant::now();
     let trips = drain_batched(
         &queue,

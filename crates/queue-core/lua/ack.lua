@@ -1,13 +1,17 @@
--- Removes a finished task from its worker's in-flight list and records its result.
+-- Acks finished tasks of one worker, one or several in one round trip: removes each from the
+-- in-flight list, keeps its result summary for RESULT_TTL, and forgets its recoveries.
 -- KEYS[1] in-flight list of the worker
--- KEYS[2] result key of the task
--- KEYS[3] deliveries hash
--- ARGV[1] the task exactly as it was dequeued
--- ARGV[2] result summary JSON
--- ARGV[3] result TTL in seconds
--- ARGV[4] task id (its recovery count is forgotten)
--- Returns: 1 if the task was in flight, 0 if it was not (already acked or recovered elsewhere)
-local removed = redis.call('LREM', KEYS[1], -1, ARGV[1])
-redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[3]))
-redis.call('HDEL', KEYS[3], ARGV[4])
+-- KEYS[2] deliveries hash
+-- KEYS[3..] result key of each task, in the order of the triples below
+-- ARGV[1] result TTL in seconds
+-- ARGV[2..] triples: the task as dequeued, its result summary JSON, its task id
+-- Returns: for each task, 1 if it was still in flight, else 0
+local removed = {}
+local ttl = tonumber(ARGV[1])
+for i = 0, #KEYS - 3 do
+  local raw, summary, id = ARGV[2 + i * 3], ARGV[3 + i * 3], ARGV[4 + i * 3]
+  removed[i + 1] = redis.call('LREM', KEYS[1], -1, raw)
+  redis.call('SET', KEYS[3 + i], summary, 'EX', ttl)
+  redis.call('HDEL', KEYS[2], id)
+end
 return removed

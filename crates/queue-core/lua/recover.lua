@@ -30,12 +30,6 @@ while true do
     id = task['task_id']
   end
   local deliveries = redis.call('HINCRBY', KEYS[4], id, 1)
-  if is_task and deliveries < tonumber(ARGV[2]) then
-    -- Marked, so the next worker runs it alone: if it is what killed its worker, it takes no
-    -- innocent task down with it next time.
-    task['recovered'] = deliveries
-    raw = cjson.encode(task)
-  end
   if deliveries >= tonumber(ARGV[2]) then
     redis.call('HDEL', KEYS[4], id)
     local entry = cjson.encode({id = 'poison-' .. now_ms .. '-' .. (#poisoned + 1), task = raw,
@@ -45,6 +39,12 @@ while true do
     redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
     table.insert(poisoned, raw)
   else
+    if is_task then
+      -- Marked, so the next worker runs it alone: if it is what killed its worker, it takes no
+      -- innocent task down with it next time.
+      task['recovered'] = deliveries
+      raw = cjson.encode(task)
+    end
     -- The consuming end: a recovered task is taken next.
     redis.call('RPUSH', KEYS[2], raw)
     requeued = requeued + 1

@@ -1,5 +1,5 @@
 //! Coalesces acks: tasks of one worker that finish around the same time are acked in one round
-//! trip (`ack_batch.lua`). A task is acked only after its result is stored, exactly as with a
+//! trip (`ack.lua`). A task is acked only after its result is stored, exactly as with a
 //! single ack; if the process dies first, the task is still in flight and is recovered.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,9 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{Queue, QueueError};
 
 struct PendingAck {
-    raw: String,
-    task_id: String,
-    summary: serde_json::Value,
+    /// (task as dequeued, task id, summary), as `Queue::ack_many` takes it.
+    done: (String, String, serde_json::Value),
     reply: oneshot::Sender<Result<bool, QueueError>>,
 }
 
@@ -35,23 +34,19 @@ impl AckBatcher {
             let mut batch = Vec::with_capacity(max_batch);
             // Waits for one ack, then takes whatever else is already waiting.
             while rx.recv_many(&mut batch, max_batch).await > 0 {
-                let done: Vec<_> = batch
-                    .iter()
-                    .map(|p| (p.raw.clone(), p.task_id.clone(), p.summary.clone()))
-                    .collect();
+                let (done, replies): (Vec<_>, Vec<_>) =
+                    batch.drain(..).map(|p| (p.done, p.reply)).unzip();
                 counter.fetch_add(1, Ordering::Relaxed);
                 match queue.ack_many(&worker_id, &done).await {
                     Ok(removed) => {
-                        for (pending, removed) in batch.drain(..).zip(removed) {
-                            let _ = pending.reply.send(Ok(removed));
+                        for (reply, removed) in replies.into_iter().zip(removed) {
+                            let _ = reply.send(Ok(removed));
                         }
                     }
                     Err(err) => {
                         let reason = format!("{err:#}");
-                        for pending in batch.drain(..) {
-                            let _ = pending
-                                .reply
-                                .send(Err(QueueError::BatchedAck(reason.clone())));
+                        for reply in replies {
+                            let _ = reply.send(Err(QueueError::BatchedAck(reason.clone())));
                         }
                     }
                 }
@@ -70,9 +65,7 @@ impl AckBatcher {
     ) -> Result<bool, QueueError> {
         let (reply, answer) = oneshot::channel();
         let pending = PendingAck {
-            raw: raw.to_owned(),
-            task_id: task_id.to_owned(),
-            summary,
+            done: (raw.to_owned(), task_id.to_owned(), summary),
             reply,
         };
         let gone = || QueueError::BatchedAck("the ack batcher stopped".into());

@@ -2,9 +2,9 @@
 //!
 //! Life of a task: a producer `LPUSH`es it to `pending`; a worker moves it atomically with
 //! `BLMOVE` into its own `inflight:<worker>` list (so a crashed worker's task is still in Redis);
-//! at the end the worker either acks it (`ack.lua`: remove from in-flight, write the result
-//! summary) or dead-letters it (`dead_letter.lua`: remove, push to `dead` with the reason), or,
-//! after a transient failure, parks it in `delayed` (`retry_later.lua`) until `promote.lua` moves
+//! at the end the worker either acks it (`ack.lua`, one or several at once: remove from
+//! in-flight, write the result summary) or dead-letters it (`dead_letter.lua`: remove, push to
+//! `dead` with the reason), or, after a transient failure, parks it in `delayed` (`retry_later.lua`) until `promote.lua` moves
 //! it back to `pending`. At shutdown whatever is left in flight goes back to `pending`
 //! (`requeue.lua`).
 use std::time::Duration;
@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::redis_conn::blocking_connection;
 use crate::scripts::{
-    ACK, ACK_BATCH, ADOPT, DEAD_LETTER, DEAD_TAKE, EXPIRED_WORKERS, HEARTBEAT, PROMOTE, RECOVER,
-    REQUEUE, RETRY_LATER, SNAPSHOT, TAKE_BATCH, WORKERS_ALIVE,
+    ACK, ADOPT, DEAD_LETTER, DEAD_TAKE, EXPIRED_WORKERS, HEARTBEAT, PROMOTE, RECOVER, REQUEUE,
+    RETRY_LATER, SNAPSHOT, TAKE_BATCH, WORKERS_ALIVE,
 };
 use crate::{Keys, QueueError, Task};
 
@@ -148,18 +148,8 @@ impl Queue {
         task_id: &str,
         summary: &serde_json::Value,
     ) -> Result<bool, QueueError> {
-        let mut conn = self.pool.get().await?;
-        let removed: i64 = ACK
-            .key(self.keys.inflight(worker_id))
-            .key(self.keys.result(task_id))
-            .key(self.keys.deliveries())
-            .arg(raw)
-            .arg(summary.to_string())
-            .arg(self.result_ttl.as_secs().max(1))
-            .arg(task_id)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(removed > 0)
+        let done = [(raw.to_owned(), task_id.to_owned(), summary.clone())];
+        Ok(self.ack_many(worker_id, &done).await? == [true])
     }
 
     /// Acks several finished tasks of one worker in one round trip: `(task as dequeued, task
@@ -173,7 +163,7 @@ impl Queue {
             return Ok(Vec::new());
         }
         let mut conn = self.pool.get().await?;
-        let mut invocation = ACK_BATCH.key(self.keys.inflight(worker_id));
+        let mut invocation = ACK.key(self.keys.inflight(worker_id));
         invocation
             .key(self.keys.deliveries())
             .arg(self.result_ttl.as_secs().max(1));

@@ -11,7 +11,6 @@ macro_rules! script {
     };
 }
 
-script!(ACK, "ack.lua");
 script!(DEAD_LETTER, "dead_letter.lua");
 script!(REQUEUE, "requeue.lua");
 script!(HEARTBEAT, "heartbeat.lua");
@@ -30,4 +29,4 @@ script!(SNAPSHOT, "snapshot.lua");
 script!(RETRY_LATER, "retry_later.lua");
 script!(PROMOTE, "promote.lua");
 script!(TAKE_BATCH, "take_batch.lua");
-script!(ACK_BATCH, "ack_batch.lua");
+script!(ACK, "ack.lua");

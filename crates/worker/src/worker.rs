@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use queue_core::RedisPacer;
 use queue_core::store::{self, NewRun, RunStatus, StartOutcome};
-use queue_core::{AckBatcher, Consumer, QueueError, Services, StoreError, Task, Trigger};
+use queue_core::{
+    AckBatcher, Consumer, QueueError, Services, StoreError, Task, TaskError, Trigger,
+};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -198,11 +200,12 @@ impl Worker {
                     backoff = Duration::ZERO;
                     for (raw, slot) in taken.into_iter().zip(free) {
                         let worker = self.clone();
-                        let recovered = Task::parse(&raw).ok().and_then(|task| task.recovered);
+                        let task = Task::parse(&raw);
+                        let recovered = task.as_ref().ok().and_then(|task| task.recovered);
                         let Some(recovered) = recovered else {
                             running.spawn(async move {
                                 let _slot = slot;
-                                worker.process_or_give_back(raw).await;
+                                worker.process_or_give_back(raw, task).await;
                             });
                             continue;
                         };
@@ -220,7 +223,7 @@ impl Worker {
                                 recovered,
                                 "task recovered from a crashed worker; running it alone"
                             );
-                            worker.process_or_give_back(raw).await;
+                            worker.process_or_give_back(raw, task).await;
                         });
                     }
                 }
@@ -352,9 +355,9 @@ impl Worker {
     /// task back through the delayed set so it runs again once they are back, instead of
     /// leaving it in the in-flight list of a worker that is alive and will never look at it
     /// again. Until Redis takes it back, it stays in flight (requeued at shutdown).
-    async fn process_or_give_back(&self, raw: String) {
+    async fn process_or_give_back(&self, raw: String, task: Result<Task, TaskError>) {
         let mut in_flight = raw.clone();
-        let Err(err) = self.process_tracked(raw, &mut in_flight).await else {
+        let Err(err) = self.process_tracked(raw, task, &mut in_flight).await else {
             if self.giving_back.swap(false, Ordering::Relaxed) {
                 info!("tasks are processed again");
             }
@@ -390,18 +393,20 @@ impl Worker {
     /// dead-lettered with the reason. An `Err` leaves the message in flight.
     pub async fn process(&self, raw: String) -> Result<Processed, WorkerError> {
         let mut in_flight = raw.clone();
-        self.process_tracked(raw, &mut in_flight).await
+        let task = Task::parse(&raw);
+        self.process_tracked(raw, task, &mut in_flight).await
     }
 
-    /// `process`, keeping `in_flight` equal to the message as it stands in the in-flight list
-    /// (a hand-written task is rewritten with its ids).
+    /// `process` of `raw`, already parsed as `task`, keeping `in_flight` equal to the message as
+    /// it stands in the in-flight list (a hand-written task is rewritten with its ids).
     async fn process_tracked(
         &self,
         raw: String,
+        task: Result<Task, TaskError>,
         in_flight: &mut String,
     ) -> Result<Processed, WorkerError> {
         let queue = &self.services.queue;
-        let task = match Task::parse(&raw) {
+        let task = match task {
             Ok(task) => task,
             Err(err) => return self.dead_letter(&raw, err.to_string(), None).await,
         };

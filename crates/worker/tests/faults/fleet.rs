@@ -15,6 +15,7 @@ pub struct Fleet {
     logs: tempfile::TempDir,
     pub workers: Vec<Proc>,
     pub schedulers: Vec<Proc>,
+    pub apis: Vec<Proc>,
     spawned: usize,
 }
 
@@ -54,6 +55,7 @@ impl Fleet {
             logs: tempfile::tempdir().expect("log dir"),
             workers: Vec::new(),
             schedulers: Vec::new(),
+            apis: Vec::new(),
             spawned: 0,
         }
     }
@@ -93,12 +95,21 @@ impl Fleet {
             &env,
             self.logs.path(),
         );
-        self.schedulers.push(proc);
+        self.apis.push(proc);
+    }
+
+    /// A scheduler and `workers` workers: the loop, ready to work whatever is due.
+    pub fn spawn_loop(&mut self, workers: usize) {
+        self.spawn_scheduler();
+        for _ in 0..workers {
+            self.spawn_worker();
+        }
     }
 
     /// Panics (with their logs) unless every process is still running.
     pub fn assert_all_running(&mut self, when: &str) {
-        for proc in self.workers.iter_mut().chain(self.schedulers.iter_mut()) {
+        let all = self.workers.iter_mut().chain(&mut self.schedulers);
+        for proc in all.chain(&mut self.apis) {
             assert!(
                 proc.is_running(),
                 "{} exited {when}; log:\n{}",
@@ -113,6 +124,7 @@ impl Fleet {
         self.workers
             .iter()
             .chain(&self.schedulers)
+            .chain(&self.apis)
             .map(|p| format!("--- {}\n{}", p.name, p.log_tail(15)))
             .collect::<Vec<_>>()
             .join("\n")
@@ -237,4 +249,29 @@ pub async fn health_status(port: u16) -> Option<u16> {
         .await
         .ok()
         .flatten()
+}
+
+/// Sends SIGTERM to every process, then asserts each exits with status 0 within `limit`.
+pub fn stop_cleanly<'a>(procs: impl IntoIterator<Item = &'a mut Proc>, limit: Duration) {
+    let mut procs: Vec<&mut Proc> = procs.into_iter().collect();
+    for proc in &procs {
+        proc.sigterm();
+    }
+    for proc in &mut procs {
+        assert_eq!(
+            proc.wait_exit(limit),
+            Some(0),
+            "{} exits cleanly; log:\n{}",
+            proc.name,
+            proc.log_tail(20)
+        );
+    }
+}
+
+/// Waits until at least `count` runs are terminal: the load is under way.
+pub async fn some_runs_done(db: &PgPool, count: i64) {
+    test_support::eventually(Duration::from_secs(30), "some runs to finish", || async {
+        (terminal_runs(db).await >= count).then_some(())
+    })
+    .await;
 }

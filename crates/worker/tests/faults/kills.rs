@@ -36,10 +36,7 @@ async fn workers_killed_mid_task_again_and_again_lose_and_double_nothing(db: PgP
         // A task may be caught by several kills; it must not be taken for poison here.
         &[("MAX_DELIVERIES", "100"), ("SCHEDULER_BATCH", "500")],
     );
-    fleet.spawn_scheduler();
-    for _ in 0..3 {
-        fleet.spawn_worker();
-    }
+    fleet.spawn_loop(3);
 
     let mut kills_mid_task = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
@@ -103,9 +100,7 @@ async fn a_task_that_kills_every_worker_ends_in_the_dead_letter_list(db: PgPool)
         &redis.prefix,
         &[("MAX_DELIVERIES", "3")],
     );
-    fleet.spawn_scheduler();
-    fleet.spawn_worker();
-    fleet.spawn_worker();
+    fleet.spawn_loop(2);
 
     // Stands in for a task that crashes its worker (a parser blowing the stack, an allocation
     // the kernel answers with the OOM killer): whichever worker process starts the poison run
@@ -171,25 +166,9 @@ async fn sigterm_under_load_finishes_or_requeues_everything(db: PgPool) {
         &redis.prefix,
         &[("SHUTDOWN_GRACE", "1")],
     );
-    fleet.spawn_scheduler();
-    fleet.spawn_worker();
-    fleet.spawn_worker();
-    eventually(Duration::from_secs(30), "a few runs to finish", || async {
-        (terminal_runs(&db).await >= 4).then_some(())
-    })
-    .await;
-    for worker in &fleet.workers {
-        worker.sigterm();
-    }
-    for worker in &mut fleet.workers {
-        assert_eq!(
-            worker.wait_exit(Duration::from_secs(15)),
-            Some(0),
-            "{} exits cleanly; log:\n{}",
-            worker.name,
-            worker.log_tail(20)
-        );
-    }
+    fleet.spawn_loop(2);
+    some_runs_done(&db, 4).await;
+    stop_cleanly(&mut fleet.workers, Duration::from_secs(15));
     // Nothing lost: every run is terminal, or queued with its task back in the queue.
     let by_status = statuses(&db).await;
     assert_eq!(by_status.get("running"), None, "{by_status:?}");
@@ -236,17 +215,10 @@ async fn scheduler_and_api_stop_cleanly_on_sigterm(db: PgPool) {
         },
     )
     .await;
-    for proc in &fleet.schedulers {
-        proc.sigterm();
-    }
-    for proc in &mut fleet.schedulers {
-        assert_eq!(
-            proc.wait_exit(Duration::from_secs(10)),
-            Some(0),
-            "{} exits cleanly",
-            proc.name
-        );
-    }
+    stop_cleanly(
+        fleet.schedulers.iter_mut().chain(&mut fleet.apis),
+        Duration::from_secs(10),
+    );
     let leader: Option<String> =
         test_support::redis_cmd(&redis.pool, redis::cmd("GET").arg(&leader_key)).await;
     assert_eq!(

@@ -22,13 +22,8 @@ async fn redis_restarted_empty_under_load_loses_no_run(db: PgPool) {
     let api_port = free_port();
     let mut fleet = Fleet::new(&database_url(&db), &redis.url(), "trawl:", &[]);
     fleet.spawn_api(api_port);
-    fleet.spawn_scheduler();
-    fleet.spawn_worker();
-    fleet.spawn_worker();
-    eventually(Duration::from_secs(30), "some runs to finish", || async {
-        (terminal_runs(&db).await >= 10).then_some(())
-    })
-    .await;
+    fleet.spawn_loop(2);
+    some_runs_done(&db, 10).await;
     assert_eq!(health_status(api_port).await, Some(200));
 
     // SIGKILL, no persistence: queue, in-flight lists, locks and heartbeats are all gone.
@@ -59,24 +54,7 @@ async fn redis_restarted_empty_under_load_loses_no_run(db: PgPool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_for_ten_seconds_under_load_loses_no_run() {
     const SITES: usize = 40;
-    let postgres = Arc::new(
-        tokio::task::spawn_blocking(OwnPostgres::start)
-            .await
-            .unwrap(),
-    );
-    let admin = PgPool::connect(&postgres.url("postgres")).await.unwrap();
-    sqlx::query("CREATE DATABASE trawl")
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let db = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(3))
-        .connect(&postgres.url("trawl"))
-        .await
-        .unwrap();
-    queue_core::store::MIGRATOR.run(&db).await.unwrap();
+    let (postgres, db) = own_database().await;
     let redis = TestRedis::new();
     let board = TestBoard::start().await;
     slow_details(&board, 100);
@@ -84,18 +62,10 @@ async fn postgres_stopped_for_ten_seconds_under_load_loses_no_run() {
     let api_port = free_port();
     let mut fleet = Fleet::new(&postgres.url("trawl"), &redis.url, &redis.prefix, &[]);
     fleet.spawn_api(api_port);
-    fleet.spawn_scheduler();
-    fleet.spawn_worker();
-    fleet.spawn_worker();
-    eventually(Duration::from_secs(30), "some runs to finish", || async {
-        (terminal_runs(&db).await >= 5).then_some(())
-    })
-    .await;
+    fleet.spawn_loop(2);
+    some_runs_done(&db, 5).await;
 
-    let stopping = postgres.clone();
-    tokio::task::spawn_blocking(move || stopping.stop())
-        .await
-        .unwrap();
+    stop(&postgres).await;
     assert_eq!(
         health_status(api_port).await,
         Some(503),
@@ -105,10 +75,7 @@ async fn postgres_stopped_for_ten_seconds_under_load_loses_no_run() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         fleet.assert_all_running("while PostgreSQL was down");
     }
-    let starting = postgres.clone();
-    tokio::task::spawn_blocking(move || starting.start_again())
-        .await
-        .unwrap();
+    start_again(&postgres).await;
 
     recovers_and_completes(
         &db,
@@ -137,4 +104,82 @@ async fn recovers_and_completes(
     })
     .await;
     assert_exactly_once(db, sites as i64).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_cannot_store_its_result_keeps_the_task_and_retries_the_write() {
+    let (postgres, db) = own_database().await;
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let board = TestBoard::start().await;
+    // One run of about 2 s: its postings are stored at its end, while PostgreSQL is down.
+    slow_details(&board, 250);
+    register_sites(&db, &board, "slow", 1).await;
+    let mut fleet = Fleet::new(&postgres.url("trawl"), &redis.url, &redis.prefix, &[]);
+    fleet.spawn_loop(1);
+    eventually(Duration::from_secs(20), "the run to start", || async {
+        (statuses(&db).await.get("running") == Some(&1)).then_some(())
+    })
+    .await;
+
+    stop(&postgres).await;
+    // Long enough for the store to fail (pool acquire time-out, 5 s) and the worker to start
+    // retrying the write; all along, the task stays in the worker's in-flight list.
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let metrics = services.queue.metrics().await.unwrap();
+        assert_eq!(
+            (metrics.in_flight, metrics.pending, metrics.delayed),
+            (1, 0, 0),
+            "the unstored result's task is neither acked nor given away"
+        );
+        fleet.assert_all_running("while PostgreSQL was down");
+    }
+    start_again(&postgres).await;
+
+    until_terminal(&db, &mut fleet, 1, Duration::from_secs(60), |_| {}).await;
+    assert_exactly_once(&db, 1).await;
+    assert_eq!(
+        fleet.workers[0].log_count("cannot store the run's result"),
+        1,
+        "logged once for the outage; log:\n{}",
+        fleet.workers[0].log_tail(20)
+    );
+}
+
+/// A PostgreSQL cluster of the test's own with a migrated `trawl` database, and a pool on it.
+async fn own_database() -> (Arc<OwnPostgres>, PgPool) {
+    let postgres = Arc::new(
+        tokio::task::spawn_blocking(OwnPostgres::start)
+            .await
+            .unwrap(),
+    );
+    let admin = PgPool::connect(&postgres.url("postgres")).await.unwrap();
+    sqlx::query("CREATE DATABASE trawl")
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&postgres.url("trawl"))
+        .await
+        .unwrap();
+    queue_core::store::MIGRATOR.run(&db).await.unwrap();
+    (postgres, db)
+}
+
+async fn stop(postgres: &Arc<OwnPostgres>) {
+    let postgres = postgres.clone();
+    tokio::task::spawn_blocking(move || postgres.stop())
+        .await
+        .unwrap();
+}
+
+async fn start_again(postgres: &Arc<OwnPostgres>) {
+    let postgres = postgres.clone();
+    tokio::task::spawn_blocking(move || postgres.start_again())
+        .await
+        .unwrap();
 }
