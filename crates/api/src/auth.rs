@@ -1,13 +1,12 @@
 //! Bearer keys for mutating endpoints. Read-only GETs stay open.
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::request::Parts;
 
-use crate::ApiError;
+use crate::{ApiError, AppState};
 
 /// The accepted keys; empty means the API was started open on purpose (`--allow-open`).
 #[derive(Clone, Default)]
@@ -40,31 +39,37 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
-pub async fn require_key(
-    State(keys): State<ApiKeys>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    if keys.is_open() {
-        return Ok(next.run(request).await);
-    }
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    match presented {
-        Some(key) if keys.accepts(key.trim()) => Ok(next.run(request).await),
-        Some(_) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the API key is not valid",
-        )),
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this endpoint needs an `Authorization: Bearer <key>` header with a key from API_KEYS",
-        )),
+/// Proof that the request carries a valid key (or that the API is open). An extractor, not a
+/// middleware: it runs only once the route and method matched, so a wrong method answers 405
+/// and an unknown path 404 whatever the credentials.
+pub struct Authorized;
+
+impl FromRequestParts<AppState> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let keys = &state.keys;
+        if keys.is_open() {
+            return Ok(Authorized);
+        }
+        let presented = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        match presented {
+            Some(key) if keys.accepts(key.trim()) => Ok(Authorized),
+            Some(_) => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the API key is not valid",
+            )),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this endpoint needs an `Authorization: Bearer <key>` header with a key from API_KEYS",
+            )),
+        }
     }
 }
 

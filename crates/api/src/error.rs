@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use queue_core::{QueueError, StoreError, SubmitError};
 use serde_json::json;
@@ -31,22 +32,38 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
-    /// A failure inside trawl: logged here with its cause chain, answered without internals.
-    pub fn internal(err: &dyn std::error::Error) -> Self {
-        let mut chain = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        tracing::error!(error = %chain, "request failed");
+    /// A backing service (Redis, PostgreSQL) could not be reached: logged here with its cause
+    /// chain, answered 503 without internals.
+    pub fn unavailable(err: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %cause_chain(err), "request failed: a backing service is unreachable");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            "a backing service failed; see the server logs",
+            "a backing service is unreachable; try again later",
         )
     }
+
+    /// A failure inside trawl, neither the client's fault nor a dependency's: logged here with
+    /// its cause chain, answered 500 without internals.
+    pub fn internal(err: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %cause_chain(err), "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "trawl failed to handle the request; see the server logs",
+        )
+    }
+}
+
+fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 impl From<StoreError> for ApiError {
@@ -55,6 +72,7 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidSite(message) => {
                 ApiError::bad_request(format!("invalid site definition: {message}"))
             }
+            other if other.is_unavailable() => ApiError::unavailable(&other),
             other => ApiError::internal(&other),
         }
     }
@@ -62,7 +80,12 @@ impl From<StoreError> for ApiError {
 
 impl From<QueueError> for ApiError {
     fn from(err: QueueError) -> Self {
-        ApiError::internal(&err)
+        let reachable = !err.is_unavailable();
+        if reachable {
+            ApiError::internal(&err)
+        } else {
+            ApiError::unavailable(&err)
+        }
     }
 }
 
@@ -101,4 +124,45 @@ impl IntoResponse for ApiError {
 /// `{"status":"success","data":...}`.
 pub fn success(status: StatusCode, data: serde_json::Value) -> Response {
     (status, Json(json!({"status": "success", "data": data}))).into_response()
+}
+
+/// Puts an error response that did not come from `ApiError` (axum's own rejections, the
+/// method router's bare 405, the body limit's 413) in the JSON envelope, keeping its status and
+/// its text as the message.
+pub async fn envelope(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
+        status if status.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let mut enveloped = ApiError::new(status, code, message).into_response();
+    // Headers such as `Allow` on a 405 stay.
+    for (name, value) in &parts.headers {
+        if name != CONTENT_TYPE && name != CONTENT_LENGTH {
+            enveloped.headers_mut().insert(name, value.clone());
+        }
+    }
+    enveloped
 }

@@ -32,32 +32,30 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let mutating = Router::new()
+    Router::new()
+        .route("/health", get(routes::health))
+        .route("/jobs/health", get(routes::jobs_health))
+        .route("/jobs/sites", get(routes::sites))
         .route("/jobs/scrape", post(routes::scrape))
-        .route("/scheduler/run", post(routes::scheduler_run))
+        .route("/jobs/scrape/{run_id}", get(routes::run_status))
+        .route("/jobs/scrape/{run_id}/cancel", post(routes::cancel_run))
+        .route("/jobs/queue/status", get(routes::queue_status))
+        .route("/jobs/queue/dead", get(routes::dead_letters))
         .route(
             "/jobs/queue/dead/{id}/retry",
             post(routes::retry_dead_letter),
         )
         .route("/jobs/queue/dead/{id}", delete(routes::delete_dead_letter))
-        .route("/jobs/scrape/{run_id}/cancel", post(routes::cancel_run))
         .route("/jobs/queue/pause", post(routes::pause_queue))
         .route("/jobs/queue/resume", post(routes::resume_queue))
-        .route_layer(middleware::from_fn_with_state(
-            state.keys.clone(),
-            auth::require_key,
-        ));
-    Router::new()
-        .route("/health", get(routes::health))
-        .route("/jobs/health", get(routes::jobs_health))
-        .route("/jobs/sites", get(routes::sites))
-        .route("/jobs/scrape/{run_id}", get(routes::run_status))
-        .route("/jobs/queue/status", get(routes::queue_status))
-        .route("/jobs/queue/dead", get(routes::dead_letters))
+        .route("/scheduler/run", post(routes::scheduler_run))
         .route("/scheduler/status", get(routes::scheduler_status))
-        .merge(mutating)
         .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Last word on every answer: whatever axum or a layer produced on its own (a rejected
+        // path parameter, a body over the limit) leaves in the JSON error envelope too.
+        .layer(middleware::map_response(error::envelope))
         .with_state(state)
 }
 

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use trawl_scrape::SourceKind;
 
+use crate::auth::Authorized;
 use crate::{ApiError, AppState, success};
 
 /// Sync mode is for small diagnostic runs (seed 003): at most this many results.
@@ -29,6 +30,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
         Ok(Self(value))
     }
+}
+
+/// Checks a text from the request before it goes near PostgreSQL (which refuses NUL): a 400
+/// naming the field, never a database error.
+fn check_field(field: &str, value: &str) -> Result<(), ApiError> {
+    queue_core::check_text(field, value).map_err(ApiError::bad_request)
 }
 
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
@@ -110,6 +117,7 @@ enum Mode {
 }
 
 pub async fn scrape(
+    _: Authorized,
     State(state): State<AppState>,
     mode: Result<Query<ScrapeQuery>, QueryRejection>,
     ApiJson(body): ApiJson<ScrapeBody>,
@@ -120,12 +128,18 @@ pub async fn scrape(
     } else {
         MAX_RESULTS_WANTED
     };
-    let wanted = body.results_wanted.unwrap_or(if mode == Mode::Sync {
-        SYNC_MAX_RESULTS
-    } else {
-        queue_core::DEFAULT_RESULTS_WANTED
-    });
-    if !(1..=cap).contains(&wanted) {
+    check_field("site_name", &body.site_name)?;
+    for (field, value) in [
+        ("search_term", &body.search_term),
+        ("location", &body.location),
+    ] {
+        if let Some(value) = value {
+            check_field(field, value)?;
+        }
+    }
+    if let Some(wanted) = body.results_wanted
+        && !(1..=cap).contains(&wanted)
+    {
         return Err(ApiError::bad_request(format!(
             "results_wanted must be between 1 and {cap} in {} mode, got {wanted}",
             if mode == Mode::Sync { "sync" } else { "async" }
@@ -151,7 +165,12 @@ pub async fn scrape(
     let mut task = Task::new(&site.site_name, run_id.clone(), Trigger::Manual);
     task.search_term = body.search_term;
     task.location = location;
-    task.results_wanted = Some(wanted);
+    task.results_wanted = body.results_wanted;
+    // What the request leaves out comes from the site, then trawl: the rule every door follows.
+    task.apply_defaults(spec.defaults());
+    if mode == Mode::Sync {
+        task.results_wanted = task.results_wanted.map(|n| n.min(SYNC_MAX_RESULTS));
+    }
     let task_id = task.task_id.clone().unwrap_or_default();
 
     if mode == Mode::Sync {
@@ -220,6 +239,7 @@ pub async fn run_status(
     Path(run_id): Path<String>,
     limit: Result<Query<RunQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    check_field("run_id", &run_id)?;
     let limit = query(limit)?.limit.unwrap_or(DEFAULT_POSTINGS_LIMIT);
     if !(0..=1000).contains(&limit) {
         return Err(ApiError::bad_request(format!(
@@ -285,9 +305,11 @@ pub async fn dead_letters(
 }
 
 pub async fn retry_dead_letter(
+    _: Authorized,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    check_field("id", &id)?;
     match state.services.queue.retry_dead_letter(&id).await? {
         Some(task) => Ok(success(
             StatusCode::OK,
@@ -301,9 +323,11 @@ pub async fn retry_dead_letter(
 }
 
 pub async fn delete_dead_letter(
+    _: Authorized,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    check_field("id", &id)?;
     if state.services.queue.delete_dead_letter(&id).await? {
         Ok(success(StatusCode::OK, json!({"id": id, "deleted": true})))
     } else {
@@ -315,9 +339,11 @@ pub async fn delete_dead_letter(
 }
 
 pub async fn cancel_run(
+    _: Authorized,
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<Response, ApiError> {
+    check_field("run_id", &run_id)?;
     match queue_core::cancel_run(&state.services, &run_id).await? {
         queue_core::Cancelled::BeforeStart => Ok(success(
             StatusCode::OK,
@@ -340,20 +366,33 @@ pub async fn cancel_run(
     }
 }
 
-pub async fn pause_queue(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn pause_queue(
+    _: Authorized,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
     state.services.queue.set_paused(true).await?;
     Ok(success(StatusCode::OK, json!({"paused": true})))
 }
 
-pub async fn resume_queue(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn resume_queue(
+    _: Authorized,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
     state.services.queue.set_paused(false).await?;
     Ok(success(StatusCode::OK, json!({"paused": false})))
 }
 
-pub async fn scheduler_run(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn scheduler_run(
+    _: Authorized,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
     let stats = trawl_scheduler::run_pass(&state.services, "api", state.scheduler_batch)
         .await
-        .map_err(|err| ApiError::internal(&err))?;
+        .map_err(|err| match err {
+            trawl_scheduler::PassError::Store(err) => err.into(),
+            trawl_scheduler::PassError::Queue(err) => err.into(),
+            other => ApiError::internal(&other),
+        })?;
     Ok(success(
         StatusCode::OK,
         serde_json::to_value(stats).expect("stats serialize"),
@@ -376,6 +415,18 @@ pub async fn scheduler_status(State(state): State<AppState>) -> Result<Response,
 
 pub async fn not_found() -> ApiError {
     ApiError::not_found("not_found", "no such endpoint")
+}
+
+pub async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
 }
 
 /// Default time limit of sync-mode scrapes.

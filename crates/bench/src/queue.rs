@@ -215,7 +215,10 @@ async fn drain_batched(
     let acks = AckBatcher::spawn(queue.clone(), worker.to_owned(), batch);
     let (mut done, mut takes) = (0, 0);
     while done < count {
-        let taken = consumer.next_batch(batch.min(count - done)).await?;
+        let queue_core::Taken::Tasks(taken) = consumer.next_batch(batch.min(count - done)).await?
+        else {
+            anyhow::bail!("the bench queue is paused");
+        };
         takes += 1;
         anyhow::ensure!(!taken.is_empty(), "queue ran dry");
         done += taken.len();
@@ -223,7 +226,7 @@ async fn drain_batched(
         for raw in taken {
             let acks = acks.clone();
             acking.spawn(async move {
-                let task_id = Task::parse(&raw)?.task_id.unwrap_or_default();
+                let task_id = Task::parse_bytes(&raw)?.task_id.unwrap_or_default();
                 let summary = serde_json::json!({"status": "succeeded"});
                 anyhow::ensure!(acks.ack(&raw, &task_id, summary).await?, "not in flight");
                 anyhow::Ok(())

@@ -160,15 +160,16 @@ pub async fn execute(
             location,
             results_wanted,
         } => {
-            let Some(site) = store::get_site(&services.db, &site_name).await? else {
-                bail!("unknown site: {site_name}");
-            };
             let run_id = format!("manual_{}", uuid::Uuid::new_v4().simple());
             let mut task = Task::new(&site_name, run_id.clone(), Trigger::Manual);
             task.search_term = search_term;
             task.location = location;
             task.results_wanted = results_wanted;
             task.validate()?;
+            let Some(site) = store::get_site(&services.db, &site_name).await? else {
+                bail!("unknown site: {site_name}");
+            };
+            task.apply_defaults(site.spec()?.defaults());
             let task_id = task.task_id.clone().unwrap_or_default();
             queue_core::submit_run(services, &site, &task).await?;
             Ok(json!({"run_id": run_id, "task_id": task_id, "status": "queued"}))

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Queue, QueueError};
+use crate::{Queue, QueueError, RawTask};
 
 struct PendingAck {
     /// (task as dequeued, task id, summary), as `Queue::ack_many` takes it.
-    done: (String, String, serde_json::Value),
+    done: (RawTask, String, serde_json::Value),
     reply: oneshot::Sender<Result<bool, QueueError>>,
 }
 
@@ -59,13 +59,13 @@ impl AckBatcher {
     /// longer in flight.
     pub async fn ack(
         &self,
-        raw: &str,
+        raw: &[u8],
         task_id: &str,
         summary: serde_json::Value,
     ) -> Result<bool, QueueError> {
         let (reply, answer) = oneshot::channel();
         let pending = PendingAck {
-            done: (raw.to_owned(), task_id.to_owned(), summary),
+            done: (raw.to_vec(), task_id.to_owned(), summary),
             reply,
         };
         let gone = || QueueError::BatchedAck("the ack batcher stopped".into());

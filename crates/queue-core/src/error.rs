@@ -16,6 +16,33 @@ pub enum QueueError {
     BatchedAck(String),
 }
 
+impl QueueError {
+    /// Redis could not be reached, or is not serving yet (loading, failing over): the same
+    /// command may well succeed later. Anything else (a script error, a reply of the wrong
+    /// shape) is a fault of trawl's, not an outage.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            QueueError::Redis(err) => {
+                err.is_io_error()
+                    || err.is_connection_dropped()
+                    || err.is_connection_refusal()
+                    || err.is_timeout()
+                    || matches!(
+                        err.kind(),
+                        redis::ErrorKind::Server(
+                            redis::ServerErrorKind::BusyLoading
+                                | redis::ServerErrorKind::TryAgain
+                                | redis::ServerErrorKind::MasterDown
+                                | redis::ServerErrorKind::ClusterDown
+                        )
+                    )
+            }
+            QueueError::Pool(_) | QueueError::ConnectTimeout(_) | QueueError::BatchedAck(_) => true,
+            QueueError::Config(_) => false,
+        }
+    }
+}
+
 /// Errors from the PostgreSQL side (runs, sites, postings).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -11,7 +11,8 @@
 //! | `<prefix>{<queue>}:dead` | list | dead-letter entries `{"task":..,"reason":..,"failed_at":..}`, newest first, capped |
 //! | `<prefix>{<queue>}:paused` | string | present while the queue is paused |
 //! | `<prefix>{<queue>}:cancel:<run_id>` | string | present while a running run is being cancelled |
-//! | `<prefix>{<queue>}:deliveries` | hash | task id → times recovered from crashed workers |
+//! | `<prefix>{<queue>}:deliveries` | hash | task id → worker deaths blamed on it, or failed give-backs |
+//! | `<prefix>{<queue>}:deaths` | zset | `{worker, at, tasks}` → ms: worker deaths of the last 10 min and the tasks each held |
 //! | `<prefix>{<queue>}:workers` | zset | worker id → heartbeat expiry (ms, Redis clock) |
 //! | `<prefix>{<queue>}:lock:<site>` | string | per-site lock; value is the owning run_id |
 //! | `<prefix>{<queue>}:result:<task_id>` | string | summary of a finished task, kept `RESULT_TTL` |
@@ -71,6 +72,12 @@ impl Keys {
     /// How many times each task was recovered from a crashed worker.
     pub fn deliveries(&self) -> String {
         format!("{}deliveries", self.base)
+    }
+
+    /// Recent worker deaths and the tasks each held: the evidence recovery weighs before it
+    /// blames a task for killing its worker.
+    pub fn deaths(&self) -> String {
+        format!("{}deaths", self.base)
     }
 
     pub fn workers(&self) -> String {

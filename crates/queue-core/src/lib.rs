@@ -20,9 +20,14 @@ pub use error::{QueueError, StoreError};
 pub use keys::Keys;
 pub use lock::SiteLocks;
 pub use pace::RedisPacer;
-pub use queue::{Consumer, DEFAULT_DEAD_LETTER_CAP, DeadLetter, Queue, QueueMetrics, Recovery};
+pub use queue::{
+    BLAME_WINDOW, Consumer, DEFAULT_DEAD_LETTER_CAP, DeadLetter, GivenBack, Queue, QueueMetrics,
+    RawTask, Recovery, Taken,
+};
 pub use reconcile::{ReconcileError, Reconciled, reconcile};
 pub use redis_conn::{CONNECT_TIMEOUT, blocking_connection, create_pool};
 pub use slots::SlotSemaphore;
-pub use submit::{Cancelled, SubmitError, cancel_run, reserve_run, submit_run};
-pub use task::{DEFAULT_RESULTS_WANTED, MAX_RESULTS_WANTED, Task, TaskError, Trigger};
+pub use submit::{Cancelled, SubmitError, cancel_run, fail_run, reserve_run, submit_run};
+pub use task::{
+    DEFAULT_RESULTS_WANTED, MAX_RESULTS_WANTED, MAX_TEXT_LEN, Task, TaskError, Trigger, check_text,
+};

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::redis_conn::blocking_connection;
 use crate::scripts::{
-    ACK, ADOPT, DEAD_LETTER, DEAD_TAKE, EXPIRED_WORKERS, HEARTBEAT, PROMOTE, RECOVER, REQUEUE,
-    RETRY_LATER, SNAPSHOT, TAKE_BATCH, WORKERS_ALIVE,
+    ACK, ADOPT, DEAD_LETTER, DEAD_TAKE, EXPIRED_WORKERS, GIVE_BACK, HEARTBEAT, HOLD_IF_PAUSED,
+    PROMOTE, RECOVER, REQUEUE, RETRY_LATER, SNAPSHOT, TAKE_BATCH, WORKERS_ALIVE,
 };
 use crate::{Keys, QueueError, Task};
 
@@ -27,6 +27,35 @@ pub const DEFAULT_DEAD_LETTER_CAP: usize = 10_000;
 
 /// Most delayed tasks one promote call moves, so one call never blocks Redis for long.
 const PROMOTE_BATCH: u64 = 1_000;
+
+/// How far back recovery looks for other worker deaths before it blames a task for one:
+/// long enough to cover deaths noticed one heartbeat TTL and a scheduler pass apart, short
+/// enough that yesterday's unrelated crash does not shield a poison task today.
+pub const BLAME_WINDOW: Duration = Duration::from_secs(600);
+
+/// A message as Redis holds it: bytes, not necessarily UTF-8 (a hand-written task can be
+/// anything), so one bad message can neither fail the batch it came in nor stick in flight.
+pub type RawTask = Vec<u8>;
+
+/// What one dequeue found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// Tasks now in the worker's in-flight list (maybe none: the queue was empty).
+    Tasks(Vec<RawTask>),
+    /// The queue is paused: nothing was taken.
+    Paused,
+}
+
+/// What giving back an unprocessable task did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GivenBack {
+    /// Waiting in the delayed set to run again.
+    Delayed,
+    /// It failed MAX_DELIVERIES times: in the dead-letter list with the reason.
+    DeadLettered,
+    /// It was no longer in flight (recovered elsewhere meanwhile).
+    Gone,
+}
 
 #[derive(Clone)]
 pub struct Queue {
@@ -59,8 +88,8 @@ pub struct Recovery {
     pub workers: Vec<String>,
     /// Tasks put back in the queue.
     pub requeued: u64,
-    /// Tasks dead-lettered as poison, as they were in the queue.
-    pub poisoned: Vec<String>,
+    /// Tasks dead-lettered as poison, as they were in the queue, with the reason each.
+    pub poisoned: Vec<(RawTask, String)>,
 }
 
 /// One entry of the dead-letter list.
@@ -68,7 +97,8 @@ pub struct Recovery {
 pub struct DeadLetter {
     /// Names the entry for retry and delete.
     pub id: String,
-    /// The message exactly as it was in the queue (it may not even be JSON).
+    /// The message as it was in the queue (it may not even be JSON; bytes that are not UTF-8
+    /// are shown as U+FFFD).
     pub task: String,
     pub reason: String,
     pub failed_at: DateTime<Utc>,
@@ -135,6 +165,7 @@ impl Queue {
             redis_url: redis_url.to_owned(),
             pending: self.keys.pending(),
             inflight: self.keys.inflight(worker_id),
+            paused: self.keys.paused(),
             block_for,
             conn: None,
         }
@@ -144,11 +175,11 @@ impl Queue {
     pub async fn ack(
         &self,
         worker_id: &str,
-        raw: &str,
+        raw: &[u8],
         task_id: &str,
         summary: &serde_json::Value,
     ) -> Result<bool, QueueError> {
-        let done = [(raw.to_owned(), task_id.to_owned(), summary.clone())];
+        let done = [(raw.to_vec(), task_id.to_owned(), summary.clone())];
         Ok(self.ack_many(worker_id, &done).await? == [true])
     }
 
@@ -157,7 +188,7 @@ impl Queue {
     pub async fn ack_many(
         &self,
         worker_id: &str,
-        done: &[(String, String, serde_json::Value)],
+        done: &[(RawTask, String, serde_json::Value)],
     ) -> Result<Vec<bool>, QueueError> {
         if done.is_empty() {
             return Ok(Vec::new());
@@ -183,7 +214,7 @@ impl Queue {
     pub async fn adopt(
         &self,
         worker_id: &str,
-        raw: &str,
+        raw: &[u8],
         completed: &str,
     ) -> Result<bool, QueueError> {
         let mut conn = self.pool.get().await?;
@@ -200,22 +231,16 @@ impl Queue {
     pub async fn dead_letter(
         &self,
         worker_id: &str,
-        raw: &str,
+        raw: &[u8],
         reason: &str,
     ) -> Result<u64, QueueError> {
-        let entry = DeadLetter {
-            id: format!("dl_{}", uuid::Uuid::new_v4().simple()),
-            task: raw.to_owned(),
-            reason: reason.to_owned(),
-            failed_at: Utc::now(),
-            worker_id: worker_id.to_owned(),
-        };
+        let entry = dead_letter_entry(worker_id, raw, reason);
         let mut conn = self.pool.get().await?;
         Ok(DEAD_LETTER
             .key(self.keys.inflight(worker_id))
             .key(self.keys.dead())
             .arg(raw)
-            .arg(serde_json::to_string(&entry).expect("dead letter serializes"))
+            .arg(entry)
             .arg(self.dead_letter_cap)
             .invoke_async(&mut conn)
             .await?)
@@ -232,21 +257,23 @@ impl Queue {
             .await?;
         let mut recovery = Recovery::default();
         for worker in expired {
-            let (requeued, poisoned): (u64, Vec<String>) = RECOVER
+            let (requeued, poisoned, reasons): (u64, Vec<RawTask>, Vec<String>) = RECOVER
                 .key(self.keys.inflight(&worker))
                 .key(self.keys.pending())
                 .key(self.keys.dead())
                 .key(self.keys.deliveries())
                 .key(self.keys.workers())
+                .key(self.keys.deaths())
                 .arg(&worker)
                 .arg(max_deliveries.max(1))
                 .arg(self.dead_letter_cap)
                 .arg(Utc::now().to_rfc3339())
+                .arg(BLAME_WINDOW.as_millis() as u64)
                 .invoke_async(&mut conn)
                 .await?;
             recovery.workers.push(worker);
             recovery.requeued += requeued;
-            recovery.poisoned.extend(poisoned);
+            recovery.poisoned.extend(poisoned.into_iter().zip(reasons));
         }
         Ok(recovery)
     }
@@ -256,7 +283,7 @@ impl Queue {
     pub async fn retry_later(
         &self,
         worker_id: &str,
-        raw: &str,
+        raw: &[u8],
         delay: Duration,
     ) -> Result<bool, QueueError> {
         let mut conn = self.pool.get().await?;
@@ -268,6 +295,40 @@ impl Queue {
             .invoke_async(&mut conn)
             .await?;
         Ok(moved == 1)
+    }
+
+    /// Gives back a task that could not be processed for a reason other than an outage, and
+    /// counts it against the task (`task_key`: its id, or the message itself): after
+    /// `max_deliveries` such give-backs it is dead-lettered with `reason` instead.
+    pub async fn give_back(
+        &self,
+        worker_id: &str,
+        raw: &[u8],
+        task_key: &[u8],
+        delay: Duration,
+        max_deliveries: u32,
+        reason: &str,
+    ) -> Result<GivenBack, QueueError> {
+        let entry = dead_letter_entry(worker_id, raw, reason);
+        let mut conn = self.pool.get().await?;
+        let outcome: i64 = GIVE_BACK
+            .key(self.keys.inflight(worker_id))
+            .key(self.keys.delayed())
+            .key(self.keys.dead())
+            .key(self.keys.deliveries())
+            .arg(raw)
+            .arg(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+            .arg(task_key)
+            .arg(max_deliveries.max(1))
+            .arg(entry)
+            .arg(self.dead_letter_cap)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match outcome {
+            1 => GivenBack::Delayed,
+            2 => GivenBack::DeadLettered,
+            _ => GivenBack::Gone,
+        })
     }
 
     /// Moves delayed tasks that are due to the queue; returns how many. Any process may call
@@ -331,7 +392,7 @@ impl Queue {
     }
 
     /// Every task message in Redis (pending and in flight), read atomically.
-    pub async fn snapshot(&self) -> Result<Vec<String>, QueueError> {
+    pub async fn snapshot(&self) -> Result<Vec<RawTask>, QueueError> {
         let mut conn = self.pool.get().await?;
         let workers: Vec<String> = redis::cmd("ZRANGE")
             .arg(self.keys.workers())
@@ -359,7 +420,8 @@ impl Queue {
     /// Newest dead letters first.
     pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let mut conn = self.pool.get().await?;
-        let raw: Vec<String> = redis::cmd("LRANGE")
+        // Bytes: recovery writes entries holding the message as it was, UTF-8 or not.
+        let raw: Vec<RawTask> = redis::cmd("LRANGE")
             .arg(self.keys.dead())
             .arg(0)
             .arg(limit.saturating_sub(1))
@@ -367,7 +429,7 @@ impl Queue {
             .await?;
         Ok(raw
             .iter()
-            .filter_map(|entry| serde_json::from_str(entry).ok())
+            .filter_map(|entry| serde_json::from_str(&String::from_utf8_lossy(entry)).ok())
             .collect())
     }
 
@@ -385,6 +447,7 @@ impl Queue {
                 task.task_id = None;
                 task.trigger = Some(crate::Trigger::Manual);
                 task.enqueued_at = Some(Utc::now());
+                task.recovered = None;
                 task.to_json()
             }
             Err(_) => entry.task,
@@ -400,21 +463,24 @@ impl Queue {
         }
     }
 
-    async fn find_dead_letter(&self, id: &str) -> Result<Option<(String, DeadLetter)>, QueueError> {
+    async fn find_dead_letter(
+        &self,
+        id: &str,
+    ) -> Result<Option<(RawTask, DeadLetter)>, QueueError> {
         let mut conn = self.pool.get().await?;
-        let raw: Vec<String> = redis::cmd("LRANGE")
+        let raw: Vec<RawTask> = redis::cmd("LRANGE")
             .arg(self.keys.dead())
             .arg(0)
             .arg(-1)
             .query_async(&mut conn)
             .await?;
         Ok(raw.into_iter().find_map(|stored| {
-            let entry: DeadLetter = serde_json::from_str(&stored).ok()?;
+            let entry: DeadLetter = serde_json::from_str(&String::from_utf8_lossy(&stored)).ok()?;
             (entry.id == id).then_some((stored, entry))
         }))
     }
 
-    async fn take_dead_letter(&self, stored: &str, requeue: &str) -> Result<bool, QueueError> {
+    async fn take_dead_letter(&self, stored: &[u8], requeue: &str) -> Result<bool, QueueError> {
         let mut conn = self.pool.get().await?;
         let taken: i64 = DEAD_TAKE
             .key(self.keys.dead())
@@ -437,7 +503,7 @@ impl Queue {
     }
 
     /// The messages in a worker's in-flight list.
-    pub async fn inflight(&self, worker_id: &str) -> Result<Vec<String>, QueueError> {
+    pub async fn inflight(&self, worker_id: &str) -> Result<Vec<RawTask>, QueueError> {
         let mut conn = self.pool.get().await?;
         Ok(redis::cmd("LRANGE")
             .arg(self.keys.inflight(worker_id))
@@ -514,6 +580,7 @@ pub struct Consumer {
     redis_url: String,
     pending: String,
     inflight: String,
+    paused: String,
     /// How long one BLMOVE blocks: short, so the loop notices shutdown (Sidekiq uses 2 s).
     block_for: Duration,
     /// Dropped after any error so the next call reconnects.
@@ -523,28 +590,34 @@ pub struct Consumer {
 impl Consumer {
     /// Takes up to `max` tasks into the in-flight list: at once if the queue has any (one round
     /// trip for the lot, `take_batch.lua`), else waits up to `block_for` for one (BLMOVE), so an
-    /// idle worker still starts a new task the moment it arrives.
+    /// idle worker still starts a new task the moment it arrives. Takes nothing while the queue
+    /// is paused, including a task that arrives during the wait.
     ///
     /// Cancel safety: as `next`.
-    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<String>, QueueError> {
-        if max > 1 {
-            let mut conn = self.connection().await?;
-            let taken: Result<Vec<String>, _> = TAKE_BATCH
-                .key(&self.pending)
-                .key(&self.inflight)
-                .arg(max)
-                .invoke_async(&mut conn)
-                .await;
-            match taken {
-                Ok(taken) if !taken.is_empty() => return Ok(taken),
-                Ok(_) => {}
-                Err(err) => {
-                    self.conn = None;
-                    return Err(err.into());
+    pub async fn next_batch(&mut self, max: usize) -> Result<Taken, QueueError> {
+        let mut conn = self.connection().await?;
+        let taken: Result<redis::Value, _> = TAKE_BATCH
+            .key(&self.pending)
+            .key(&self.inflight)
+            .key(&self.paused)
+            .arg(max.max(1))
+            .invoke_async(&mut conn)
+            .await;
+        match taken {
+            Ok(redis::Value::Int(_)) => return Ok(Taken::Paused),
+            Ok(value) => {
+                let taken: Vec<RawTask> =
+                    redis::from_redis_value(value).map_err(redis::RedisError::from)?;
+                if !taken.is_empty() {
+                    return Ok(Taken::Tasks(taken));
                 }
             }
+            Err(err) => {
+                self.conn = None;
+                return Err(err.into());
+            }
         }
-        Ok(self.next().await?.into_iter().collect())
+        self.next_unless_paused().await
     }
 
     /// The consumer's connection (a handle: clones share it), opened on first use.
@@ -555,13 +628,38 @@ impl Consumer {
         Ok(self.conn.clone().expect("connection was just set"))
     }
 
+    /// Waits up to `block_for` for a task and moves it into the in-flight list; a pause
+    /// written meanwhile hands it straight back (`hold_if_paused.lua`).
+    async fn next_unless_paused(&mut self) -> Result<Taken, QueueError> {
+        let Some(raw) = self.next().await? else {
+            return Ok(Taken::Tasks(Vec::new()));
+        };
+        let mut conn = self.connection().await?;
+        let held: Result<i64, _> = HOLD_IF_PAUSED
+            .key(&self.inflight)
+            .key(&self.pending)
+            .key(&self.paused)
+            .arg(&raw)
+            .invoke_async(&mut conn)
+            .await;
+        match held {
+            Ok(1) => Ok(Taken::Paused),
+            Ok(_) => Ok(Taken::Tasks(vec![raw])),
+            Err(err) => {
+                // The task stays in flight; the worker gives it back at shutdown, or recovery.
+                self.conn = None;
+                Err(err.into())
+            }
+        }
+    }
+
     /// Waits up to `block_for` for a task and moves it into the in-flight list.
     ///
     /// Cancel safety: if this future is dropped after Redis moved a task, the task sits in the
     /// in-flight list, and the worker's shutdown requeue gives it back.
-    pub async fn next(&mut self) -> Result<Option<String>, QueueError> {
+    pub async fn next(&mut self) -> Result<Option<RawTask>, QueueError> {
         let mut conn = self.connection().await?;
-        let result: Result<Option<String>, _> = redis::cmd("BLMOVE")
+        let result: Result<Option<RawTask>, _> = redis::cmd("BLMOVE")
             .arg(&self.pending)
             .arg(&self.inflight)
             .arg("RIGHT")
@@ -574,4 +672,16 @@ impl Consumer {
         }
         Ok(result?)
     }
+}
+
+/// A dead-letter entry's JSON: the message (shown as text), why, when and by whom.
+fn dead_letter_entry(worker_id: &str, raw: &[u8], reason: &str) -> String {
+    let entry = DeadLetter {
+        id: format!("dl_{}", uuid::Uuid::new_v4().simple()),
+        task: String::from_utf8_lossy(raw).into_owned(),
+        reason: reason.to_owned(),
+        failed_at: Utc::now(),
+        worker_id: worker_id.to_owned(),
+    };
+    serde_json::to_string(&entry).expect("dead letter serializes")
 }

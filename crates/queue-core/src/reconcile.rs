@@ -2,7 +2,7 @@
 //! `queued` or `running` whose task is nowhere in Redis (not pending, not in any worker's
 //! in-flight list) and whose worker is gone, e.g. after Redis restarted without persistence,
 //! and enqueues their task again, or fails them with the reason once they used their attempts.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -17,6 +17,8 @@ pub enum ReconcileError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Submit(#[from] crate::SubmitError),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -38,7 +40,16 @@ pub async fn reconcile(services: &Services, grace: Duration) -> Result<Reconcile
         .snapshot()
         .await?
         .iter()
-        .filter_map(|raw| Task::parse(raw).ok()?.run_id)
+        .filter_map(|raw| Task::parse_bytes(raw).ok()?.run_id)
+        .collect();
+    // A run whose task was dead-lettered but could not be failed at that moment (the database
+    // refused the write) is failed now with the dead letter's reason, not queued again.
+    let dead: HashMap<String, String> = services
+        .queue
+        .dead_letters(crate::DEFAULT_DEAD_LETTER_CAP)
+        .await?
+        .into_iter()
+        .filter_map(|entry| Some((Task::parse(&entry.task).ok()?.run_id?, entry.reason)))
         .collect();
     let alive: HashSet<String> = services.queue.live_workers().await?.into_iter().collect();
     let mut reconciled = Reconciled::default();
@@ -47,13 +58,19 @@ pub async fn reconcile(services: &Services, grace: Duration) -> Result<Reconcile
         if in_redis.contains(&run.run_id) || (run.status == "running" && worker_alive) {
             continue;
         }
+        if let Some(reason) = dead.get(&run.run_id) {
+            let message = format!("its task was dead-lettered: {reason}");
+            if crate::fail_run(services, &run.run_id, &message).await? {
+                reconciled.failed.push(run.run_id);
+            }
+            continue;
+        }
         if run.attempt >= services.max_deliveries as i32 {
             let message = format!(
                 "its task was lost from Redis after {} attempts; not requeued",
                 run.attempt
             );
-            if store::fail_run(&services.db, &run.run_id, &message).await? {
-                services.locks.release(&run.site_name, &run.run_id).await?;
+            if crate::fail_run(services, &run.run_id, &message).await? {
                 reconciled.failed.push(run.run_id);
             }
             continue;

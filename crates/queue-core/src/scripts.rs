@@ -30,3 +30,5 @@ script!(RETRY_LATER, "retry_later.lua");
 script!(PROMOTE, "promote.lua");
 script!(TAKE_BATCH, "take_batch.lua");
 script!(ACK, "ack.lua");
+script!(HOLD_IF_PAUSED, "hold_if_paused.lua");
+script!(GIVE_BACK, "give_back.lua");

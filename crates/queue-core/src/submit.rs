@@ -1,6 +1,7 @@
 //! Starting a manual run: take the site's lock, record the `queued` run, enqueue its task.
 //! The API (async and sync mode) and the CLI go through here; the scheduler does the same with
-//! its compare-and-set on the schedule.
+//! its compare-and-set on the schedule. And ending a run from outside its attempt
+//! (`fail_run`): recovery, the reconciler, a cancel, a task that cannot start.
 use crate::store::{self, NewRun, SiteSchedule};
 use crate::{QueueError, Services, StoreError, Task};
 
@@ -64,16 +65,31 @@ pub async fn submit_run(
     reserve_run(services, site, task).await?;
     if let Err(err) = services.queue.enqueue(task).await {
         let run_id = task.run_id.as_deref().unwrap_or_default();
-        store::fail_run(
-            &services.db,
+        fail_run(
+            services,
             run_id,
             &format!("could not enqueue the task: {err}"),
         )
         .await?;
-        services.locks.release(&site.site_name, run_id).await?;
         return Err(err.into());
     }
     Ok(())
+}
+
+/// Fails a run that has not ended, with the reason, and releases its site's lock: every way a
+/// run ends gives the lock back (a worker ending its own attempt releases it itself), so no
+/// site answers "busy" for a run that is over. Counts come from the run's links. Returns false
+/// if the run had already ended.
+pub async fn fail_run(
+    services: &Services,
+    run_id: &str,
+    message: &str,
+) -> Result<bool, SubmitError> {
+    let Some(site) = store::fail_run(&services.db, run_id, message).await? else {
+        return Ok(false);
+    };
+    services.locks.release(&site, run_id).await?;
+    Ok(true)
 }
 
 /// What a cancel did.
@@ -95,15 +111,14 @@ pub async fn cancel_run(services: &Services, run_id: &str) -> Result<Cancelled, 
     };
     match run.status.as_str() {
         "queued" => {
-            if store::fail_run(
-                &services.db,
+            // The task stays queued; the worker that takes it sees the run ended and skips it.
+            if fail_run(
+                services,
                 run_id,
                 "cancelled by an operator before it started",
             )
             .await?
             {
-                // The task stays queued; the worker that takes it sees the run ended and skips it.
-                services.locks.release(&run.site_name, run_id).await?;
                 return Ok(Cancelled::BeforeStart);
             }
             // It started meanwhile: ask its worker instead.

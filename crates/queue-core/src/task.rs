@@ -64,6 +64,8 @@ pub enum TaskError {
     Malformed(String),
     #[error("invalid task: {0}")]
     Invalid(String),
+    #[error("task is not valid UTF-8: {0}")]
+    NotUtf8(String),
 }
 
 impl Task {
@@ -82,6 +84,13 @@ impl Task {
         }
     }
 
+    /// Parses and validates a queue message as Redis holds it: bytes, which a hand-written
+    /// `redis-cli LPUSH` may have made anything.
+    pub fn parse_bytes(raw: &[u8]) -> Result<Self, TaskError> {
+        let text = std::str::from_utf8(raw).map_err(|err| TaskError::NotUtf8(err.to_string()))?;
+        Self::parse(text)
+    }
+
     /// Parses and validates a raw queue message.
     pub fn parse(raw: &str) -> Result<Self, TaskError> {
         let task: Task =
@@ -91,6 +100,18 @@ impl Task {
     }
 
     pub fn validate(&self) -> Result<(), TaskError> {
+        let texts = [
+            ("site_name", Some(&self.site_name)),
+            ("search_term", self.search_term.as_ref()),
+            ("location", self.location.as_ref()),
+            ("run_id", self.run_id.as_ref()),
+            ("task_id", self.task_id.as_ref()),
+        ];
+        for (field, value) in texts {
+            if let Some(value) = value {
+                check_text(field, value).map_err(TaskError::Invalid)?;
+            }
+        }
         if self.site_name.trim().is_empty() {
             return Err(TaskError::Invalid("site_name is empty".into()));
         }
@@ -108,9 +129,45 @@ impl Task {
         self.results_wanted.unwrap_or(DEFAULT_RESULTS_WANTED)
     }
 
+    /// The one rule every door (scheduler, API, CLI, hand-written task) follows for what the
+    /// task leaves out: the site's own defaults, then trawl's. Filled in before the run is
+    /// recorded, so the run row shows what was actually asked.
+    pub fn apply_defaults(&mut self, defaults: trawl_scrape::SearchDefaults) {
+        if self.search_term.is_none() {
+            self.search_term = defaults.search_term;
+        }
+        if self.location.is_none() {
+            self.location = defaults.location;
+        }
+        self.results_wanted = Some(
+            self.results_wanted
+                .or(defaults.results_wanted)
+                .unwrap_or(DEFAULT_RESULTS_WANTED),
+        );
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a Task always serializes")
     }
+}
+
+/// Longest text field a task may carry (site names, searches, ids): far above any real one, and
+/// small enough that a task stays a small message.
+pub const MAX_TEXT_LEN: usize = 1_000;
+
+/// Checks a text that will be stored in PostgreSQL: PostgreSQL refuses NUL in text, so a NUL is
+/// bad input to be named at the door, not a database failure later. Returns the reason.
+pub fn check_text(field: &str, value: &str) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!("{field} contains a NUL character"));
+    }
+    if value.len() > MAX_TEXT_LEN {
+        return Err(format!(
+            "{field} is {} bytes long; at most {MAX_TEXT_LEN}",
+            value.len()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -140,6 +197,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("results_wanted"), "{err}");
+    }
+
+    #[test]
+    fn nul_and_bad_bytes_are_refused_with_the_field() {
+        let err = Task::parse(r#"{"site_name":"demo\u0000"}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid task: site_name contains a NUL character"
+        );
+        let err = Task::parse(r#"{"site_name":"demo","location":"a\u0000b"}"#).unwrap_err();
+        assert!(err.to_string().contains("location"), "{err}");
+        let err = Task::parse_bytes(b"{\"site_name\":\"d\xffemo\"}").unwrap_err();
+        assert!(
+            err.to_string().starts_with("task is not valid UTF-8"),
+            "{err}"
+        );
+        let long = format!(
+            r#"{{"site_name":"demo","search_term":"{}"}}"#,
+            "x".repeat(2000)
+        );
+        assert!(Task::parse(&long).is_err());
+    }
+
+    #[test]
+    fn defaults_come_from_the_task_then_the_site_then_trawl() {
+        let site = trawl_scrape::SearchDefaults {
+            search_term: Some("data".into()),
+            location: None,
+            results_wanted: Some(5),
+        };
+        let mut task = Task::parse(r#"{"site_name":"demo"}"#).unwrap();
+        task.apply_defaults(site.clone());
+        assert_eq!(task.results_wanted, Some(5));
+        assert_eq!(task.search_term.as_deref(), Some("data"));
+        let mut task = Task::parse(r#"{"site_name":"demo","results_wanted":7}"#).unwrap();
+        task.apply_defaults(site);
+        assert_eq!(task.results_wanted, Some(7));
+        let mut task = Task::parse(r#"{"site_name":"demo"}"#).unwrap();
+        task.apply_defaults(trawl_scrape::SearchDefaults::default());
+        assert_eq!(task.results_wanted, Some(DEFAULT_RESULTS_WANTED));
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum PassError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Reconcile(#[from] queue_core::ReconcileError),
+    #[error(transparent)]
+    Submit(#[from] queue_core::SubmitError),
 }
 
 /// What a pass did; the latest is kept in Redis for `GET /scheduler/status`.
@@ -115,13 +117,10 @@ async fn recover_crashed(services: &Services, stats: &mut PassStats) -> Result<(
     for worker in &recovery.workers {
         warn!(worker_id = %worker, event = "recovered", "worker presumed dead; its tasks were recovered");
     }
-    for raw in &recovery.poisoned {
-        if let Some(run_id) = Task::parse(raw).ok().and_then(|task| task.run_id) {
-            let reason = format!(
-                "poison task: its worker died {} times running it (MAX_DELIVERIES)",
-                services.max_deliveries
-            );
-            store::fail_run(&services.db, &run_id, &reason).await?;
+    for (raw, reason) in &recovery.poisoned {
+        if let Some(run_id) = Task::parse_bytes(raw).ok().and_then(|task| task.run_id) {
+            warn!(run_id = %run_id, event = "dead_letter", reason = %reason, "poison task dead-lettered");
+            queue_core::fail_run(services, &run_id, reason).await?;
         }
     }
     stats.recovered_workers = recovery.workers.len() as u32;
@@ -153,10 +152,7 @@ async fn schedule_site(services: &Services, site: &SiteSchedule) -> Result<SiteO
     let spec = site.spec();
     let mut task = Task::new(&site.site_name, run_id.clone(), Trigger::Schedule);
     if let Ok(spec) = &spec {
-        let defaults = spec.defaults();
-        task.search_term = defaults.search_term;
-        task.location = defaults.location;
-        task.results_wanted = defaults.results_wanted;
+        task.apply_defaults(spec.defaults());
     }
     let task_id = task.task_id.clone().unwrap_or_default();
     let run = NewRun {
@@ -179,18 +175,16 @@ async fn schedule_site(services: &Services, site: &SiteSchedule) -> Result<SiteO
     }
     // A definition that went bad after it was stored still gets a run that says so.
     if let Err(err) = spec {
-        store::fail_run(&services.db, &run_id, &err.to_string()).await?;
-        services.locks.release(&site.site_name, &run_id).await?;
+        queue_core::fail_run(services, &run_id, &err.to_string()).await?;
         return Err(err.into());
     }
     if let Err(err) = services.queue.enqueue(&task).await {
-        store::fail_run(
-            &services.db,
+        queue_core::fail_run(
+            services,
             &run_id,
             &format!("could not enqueue the task: {err}"),
         )
         .await?;
-        services.locks.release(&site.site_name, &run_id).await?;
         return Err(err.into());
     }
     info!(site_name = %site.site_name, run_id = %run_id, task_id = %task_id, event = "enqueued", status = "queued", "run queued");

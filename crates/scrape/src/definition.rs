@@ -138,6 +138,22 @@ impl DefinitionSpec {
         }
     }
 
+    /// Why a first listing page with no items is an error, and what to try.
+    pub fn empty_listing_hint(&self) -> String {
+        let mut hint = format!(
+            "page 1 matched no `item_selector` ({:?}): the site's layout may have changed",
+            self.item_selector
+        );
+        if self.fetch == FetchMode::Http {
+            hint.push_str(
+                r#"; does the page need `"fetch": "browser"` (its listing may be rendered by JavaScript)?"#,
+            );
+        } else if self.wait_for.is_none() {
+            hint.push_str("; a `wait_for` selector may be needed for the page to finish rendering");
+        }
+        hint
+    }
+
     pub fn render_url(
         &self,
         search_term: Option<&str>,

@@ -60,6 +60,9 @@ pub struct Posting {
     /// None when the source does not say.
     pub is_remote: Option<bool>,
     pub department: Option<String>,
+    /// Its detail page failed: this is the listing's partial view, which must never replace
+    /// richer data already stored (the store keeps the stored row and counts it unchanged).
+    pub details_missing: bool,
 }
 
 /// Why a posting was refused by the validate stage.
@@ -178,6 +181,7 @@ impl RawPosting {
             search_query: from.search_query.map(str::to_owned),
             data_quality_score: score,
             content_hash: String::new(),
+            details_missing: false,
             is_remote,
             department: self
                 .department

@@ -71,6 +71,12 @@ pub struct ScrapeReport {
     pub postings_found: u32,
     pub invalid_postings: u32,
     pub invalid_details: Vec<String>,
+    /// Detail pages that failed: their postings were stored from the listing alone (new ones)
+    /// or left as stored (known ones).
+    pub missing_details: Vec<String>,
+    /// Page 1 of a listing matched no item: the run failed for that reason (see
+    /// `DefinitionSpec::empty_listing_hint`).
+    pub empty_listing: bool,
     /// Things the run's record must say, e.g. that robots.txt was ignored and why.
     pub notes: Vec<String>,
 }
@@ -258,12 +264,16 @@ async fn scrape_demo_board<F: PageFetcher>(
                 && let Some(detail) = item.url.as_deref().and_then(|u| Url::parse(u).ok())
             {
                 // A failed detail page is recorded and the posting is kept with what the
-                // listing said: the next run fills in the rest.
-                let _ = session
+                // listing said, marked partial: the next run fills in the rest.
+                let read = session
                     .fetch_and(&PageRequest::http(detail.clone()), |html| {
                         demo_board::apply_detail(&mut item, html, &detail)
                     })
                     .await;
+                if read.is_none() {
+                    session.accept_partial(item, &detail, provenance, &mut batch);
+                    continue;
+                }
             }
             session.accept(item, provenance, &mut batch);
         }
@@ -307,6 +317,17 @@ async fn scrape_definition<F: PageFetcher>(
             continue;
         };
         if items.is_empty() {
+            if page == 1 {
+                // Nothing where the definition expects postings: a layout change or a page
+                // that needs JavaScript, never a silent success with nothing in it.
+                session.report.page_errors.push(PageError {
+                    url: url.to_string(),
+                    error: definition.empty_listing_hint(),
+                    attempts: 1,
+                    transient: false,
+                });
+                session.report.empty_listing = true;
+            }
             break;
         }
         let mut batch = Vec::new();
@@ -316,13 +337,17 @@ async fn scrape_definition<F: PageFetcher>(
             {
                 // `wait_for` describes listing pages; a detail page counts as loaded when loaded.
                 let request = PageRequest {
-                    url: detail,
+                    url: detail.clone(),
                     mode: definition.fetch,
                     wait_for: None,
                 };
-                let _ = session
+                let read = session
                     .fetch_and(&request, |html| definition::apply_detail(&mut item, html))
                     .await;
+                if read.is_none() {
+                    session.accept_partial(item, &detail, provenance, &mut batch);
+                    continue;
+                }
             }
             session.accept(item, provenance, &mut batch);
         }
@@ -592,6 +617,24 @@ impl<F: PageFetcher> Session<'_, F> {
             .fold(text.to_owned(), |text, secret| {
                 text.replace(secret.as_str(), "***")
             })
+    }
+
+    /// `accept` for a posting whose detail page failed.
+    fn accept_partial(
+        &mut self,
+        item: RawPosting,
+        detail: &Url,
+        provenance: &Provenance<'_>,
+        batch: &mut Vec<Posting>,
+    ) {
+        self.report
+            .missing_details
+            .push(self.redact(detail.as_str()));
+        let before = batch.len();
+        self.accept(item, provenance, batch);
+        if let Some(posting) = batch.get_mut(before) {
+            posting.details_missing = true;
+        }
     }
 
     fn accept(&mut self, item: RawPosting, provenance: &Provenance<'_>, batch: &mut Vec<Posting>) {

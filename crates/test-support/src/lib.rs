@@ -11,7 +11,10 @@ use sqlx::PgPool;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use url::Url;
 
+pub mod invariants;
 pub mod procs;
+
+pub use invariants::{assert_invariants, violations};
 
 pub use demo_board::{DemoBoard, FaultAction, FaultRule, FaultTarget};
 

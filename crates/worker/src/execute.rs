@@ -292,8 +292,21 @@ fn build_report(scraped: &ScrapeReport, stored: &Stored, stop: Stop) -> RunRepor
             first.error
         ));
     }
+    if !scraped.missing_details.is_empty() {
+        message.push_str(&format!(
+            "; {} detail pages failed: those postings were stored from the listing if new, \
+             left as stored if known",
+            scraped.missing_details.len()
+        ));
+    }
     for note in &scraped.notes {
         message.push_str(&format!("; {note}"));
+    }
+    if scraped.empty_listing
+        && let Some(first) = scraped.page_errors.first()
+    {
+        // The reason leads: nothing was found where postings were expected.
+        message = format!("empty: {}; {message}", first.error);
     }
     match stop {
         Stop::Finished => {}
@@ -321,7 +334,9 @@ fn build_report(scraped: &ScrapeReport, stored: &Stored, stop: Stop) -> RunRepor
         errors_count: scraped.page_errors.len() as u32,
         jobs_invalid: scraped.invalid_postings,
         message,
-        error_detail: serde_json::json!({"pages": pages, "invalid_postings": scraped.invalid_details, "notes": scraped.notes}),
+        error_detail: serde_json::json!({"pages": pages, "invalid_postings": scraped.invalid_details,
+            "details_missing": scraped.missing_details.iter().take(MAX_ERROR_DETAILS).collect::<Vec<_>>(),
+            "empty_listing": scraped.empty_listing, "notes": scraped.notes}),
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use queue_core::RedisPacer;
 use queue_core::store::{self, NewRun, RunStatus, StartOutcome};
 use queue_core::{
-    AckBatcher, Consumer, QueueError, Services, StoreError, Task, TaskError, Trigger,
+    AckBatcher, Consumer, GivenBack, QueueError, RawTask, Services, StoreError, SubmitError, Taken,
+    Task, TaskError, Trigger,
 };
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -39,6 +40,28 @@ pub enum WorkerError {
     Store(#[from] StoreError),
 }
 
+impl From<SubmitError> for WorkerError {
+    fn from(err: SubmitError) -> Self {
+        match err {
+            SubmitError::Store(err) => WorkerError::Store(err),
+            SubmitError::Queue(err) => WorkerError::Queue(err),
+            // Not produced by `fail_run`, the only submit call a worker makes.
+            other => WorkerError::Queue(QueueError::Config(other.to_string())),
+        }
+    }
+}
+
+impl WorkerError {
+    /// Redis or PostgreSQL could not be reached: the same task may well go through later, so
+    /// it is given back without counting against it.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            WorkerError::Store(err) => err.is_unavailable(),
+            WorkerError::Queue(err) => err.is_unavailable(),
+        }
+    }
+}
+
 /// What processing one message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Processed {
@@ -66,6 +89,8 @@ pub enum Processed {
 pub enum Outcome {
     Ran(Processed),
     Empty,
+    /// The queue is paused: nothing was taken.
+    Paused,
 }
 
 pub struct Worker {
@@ -131,9 +156,12 @@ impl Worker {
 
     /// Takes at most one task and processes it to the end (the step tests drive).
     pub async fn run_once(&self, consumer: &mut Consumer) -> Result<Outcome, WorkerError> {
-        match consumer.next().await? {
-            Some(raw) => Ok(Outcome::Ran(self.process(raw).await?)),
-            None => Ok(Outcome::Empty),
+        match consumer.next_batch(1).await? {
+            Taken::Tasks(taken) => match taken.into_iter().next() {
+                Some(raw) => Ok(Outcome::Ran(self.process(raw).await?)),
+                None => Ok(Outcome::Empty),
+            },
+            Taken::Paused => Ok(Outcome::Paused),
         }
     }
 
@@ -196,11 +224,17 @@ impl Worker {
                 next = consumer.next_batch(free.len()) => next,
             };
             match next {
-                Ok(taken) if !taken.is_empty() => {
+                // Paused after the last check: the dequeue took nothing (atomically), and the
+                // loop waits like any paused worker.
+                Ok(Taken::Paused) => {
+                    (paused, paused_checked) = (true, tokio::time::Instant::now());
+                    backoff = Duration::ZERO;
+                }
+                Ok(Taken::Tasks(taken)) if !taken.is_empty() => {
                     backoff = Duration::ZERO;
                     for (raw, slot) in taken.into_iter().zip(free) {
                         let worker = self.clone();
-                        let task = Task::parse(&raw);
+                        let task = Task::parse_bytes(&raw);
                         let recovered = task.as_ref().ok().and_then(|task| task.recovered);
                         let Some(recovered) = recovered else {
                             running.spawn(async move {
@@ -227,7 +261,7 @@ impl Worker {
                         });
                     }
                 }
-                Ok(_) => {}
+                Ok(Taken::Tasks(_)) => {}
                 Err(err) => {
                     if backoff.is_zero() {
                         error!(
@@ -277,7 +311,7 @@ impl Worker {
         match queue.inflight(self.id()).await {
             Ok(left) => {
                 for raw in &left {
-                    if let Some(run_id) = Task::parse(raw).ok().and_then(|t| t.run_id) {
+                    if let Some(run_id) = Task::parse_bytes(raw).ok().and_then(|t| t.run_id) {
                         let _ = store::requeue_run(
                             &self.services.db,
                             &run_id,
@@ -351,35 +385,78 @@ impl Worker {
         }
     }
 
-    /// Processes a message; if that fails (PostgreSQL or Redis unreachable mid-way), gives the
-    /// task back through the delayed set so it runs again once they are back, instead of
-    /// leaving it in the in-flight list of a worker that is alive and will never look at it
-    /// again. Until Redis takes it back, it stays in flight (requeued at shutdown).
-    async fn process_or_give_back(&self, raw: String, task: Result<Task, TaskError>) {
+    /// Processes a message; if that fails, gives the task back through the delayed set so it
+    /// runs again, instead of leaving it in the in-flight list of a worker that is alive and
+    /// will never look at it again. An outage (PostgreSQL or Redis unreachable mid-way) is not
+    /// the task's fault and is not counted; any other failure counts against the task, which
+    /// is dead-lettered with the reason after MAX_DELIVERIES of them, so a task that can never
+    /// be processed does not go round forever. Until Redis takes it back, it stays in flight
+    /// (requeued at shutdown).
+    async fn process_or_give_back(&self, raw: RawTask, task: Result<Task, TaskError>) {
         let mut in_flight = raw.clone();
+        let task_key = match &task {
+            Ok(Task {
+                task_id: Some(id), ..
+            }) => id.as_bytes().to_vec(),
+            _ => raw.clone(),
+        };
         let Err(err) = self.process_tracked(raw, task, &mut in_flight).await else {
             if self.giving_back.swap(false, Ordering::Relaxed) {
                 info!("tasks are processed again");
             }
             return;
         };
-        if !self.giving_back.swap(true, Ordering::Relaxed) {
+        let outage = err.is_outage();
+        if !outage {
+            warn!(
+                error = format!("{err:#}"),
+                event = "given_back",
+                "task could not be processed; it counts towards MAX_DELIVERIES"
+            );
+        } else if !self.giving_back.swap(true, Ordering::Relaxed) {
             error!(
                 error = format!("{err:#}"),
                 retry_in_ms = GIVE_BACK_DELAY.as_millis() as u64,
                 "task could not be processed; giving it back (logged once until tasks go through again)"
             );
         }
+        let reason = format!(
+            "could not be processed {} times: {}",
+            self.services.max_deliveries,
+            cause_chain(&err)
+        );
         let mut backoff = Duration::from_millis(250);
         loop {
-            match self
-                .services
-                .queue
-                .retry_later(self.id(), &in_flight, GIVE_BACK_DELAY)
-                .await
-            {
-                // Not in flight any more: Redis lost it (restart) or recovery took it; either
-                // way the reconciler or the next delivery has it.
+            let queue = &self.services.queue;
+            let given = if outage {
+                queue
+                    .retry_later(self.id(), &in_flight, GIVE_BACK_DELAY)
+                    .await
+                    .map(|_| GivenBack::Delayed)
+            } else {
+                queue
+                    .give_back(
+                        self.id(),
+                        &in_flight,
+                        &task_key,
+                        GIVE_BACK_DELAY,
+                        self.services.max_deliveries,
+                        &reason,
+                    )
+                    .await
+            };
+            match given {
+                Ok(GivenBack::DeadLettered) => {
+                    warn!(reason = %reason, event = "dead_letter", "task dead-lettered");
+                    if let Ok(task) = Task::parse_bytes(&in_flight)
+                        && let Some(run_id) = task.run_id
+                    {
+                        let _ = queue_core::fail_run(&self.services, &run_id, &reason).await;
+                    }
+                    return;
+                }
+                // Delayed, or not in flight any more: Redis lost it (restart) or recovery took
+                // it; either way the reconciler or the next delivery has it.
                 Ok(_) => return,
                 Err(_) => {
                     tokio::time::sleep(backoff).await;
@@ -391,9 +468,9 @@ impl Worker {
 
     /// Processes one dequeued message to a terminal state: acked with its run's result, or
     /// dead-lettered with the reason. An `Err` leaves the message in flight.
-    pub async fn process(&self, raw: String) -> Result<Processed, WorkerError> {
+    pub async fn process(&self, raw: RawTask) -> Result<Processed, WorkerError> {
         let mut in_flight = raw.clone();
-        let task = Task::parse(&raw);
+        let task = Task::parse_bytes(&raw);
         self.process_tracked(raw, task, &mut in_flight).await
     }
 
@@ -401,9 +478,9 @@ impl Worker {
     /// it stands in the in-flight list (a hand-written task is rewritten with its ids).
     async fn process_tracked(
         &self,
-        raw: String,
+        raw: RawTask,
         task: Result<Task, TaskError>,
-        in_flight: &mut String,
+        in_flight: &mut RawTask,
     ) -> Result<Processed, WorkerError> {
         let queue = &self.services.queue;
         let task = match task {
@@ -425,7 +502,7 @@ impl Worker {
                     .await;
             }
         };
-        let (task, raw, status, created_at) = self.adopt(task, raw, site.id).await?;
+        let (task, raw, status, created_at) = self.adopt(task, raw, site.id, &spec).await?;
         in_flight.clone_from(&raw);
         let run_id = task.run_id.clone().expect("adopted tasks have a run_id");
         let task_id = task.task_id.clone().expect("adopted tasks have a task_id");
@@ -464,7 +541,7 @@ impl Worker {
                     "site busy: run {holder} held the site lock for more than {} s",
                     self.settings.lock_wait.as_secs()
                 );
-                store::fail_run(&self.services.db, &run_id, &message).await?;
+                queue_core::fail_run(&self.services, &run_id, &message).await?;
                 warn!(event = "finished", status = "failed", "{message}");
                 return self.ack(&raw, &task, RunStatus::Failed).await.map(|()| {
                     Processed::Finished {
@@ -608,9 +685,10 @@ impl Worker {
     async fn adopt(
         &self,
         mut task: Task,
-        raw: String,
+        raw: RawTask,
         site_schedule_id: uuid::Uuid,
-    ) -> Result<(Task, String, String, chrono::DateTime<chrono::Utc>), WorkerError> {
+        spec: &trawl_scrape::SiteSpec,
+    ) -> Result<(Task, RawTask, String, chrono::DateTime<chrono::Utc>), WorkerError> {
         let complete = task.run_id.is_some() && task.task_id.is_some();
         let task_id = task
             .task_id
@@ -625,6 +703,8 @@ impl Worker {
             Some(run) => (run.status, run.created_at),
             None => {
                 let trigger = *task.trigger.get_or_insert(Trigger::Manual);
+                // The same defaults as the API, the CLI and the scheduler apply.
+                task.apply_defaults(spec.defaults());
                 store::create_run(
                     &self.services.db,
                     &NewRun {
@@ -650,10 +730,10 @@ impl Worker {
             .queue
             .adopt(self.id(), &raw, &completed)
             .await?;
-        Ok((task, completed, status, created_at))
+        Ok((task, completed.into_bytes(), status, created_at))
     }
 
-    async fn ack(&self, raw: &str, task: &Task, status: RunStatus) -> Result<(), WorkerError> {
+    async fn ack(&self, raw: &[u8], task: &Task, status: RunStatus) -> Result<(), WorkerError> {
         let task_id = task.task_id.as_deref().unwrap_or_default();
         let summary = serde_json::json!({
             "task_id": task_id,
@@ -675,13 +755,13 @@ impl Worker {
 
     async fn dead_letter(
         &self,
-        raw: &str,
+        raw: &[u8],
         reason: String,
         run_id: Option<&str>,
     ) -> Result<Processed, WorkerError> {
         warn!(reason = %reason, event = "dead_letter", "task dead-lettered");
         if let Some(run_id) = run_id {
-            store::fail_run(&self.services.db, run_id, &reason).await?;
+            queue_core::fail_run(&self.services, run_id, &reason).await?;
         }
         self.services
             .queue
@@ -689,4 +769,16 @@ impl Worker {
             .await?;
         Ok(Processed::DeadLettered { reason })
     }
+}
+
+/// `err: cause: cause…`, for records that outlive the log line (a dead letter's reason).
+fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }

@@ -1,3 +1,4 @@
 mod endpoints;
+mod hardening;
 mod helpers;
 mod scrape;

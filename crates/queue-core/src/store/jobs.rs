@@ -25,7 +25,9 @@ impl PostingOutcome {
 
 /// Upserts one page of postings for a run, in one transaction, and links each to the run.
 ///
-/// A posting whose content hash is unchanged is not rewritten, only marked seen. The link row's
+/// A posting whose content hash is unchanged is not rewritten, only marked seen; so is one seen
+/// without its detail page (`details_missing`) when a row exists, since a partial view never
+/// replaces richer stored data (new postings are stored from what there is). The link row's
 /// primary key (run_id, job_id) keeps the first outcome, so a redelivered task or a posting
 /// listed twice is counted once.
 pub async fn upsert_page(
@@ -55,7 +57,7 @@ pub async fn upsert_page(
                  content_hash = EXCLUDED.content_hash, last_run_id = EXCLUDED.last_run_id, \
                  is_remote = EXCLUDED.is_remote, department = EXCLUDED.department, \
                  last_seen_at = now(), is_active = true, updated_at = now() \
-             WHERE jobs.content_hash IS DISTINCT FROM EXCLUDED.content_hash \
+             WHERE jobs.content_hash IS DISTINCT FROM EXCLUDED.content_hash AND NOT $24 \
              RETURNING (xmax = 0)",
         )
         .bind(posting.job_id)
@@ -81,6 +83,7 @@ pub async fn upsert_page(
         .bind(run_id)
         .bind(posting.is_remote)
         .bind(&posting.department)
+        .bind(posting.details_missing)
         .fetch_optional(&mut *tx)
         .await?;
         let outcome = match written {

@@ -72,6 +72,17 @@ const COLUMNS: &str = "run_id, site_name, task_id, trigger, status, search_term,
      worker_id, \
      message, error_detail, created_at, updated_at";
 
+/// SET clause shared by every way a run ends: its posting counts are those of its links in
+/// `scrape_run_postings` (the run's `$1`), never what a worker happened to report.
+const COUNTS_FROM_LINKS: &str = "jobs_found = (SELECT count(*) FROM scrape_run_postings p \
+         WHERE p.run_id = $1), \
+     jobs_inserted = (SELECT count(*) FROM scrape_run_postings p \
+         WHERE p.run_id = $1 AND p.outcome = 'inserted'), \
+     jobs_updated = (SELECT count(*) FROM scrape_run_postings p \
+         WHERE p.run_id = $1 AND p.outcome = 'updated'), \
+     jobs_unchanged = (SELECT count(*) FROM scrape_run_postings p \
+         WHERE p.run_id = $1 AND p.outcome = 'unchanged')";
+
 /// A run about to be queued.
 #[derive(Debug, Clone)]
 pub struct NewRun<'a> {
@@ -231,18 +242,12 @@ pub async fn finish_run(
     report: &RunReport,
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
-    let updated = sqlx::query(
+    let updated = sqlx::query(&format!(
         "UPDATE scrape_runs r SET status = $3, finished_at = now(), requested_pages = $4, \
              completed_pages = $5, errors_count = $6, jobs_invalid = $7, message = $8, \
-             error_detail = $9, jobs_found = c.found, jobs_inserted = c.inserted, \
-             jobs_updated = c.updated, jobs_unchanged = c.unchanged, updated_at = now() \
-         FROM (SELECT count(*)::int AS found, \
-                 (count(*) FILTER (WHERE outcome = 'inserted'))::int AS inserted, \
-                 (count(*) FILTER (WHERE outcome = 'updated'))::int AS updated, \
-                 (count(*) FILTER (WHERE outcome = 'unchanged'))::int AS unchanged \
-               FROM scrape_run_postings WHERE run_id = $1) c \
-         WHERE r.run_id = $1 AND r.attempt = $2 AND r.status = 'running'",
-    )
+             error_detail = $9, updated_at = now(), {COUNTS_FROM_LINKS} \
+         WHERE r.run_id = $1 AND r.attempt = $2 AND r.status = 'running'"
+    ))
     .bind(run_id)
     .bind(attempt)
     .bind(report.status.as_str())
@@ -370,22 +375,31 @@ pub async fn run_attempts(pool: &PgPool, run_id: &str) -> Result<Vec<RunAttempt>
 /// Fails a run that has not ended, with the reason. Returns false if it had already ended.
 /// Used by whoever has authority over the run as a whole (reconciler, recovery, cancel, a
 /// worker that cannot start it); a worker ending its own attempt uses `finish_run`.
-pub async fn fail_run(pool: &PgPool, run_id: &str, message: &str) -> Result<bool, StoreError> {
+///
+/// Its posting counts come from `scrape_run_postings`, like every other way a run ends: pages an
+/// attempt stored before it died are the run's results. Returns the run's site (whose lock the
+/// caller releases: `queue_core::fail_run` does both), or None if the run had already ended.
+pub async fn fail_run(
+    pool: &PgPool,
+    run_id: &str,
+    message: &str,
+) -> Result<Option<String>, StoreError> {
     let mut tx = pool.begin().await?;
-    let ended: Option<(i32,)> = sqlx::query_as(
-        "UPDATE scrape_runs SET status = 'failed', finished_at = now(), message = $2, \
-             errors_count = GREATEST(COALESCE(errors_count, 0), 1), updated_at = now() \
-         WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING attempt",
-    )
+    let ended: Option<(i32, String)> = sqlx::query_as(&format!(
+        "UPDATE scrape_runs r SET status = 'failed', finished_at = now(), message = $2, \
+             errors_count = GREATEST(COALESCE(errors_count, 0), 1), updated_at = now(), \
+             {COUNTS_FROM_LINKS} \
+         WHERE r.run_id = $1 AND r.status IN ('queued', 'running') RETURNING attempt, site_name"
+    ))
     .bind(run_id)
     .bind(message)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some((attempt,)) = ended {
-        close_running_attempt(&mut tx, run_id, attempt, "failed", message).await?;
+    if let Some((attempt, _)) = &ended {
+        close_running_attempt(&mut tx, run_id, *attempt, "failed", message).await?;
     }
     tx.commit().await?;
-    Ok(ended.is_some())
+    Ok(ended.map(|(_, site)| site))
 }
 
 /// Ends the attempt if it is still marked running (it may never have started).

@@ -70,6 +70,16 @@ const COLUMNS: &str = "id, site_name, enabled, interval_minutes, last_run_at, ne
 /// Inserts or replaces a site. The definition is checked here, at load time, so a bad one is
 /// refused with the field named instead of failing later in a worker.
 pub async fn upsert_site(pool: &PgPool, site: &NewSite) -> Result<SiteSchedule, StoreError> {
+    crate::check_text("site_name", &site.site_name).map_err(StoreError::InvalidSite)?;
+    if site.site_name.trim().is_empty() {
+        return Err(StoreError::InvalidSite("site_name is empty".into()));
+    }
+    // PostgreSQL's jsonb refuses NUL (`\u0000`) in any string of the definition.
+    if site.payload.to_string().contains("\\u0000") {
+        return Err(StoreError::InvalidSite(
+            "payload contains a NUL character".into(),
+        ));
+    }
     SiteSpec::from_json(&site.payload).map_err(|err| StoreError::InvalidSite(err.to_string()))?;
     if site.interval_minutes <= 0 {
         return Err(StoreError::InvalidSite(

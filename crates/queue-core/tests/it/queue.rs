@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use queue_core::{Keys, Queue, Task, Trigger};
+use queue_core::{GivenBack, Keys, Queue, Taken, Task, Trigger};
 use test_support::{TestRedis, redis_cmd};
 
 fn queue(redis: &TestRedis) -> Queue {
@@ -22,7 +22,7 @@ async fn dequeue_moves_into_flight_and_ack_removes() -> anyhow::Result<()> {
     let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
 
     let raw = consumer.next().await?.expect("a task");
-    assert_eq!(Task::parse(&raw)?, first, "first in, first out");
+    assert_eq!(Task::parse_bytes(&raw)?, first, "first in, first out");
     let metrics = queue.metrics().await?;
     assert_eq!(
         (metrics.pending, metrics.in_flight),
@@ -117,7 +117,7 @@ async fn adopt_replaces_the_in_flight_copy() -> anyhow::Result<()> {
     let raw = consumer.next().await?.expect("task");
     let complete = Task::new("demo", "manual_1".into(), Trigger::Manual).to_json();
     assert!(queue.adopt("w1", &raw, &complete).await?);
-    assert_eq!(queue.inflight("w1").await?, vec![complete]);
+    assert_eq!(queue.inflight("w1").await?, vec![complete.into_bytes()]);
     Ok(())
 }
 
@@ -150,7 +150,11 @@ async fn dead_letters_are_retried_as_fresh_runs_or_deleted_by_id() -> anyhow::Re
         ),
         ("demo", None, Some(Trigger::Manual))
     );
-    assert_eq!(consumer.next().await?, Some(retried), "queued again");
+    assert_eq!(
+        consumer.next().await?,
+        Some(retried.into_bytes()),
+        "queued again"
+    );
     assert_eq!(
         queue.retry_dead_letter(&parsed.id).await?,
         None,
@@ -221,14 +225,17 @@ async fn tasks_are_taken_and_acked_in_batches_without_leaving_the_lists() -> any
     queue.enqueue_many(&tasks).await?;
     let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
 
-    let first = consumer.next_batch(3).await?;
-    let parsed: Vec<Task> = first.iter().map(|raw| Task::parse(raw).unwrap()).collect();
+    let first = taken(consumer.next_batch(3).await?);
+    let parsed: Vec<Task> = first
+        .iter()
+        .map(|raw| Task::parse_bytes(raw).unwrap())
+        .collect();
     assert_eq!(parsed, tasks[..3], "oldest first");
     assert_eq!(queue.inflight("w1").await?.len(), 3, "taken into in-flight");
-    let rest = consumer.next_batch(10).await?;
+    let rest = taken(consumer.next_batch(10).await?);
     assert_eq!(rest.len(), 2, "as many as there are");
     assert!(
-        consumer.next_batch(10).await?.is_empty(),
+        taken(consumer.next_batch(10).await?).is_empty(),
         "empty after the block"
     );
 
@@ -256,5 +263,120 @@ async fn tasks_are_taken_and_acked_in_batches_without_leaving_the_lists() -> any
         vec![false; 5],
         "acking again finds nothing in flight"
     );
+    Ok(())
+}
+
+fn taken(taken: Taken) -> Vec<Vec<u8>> {
+    match taken {
+        Taken::Tasks(tasks) => tasks,
+        Taken::Paused => panic!("the queue is not paused"),
+    }
+}
+
+/// Issue 7, finding 8: after a pause is written, no task is taken, not even by a consumer
+/// that was already blocked waiting for one when the task arrived.
+#[tokio::test]
+async fn a_paused_queue_gives_nothing_even_to_a_blocked_consumer() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(1500));
+    let waiting = tokio::spawn(async move {
+        let taken = consumer.next_batch(4).await;
+        (consumer, taken)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await; // the consumer is blocked in BLMOVE
+    queue.set_paused(true).await?;
+    let task = Task::new("demo", "run_1".into(), Trigger::Manual);
+    queue.enqueue(&task).await?;
+    let (mut consumer, taken) = waiting.await?;
+    assert_eq!(taken?, Taken::Paused, "the task arrived after the pause");
+    assert!(queue.inflight("w1").await?.is_empty());
+    assert_eq!(queue.metrics().await?.pending, 1, "still first in line");
+    assert_eq!(consumer.next_batch(4).await?, Taken::Paused);
+    queue.set_paused(false).await?;
+    let again = taken_now(consumer.next_batch(4).await?);
+    assert_eq!(Task::parse_bytes(&again[0])?, task);
+    Ok(())
+}
+
+fn taken_now(taken: Taken) -> Vec<Vec<u8>> {
+    let tasks = self::taken(taken);
+    assert!(!tasks.is_empty(), "a task was taken");
+    tasks
+}
+
+/// Issue 7, finding 3: a message that is not UTF-8 comes out of a batch as bytes, alongside
+/// the valid tasks of the same batch, and can be dead-lettered as it is.
+#[tokio::test]
+async fn a_batch_with_bytes_that_are_not_utf8_is_taken_whole() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    let task = Task::new("demo", "run_1".into(), Trigger::Manual);
+    queue.enqueue(&task).await?;
+    let garbage: &[u8] = b"\xff\xfe{not utf-8}";
+    let _: i64 = test_support::redis_cmd(
+        &redis.pool,
+        redis::cmd("LPUSH").arg(queue.keys().pending()).arg(garbage),
+    )
+    .await;
+    let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
+    let batch = taken_now(consumer.next_batch(10).await?);
+    assert_eq!(batch.len(), 2);
+    assert_eq!(Task::parse_bytes(&batch[0])?, task);
+    let err = Task::parse_bytes(&batch[1]).unwrap_err().to_string();
+    assert!(err.starts_with("task is not valid UTF-8"), "{err}");
+    queue.dead_letter("w1", &batch[1], &err).await?;
+    assert_eq!(queue.inflight("w1").await?, vec![batch[0].clone()]);
+    let dead = queue.dead_letters(10).await?;
+    assert_eq!(dead[0].reason, err);
+    assert!(dead[0].task.contains("{not utf-8}"), "{:?}", dead[0]);
+    Ok(())
+}
+
+/// Issue 7, finding 2: a task given back for a failure that is not an outage counts against
+/// it, and ends in the dead-letter list at MAX_DELIVERIES instead of going round forever.
+#[tokio::test]
+async fn a_task_given_back_too_often_is_dead_lettered() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    let task = Task::new("demo", "run_1".into(), Trigger::Manual);
+    queue.enqueue(&task).await?;
+    let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
+    let id = task.task_id.clone().unwrap();
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        let raw = taken_now(consumer.next_batch(1).await?).remove(0);
+        let given = queue
+            .give_back(
+                "w1",
+                &raw,
+                id.as_bytes(),
+                Duration::ZERO,
+                3,
+                "it keeps failing",
+            )
+            .await?;
+        outcomes.push(given);
+        queue.promote_due().await?;
+    }
+    assert_eq!(
+        outcomes,
+        [
+            GivenBack::Delayed,
+            GivenBack::Delayed,
+            GivenBack::DeadLettered
+        ]
+    );
+    let metrics = queue.metrics().await?;
+    assert_eq!(
+        (
+            metrics.pending,
+            metrics.delayed,
+            metrics.in_flight,
+            metrics.dead
+        ),
+        (0, 0, 0, 1)
+    );
+    assert_eq!(queue.dead_letters(1).await?[0].reason, "it keeps failing");
     Ok(())
 }

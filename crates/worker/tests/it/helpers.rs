@@ -54,6 +54,7 @@ pub async fn process_next(worker: &Worker) -> Processed {
     match worker.run_once(&mut consumer).await.expect("run_once") {
         Outcome::Ran(processed) => processed,
         Outcome::Empty => panic!("the queue was empty"),
+        Outcome::Paused => panic!("the queue is paused"),
     }
 }
 

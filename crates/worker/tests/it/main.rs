@@ -1,6 +1,7 @@
 mod controls;
 mod crash;
 mod faults;
+mod hardening;
 mod helpers;
 mod reconcile;
 mod runs;

@@ -130,7 +130,7 @@ async fn runs_whose_task_is_pending_or_held_by_a_live_worker_are_left_alone(
         .next()
         .await?
         .unwrap();
-    let taken = queue_core::Task::parse(&raw)?.run_id.unwrap();
+    let taken = queue_core::Task::parse_bytes(&raw)?.run_id.unwrap();
     store::start_run(&db, &taken, "task", "alive").await?;
 
     assert_eq!(
