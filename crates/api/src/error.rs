@@ -5,7 +5,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use queue_core::{QueueError, StoreError, SubmitError};
+use queue_core::{QueueError, StoreError, SubmitError, cause_chain};
 use serde_json::json;
 
 #[derive(Debug)]
@@ -53,17 +53,6 @@ impl ApiError {
             "trawl failed to handle the request; see the server logs",
         )
     }
-}
-
-fn cause_chain(err: &dyn std::error::Error) -> String {
-    let mut chain = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }
 
 impl From<StoreError> for ApiError {

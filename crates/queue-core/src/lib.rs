@@ -16,7 +16,7 @@ mod task;
 
 pub use ack_batcher::AckBatcher;
 pub use config::{CommonConfig, LOCK_MARGIN, Services};
-pub use error::{QueueError, StoreError};
+pub use error::{QueueError, StoreError, cause_chain};
 pub use keys::Keys;
 pub use lock::SiteLocks;
 pub use pace::RedisPacer;

@@ -423,7 +423,7 @@ impl Worker {
         let reason = format!(
             "could not be processed {} times: {}",
             self.services.max_deliveries,
-            cause_chain(&err)
+            queue_core::cause_chain(&err)
         );
         let mut backoff = Duration::from_millis(250);
         loop {
@@ -769,16 +769,4 @@ impl Worker {
             .await?;
         Ok(Processed::DeadLettered { reason })
     }
-}
-
-/// `err: cause: cause…`, for records that outlive the log line (a dead letter's reason).
-fn cause_chain(err: &dyn std::error::Error) -> String {
-    let mut chain = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }

@@ -3,3 +3,4 @@ mod pace;
 mod queue;
 mod recovery;
 mod slots;
+mod store;
