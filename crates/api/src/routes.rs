@@ -391,6 +391,7 @@ pub async fn scheduler_run(
         .map_err(|err| match err {
             trawl_scheduler::PassError::Store(err) => err.into(),
             trawl_scheduler::PassError::Queue(err) => err.into(),
+            trawl_scheduler::PassError::Submit(err) => err.into(),
             other => ApiError::internal(&other),
         })?;
     Ok(success(

@@ -38,17 +38,9 @@ pub enum WorkerError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<SubmitError> for WorkerError {
-    fn from(err: SubmitError) -> Self {
-        match err {
-            SubmitError::Store(err) => WorkerError::Store(err),
-            SubmitError::Queue(err) => WorkerError::Queue(err),
-            // Not produced by `fail_run`, the only submit call a worker makes.
-            other => WorkerError::Queue(QueueError::Config(other.to_string())),
-        }
-    }
+    /// Failing a run from outside its attempt (`queue_core::fail_run`).
+    #[error(transparent)]
+    Submit(#[from] SubmitError),
 }
 
 impl WorkerError {
@@ -57,7 +49,11 @@ impl WorkerError {
     pub fn is_outage(&self) -> bool {
         match self {
             WorkerError::Store(err) => err.is_unavailable(),
-            WorkerError::Queue(err) => err.is_unavailable(),
+            WorkerError::Queue(err) | WorkerError::Submit(SubmitError::Queue(err)) => {
+                err.is_unavailable()
+            }
+            WorkerError::Submit(SubmitError::Store(err)) => err.is_unavailable(),
+            WorkerError::Submit(_) => false,
         }
     }
 }
