@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use queue_core::CommonConfig;
+use queue_core::{CommonConfig, at_least};
 use trawl_api::{ApiKeys, AppState};
 use trawl_scrape::HttpFetcher;
 use trawl_worker::Executor;
@@ -49,9 +49,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let shutdown = telemetry::shutdown_on_signal();
     let services = config.common.services().context("invalid configuration")?;
+    let (page_timeout, sync_timeout) = at_least("PAGE_TIMEOUT", config.page_timeout, 1)
+        .and_then(|page| Ok((page, at_least("SYNC_TIMEOUT", config.sync_timeout, 1)?)))
+        .map_err(anyhow::Error::msg)
+        .context("invalid configuration")?;
     let fetcher = HttpFetcher::new(
         trawl_scrape::DEFAULT_USER_AGENT,
-        Duration::from_secs(config.page_timeout.max(1)),
+        Duration::from_secs(page_timeout),
     )?;
     let executor = Executor {
         services: services.clone(),
@@ -64,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
         services,
         executor,
         keys,
-        sync_timeout: Duration::from_secs(config.sync_timeout.max(1)),
+        sync_timeout: Duration::from_secs(sync_timeout),
         scheduler_batch: 100,
     };
     let listener = tokio::net::TcpListener::bind(config.bind)

@@ -16,10 +16,15 @@ pub const LOCK_MARGIN: Duration = Duration::from_secs(60);
 #[derive(Clone, clap::Args)]
 pub struct CommonConfig {
     /// PostgreSQL connection URL.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Redis connection URL.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
     pub redis_url: String,
     /// Prefix of every Redis key trawl writes.
     #[arg(long, env = "REDIS_PREFIX", default_value = "trawl:")]
@@ -84,6 +89,8 @@ impl CommonConfig {
         if self.result_ttl == 0 {
             return Err("RESULT_TTL must be at least 1 second".into());
         }
+        at_least("MAX_DELIVERIES", self.max_deliveries, 1)?;
+        at_least("DATABASE_MAX_CONNECTIONS", self.database_max_connections, 1)?;
         Ok(())
     }
 
@@ -98,6 +105,16 @@ impl CommonConfig {
             .map_err(|err| QueueError::Config(format!("DATABASE_URL: {err}")))?;
         let redis = crate::create_pool(&self.redis_url, 16)?;
         Ok(Services::new(db, redis, self))
+    }
+}
+
+/// `value` when it is at least `min`; else an error naming the variable, for startup to refuse
+/// a bad configuration instead of quietly using another value.
+pub fn at_least<T: PartialOrd + fmt::Display>(name: &str, value: T, min: T) -> Result<T, String> {
+    if value >= min {
+        Ok(value)
+    } else {
+        Err(format!("{name} must be at least {min}, got {value}"))
     }
 }
 
@@ -130,7 +147,7 @@ impl Services {
             redis_url: config.redis_url.clone(),
             lock_ttl: config.lock_ttl(),
             job_timeout: config.job_timeout(),
-            max_deliveries: config.max_deliveries.max(1),
+            max_deliveries: config.max_deliveries,
             reconcile_grace: Duration::from_secs(config.reconcile_grace),
         }
     }

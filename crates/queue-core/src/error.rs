@@ -74,16 +74,3 @@ impl StoreError {
         }
     }
 }
-
-/// `err: cause: cause…`: an error with its sources, for records that outlive a log line (a
-/// dead letter's reason) and for logs of errors that are not `anyhow`.
-pub fn cause_chain(err: &dyn std::error::Error) -> String {
-    let mut chain = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
-}

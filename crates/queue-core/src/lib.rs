@@ -15,8 +15,8 @@ mod submit;
 mod task;
 
 pub use ack_batcher::AckBatcher;
-pub use config::{CommonConfig, LOCK_MARGIN, Services};
-pub use error::{QueueError, StoreError, cause_chain};
+pub use config::{CommonConfig, LOCK_MARGIN, Services, at_least};
+pub use error::{QueueError, StoreError};
 pub use keys::Keys;
 pub use lock::SiteLocks;
 pub use pace::RedisPacer;
@@ -31,3 +31,5 @@ pub use submit::{Cancelled, SubmitError, cancel_run, fail_run, reserve_run, subm
 pub use task::{
     DEFAULT_RESULTS_WANTED, MAX_RESULTS_WANTED, MAX_TEXT_LEN, Task, TaskError, Trigger, check_text,
 };
+/// `err: cause: cause…`, for records that outlive a log line (a dead letter's reason).
+pub use trawl_scrape::error_chain as cause_chain;

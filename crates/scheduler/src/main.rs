@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use queue_core::CommonConfig;
+use queue_core::{CommonConfig, at_least};
 
 /// trawl's scheduler daemon: every interval, queues a run for each enabled site that is due,
 /// behind the site's lock.
@@ -31,12 +31,22 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(config.log_format);
     let shutdown = telemetry::shutdown_on_signal();
     let services = config.common.services().context("invalid configuration")?;
+    let checked = || -> Result<_, String> {
+        Ok((
+            at_least("SCHEDULER_INTERVAL", config.interval, 1)?,
+            at_least("SCHEDULER_BATCH", config.batch, 1)?,
+            at_least("LEADER_TTL_MS", config.leader_ttl_ms, 300)?,
+        ))
+    };
+    let (interval, batch, leader_ttl_ms) = checked()
+        .map_err(anyhow::Error::msg)
+        .context("invalid configuration")?;
     let scheduler = trawl_scheduler::Scheduler {
         services,
-        interval: Duration::from_secs(config.interval.max(1)),
-        batch: config.batch.max(1),
+        interval: Duration::from_secs(interval),
+        batch,
         id: trawl_scheduler::new_scheduler_id(),
-        leader_ttl: Duration::from_millis(config.leader_ttl_ms.max(300)),
+        leader_ttl: Duration::from_millis(leader_ttl_ms),
     };
     scheduler.run(shutdown).await;
     Ok(())

@@ -1,6 +1,10 @@
 use std::time::Duration;
 
-/// Why fetching or reading one page failed.
+/// An error kept whole as the source of another, so its whole chain reaches the run's record.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why fetching or reading one page failed. Record it with `error_chain`: the `Display` of a
+/// wrapping variant names what failed, its sources say why.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScrapeError {
@@ -10,12 +14,20 @@ pub enum ScrapeError {
         url: String,
         retry_after: Option<Duration>,
     },
-    #[error("request to {url} failed: {reason}")]
+    /// The request itself failed (network, time-out, the browser on a page); `source` says why.
+    #[error("request to {url} failed")]
     Transport {
         url: String,
-        reason: String,
         timed_out: bool,
         retry_after: Option<Duration>,
+        #[source]
+        source: BoxError,
+    },
+    /// No browser session could be had (chromedriver, the global slots, a profile folder).
+    #[error("no browser session")]
+    Browser {
+        #[source]
+        source: BoxError,
     },
     #[error("could not read {url}: {reason}")]
     Parse { url: String, reason: String },
@@ -33,7 +45,7 @@ impl ScrapeError {
             ScrapeError::Status { status, .. } => {
                 *status == 429 || *status == 408 || *status >= 500
             }
-            ScrapeError::Transport { .. } => true,
+            ScrapeError::Transport { .. } | ScrapeError::Browser { .. } => true,
             ScrapeError::Parse { .. }
             | ScrapeError::Unsupported { .. }
             | ScrapeError::Disallowed { .. } => false,

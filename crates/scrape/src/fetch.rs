@@ -57,10 +57,10 @@ impl HttpFetcher {
             .connect_timeout(page_timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|err| ScrapeError::Transport {
-                url: String::new(),
-                reason: format!("cannot build HTTP client: {err}"),
+                url: "(building the HTTP client)".into(),
                 timed_out: false,
                 retry_after: None,
+                source: Box::new(err),
             })?;
         Ok(Self { client })
     }
@@ -79,7 +79,7 @@ impl PageFetcher for HttpFetcher {
             .get(url.clone())
             .send()
             .await
-            .map_err(|err| transport(url, &err))?;
+            .map_err(|err| transport(url, err))?;
         let status = response.status();
         if !status.is_success() {
             return Err(ScrapeError::Status {
@@ -88,7 +88,7 @@ impl PageFetcher for HttpFetcher {
                 retry_after: retry_after(&response),
             });
         }
-        response.text().await.map_err(|err| transport(url, &err))
+        response.text().await.map_err(|err| transport(url, err))
     }
 }
 
@@ -102,17 +102,17 @@ pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-pub(crate) fn transport(url: &Url, err: &reqwest::Error) -> ScrapeError {
+pub(crate) fn transport(url: &Url, err: reqwest::Error) -> ScrapeError {
     ScrapeError::Transport {
         url: url.to_string(),
         timed_out: err.is_timeout(),
-        reason: error_chain(err),
         retry_after: None,
+        source: Box::new(err),
     }
 }
 
-/// reqwest's top-level message rarely says what went wrong; its sources do.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+/// `err: cause: cause…`: a top-level message rarely says what went wrong; its sources do.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -166,5 +166,28 @@ impl PageFetcher for Fetchers {
                         .into(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 8, item 9: a failed request keeps its cause as the error's source, and the
+    /// recorded text carries the whole chain (what failed, then why).
+    #[tokio::test]
+    async fn a_failed_request_keeps_its_cause() {
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        let url = Url::parse("http://127.0.0.1:1/jobs").unwrap();
+        let fetcher = HttpFetcher::new("trawl-test", Duration::from_secs(2)).unwrap();
+        let err = fetcher.fetch(&PageRequest::http(url)).await.unwrap_err();
+        assert!(err.is_retryable());
+        assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+        let chain = error_chain(&err);
+        assert!(
+            chain.starts_with("request to http://127.0.0.1:1/jobs failed: "),
+            "{chain}"
+        );
+        assert!(chain.to_lowercase().contains("connect"), "{chain}");
     }
 }

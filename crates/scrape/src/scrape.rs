@@ -14,7 +14,7 @@ use url::Url;
 use crate::apis::{self, AdzunaCredentials, AdzunaSpec, AtsSpec};
 use crate::definition::{self, DefinitionSpec, Pagination};
 use crate::demo_board::{self, PAGE_SIZE};
-use crate::fetch::PageRequest;
+use crate::fetch::{PageRequest, error_chain};
 use crate::posting::{Posting, Provenance, RawPosting};
 use crate::robots::RobotsCache;
 use crate::site::http_url;
@@ -164,7 +164,7 @@ pub async fn scrape(
             }
             Err(err) => session.report.page_errors.push(PageError {
                 url: board.base_url.clone(),
-                error: err.to_string(),
+                error: error_chain(&err),
                 attempts: 0,
                 transient: false,
             }),
@@ -529,7 +529,7 @@ impl<F: PageFetcher> Session<'_, F> {
                 Some(value)
             }
             Err(err) => {
-                let (url, error) = (self.redact(url.as_str()), self.redact(&err.to_string()));
+                let (url, error) = (self.redact(url.as_str()), self.redact(&error_chain(&err)));
                 tracing::warn!(url = %url, attempts, error = %error, "page failed");
                 self.report.page_errors.push(PageError {
                     url,
@@ -557,7 +557,7 @@ impl<F: PageFetcher> Session<'_, F> {
                     // up to the same one-minute cap.
                     let delay = backoff(self.politeness.retry_base_delay, attempt)
                         .max(err.retry_after().unwrap_or_default().min(MAX_BACKOFF));
-                    tracing::debug!(url = %self.redact(url.as_str()), attempt, ?delay, error = %self.redact(&err.to_string()), "retrying page");
+                    tracing::debug!(url = %self.redact(url.as_str()), attempt, ?delay, error = %self.redact(&error_chain(&err)), "retrying page");
                     tokio::time::sleep(delay).await;
                 }
                 result => return (result, attempt),

@@ -6,6 +6,8 @@
 //! span carries that run's ids without repeating them at each call site.
 mod json;
 
+use std::io::IsTerminal;
+
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -30,7 +32,11 @@ pub fn init(format: Format) {
             .with(SpanFieldsLayer)
             .with(tracing_subscriber::fmt::layer().event_format(JsonLines))
             .try_init(),
-        Format::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        // Colours only on a terminal: a log written to a file or a pipe (`deploy/dev.sh up`,
+        // docker, systemd) must not fill with escape sequences.
+        Format::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+            .try_init(),
     };
     // A second init (tests calling into a binary's run function) keeps the first subscriber.
     let _ = result;

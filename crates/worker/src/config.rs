@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use queue_core::{CommonConfig, Services, SlotSemaphore};
+use queue_core::{CommonConfig, Services, SlotSemaphore, at_least};
 use trawl_scrape::{BrowserSettings, BrowserSlots};
 
 use crate::{WorkerSettings, new_worker_id};
@@ -91,19 +91,31 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    pub fn settings(&self) -> WorkerSettings {
+    /// The worker's settings; a value no worker can run with is refused, naming its variable.
+    pub fn settings(&self) -> Result<WorkerSettings, String> {
         let mut settings = WorkerSettings::new(new_worker_id());
-        settings.concurrency = self.concurrency.max(1);
+        settings.concurrency = at_least("WORKER_CONCURRENCY", self.concurrency, 1)?;
         settings.shutdown_grace = Duration::from_secs(self.shutdown_grace);
         settings.lock_wait = Duration::from_secs(self.lock_wait);
-        settings.heartbeat_ttl = Duration::from_millis(self.heartbeat_ttl_ms.max(300));
+        // Renewed every third of it: below 300 ms a busy Redis round trip could expire it.
+        settings.heartbeat_ttl =
+            Duration::from_millis(at_least("HEARTBEAT_TTL_MS", self.heartbeat_ttl_ms, 300)?);
         settings.retry_base_delay = Duration::from_millis(self.retry_base_ms);
         settings.run_retry_base = Duration::from_millis(self.run_retry_base_ms);
-        settings.page_timeout = Duration::from_secs(self.page_timeout.max(1));
+        settings.page_timeout =
+            Duration::from_secs(at_least("PAGE_TIMEOUT", self.page_timeout, 1)?);
         settings.user_agent.clone_from(&self.user_agent);
-        settings.per_domain_concurrency = self.per_domain_concurrency.max(1);
+        settings.per_domain_concurrency =
+            at_least("PER_DOMAIN_CONCURRENCY", self.per_domain_concurrency, 1)?;
+        if !self.domain_rate.is_finite() || self.domain_rate < 0.0 {
+            return Err(format!(
+                "DOMAIN_RATE must be 0 (no shared limit) or a positive number, got {}",
+                self.domain_rate
+            ));
+        }
         settings.domain_interval =
             (self.domain_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / self.domain_rate));
+        at_least("BROWSER_SLOT_LEASE", self.browser_slot_lease, 1)?;
         if let (Some(app_id), Some(app_key)) = (&self.adzuna_app_id, &self.adzuna_app_key) {
             settings.adzuna = Some(trawl_scrape::AdzunaCredentials {
                 app_id: app_id.clone(),
@@ -117,13 +129,25 @@ impl WorkerConfig {
             if let Some(path) = &self.chromium_path {
                 browser.chromium = Some(path.clone());
             }
-            browser.max_sessions = self.browser_max_sessions.max(1);
-            browser.pages_per_session = self.browser_pages_per_session.max(1);
-            browser.page_timeout = Duration::from_secs(self.browser_page_timeout.max(1));
-            browser.idle_timeout = Duration::from_secs(self.browser_idle_timeout.max(1));
+            browser.max_sessions = at_least("BROWSER_MAX_SESSIONS", self.browser_max_sessions, 1)?;
+            browser.pages_per_session = at_least(
+                "BROWSER_PAGES_PER_SESSION",
+                self.browser_pages_per_session,
+                1,
+            )?;
+            browser.page_timeout = Duration::from_secs(at_least(
+                "BROWSER_PAGE_TIMEOUT",
+                self.browser_page_timeout,
+                1,
+            )?);
+            browser.idle_timeout = Duration::from_secs(at_least(
+                "BROWSER_IDLE_TIMEOUT",
+                self.browser_idle_timeout,
+                1,
+            )?);
             settings.browser = Some(browser);
         }
-        settings
+        Ok(settings)
     }
 
     /// The global browser cap, when configured.
@@ -133,7 +157,7 @@ impl WorkerConfig {
                 services.redis.clone(),
                 services.keys(),
                 self.browser_global_slots,
-                Duration::from_secs(self.browser_slot_lease.max(1)),
+                Duration::from_secs(self.browser_slot_lease),
                 Duration::from_secs(self.browser_slot_wait),
             )) as Arc<dyn BrowserSlots>
         })

@@ -24,8 +24,13 @@ async fn main() -> anyhow::Result<()> {
         .common
         .services()
         .context("invalid configuration")?;
+    let settings = config
+        .worker
+        .settings()
+        .map_err(anyhow::Error::msg)
+        .context("invalid configuration")?;
     let slots = config.worker.browser_slots(&services);
-    Worker::new(services, config.worker.settings(), slots)
+    Worker::new(services, settings, slots)
         .context("cannot build the worker")?
         .run(shutdown)
         .await;

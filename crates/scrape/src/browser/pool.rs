@@ -99,7 +99,7 @@ impl BrowserPool {
         if driver.is_none() {
             let started = DriverProcess::spawn(&self.inner.settings.chromedriver)
                 .await
-                .map_err(|err| session_error(&err.to_string()))?;
+                .map_err(session_error)?;
             tracing::info!(endpoint = %started.url, "chromedriver started");
             *driver = Some(started);
         }
@@ -109,12 +109,7 @@ impl BrowserPool {
     async fn open_session(&self) -> Result<Session, ScrapeError> {
         let settings = &self.inner.settings;
         let slot = match &self.inner.slots {
-            Some(slots) => Some(
-                slots
-                    .acquire()
-                    .await
-                    .map_err(|reason| session_error(&reason))?,
-            ),
+            Some(slots) => Some(slots.acquire().await.map_err(session_error)?),
             None => None,
         };
         let local = settings.webdriver_url.is_none();
@@ -124,7 +119,7 @@ impl BrowserPool {
                     .prefix("trawl-chrome-")
                     .tempdir_in(&settings.profile_root)
                     .map_err(|err| {
-                        session_error(&format!("cannot create a profile folder: {err}"))
+                        session_error(format!("cannot create a profile folder: {err}"))
                     })?,
             )
         } else {
@@ -161,7 +156,7 @@ impl BrowserPool {
         let client = tokio::time::timeout(SESSION_START_TIMEOUT, connect)
             .await
             .map_err(|_| session_error("the browser did not start in time"))?
-            .map_err(|err| session_error(&err.to_string()))?;
+            .map_err(session_error)?;
         self.start_reaper();
         Ok(Session {
             client,
@@ -232,9 +227,9 @@ impl BrowserPool {
         let url = request.url.as_str();
         let failed = |err: fantoccini::error::CmdError| ScrapeError::Transport {
             url: url.to_owned(),
-            reason: format!("browser: {err}"),
             timed_out: false,
             retry_after: None,
+            source: Box::new(err),
         };
         client.goto(url).await.map_err(failed)?;
         if let Some(selector) = &request.wait_for {
@@ -285,23 +280,21 @@ impl PageFetcher for BrowserPool {
                 self.close_session(session).await;
                 Err(ScrapeError::Transport {
                     url: request.url.to_string(),
-                    reason: format!(
-                        "browser watchdog: the page did not load within {} s",
-                        limit.as_secs()
-                    ),
                     timed_out: true,
                     retry_after: None,
+                    source: format!(
+                        "browser watchdog: the page did not load within {} s",
+                        limit.as_secs()
+                    )
+                    .into(),
                 })
             }
         }
     }
 }
 
-fn session_error(reason: &str) -> ScrapeError {
-    ScrapeError::Transport {
-        url: String::new(),
-        reason: format!("browser session: {reason}"),
-        timed_out: false,
-        retry_after: None,
+fn session_error(source: impl Into<crate::error::BoxError>) -> ScrapeError {
+    ScrapeError::Browser {
+        source: source.into(),
     }
 }

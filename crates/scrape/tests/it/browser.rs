@@ -157,7 +157,9 @@ async fn a_page_that_hangs_is_stopped_by_the_watchdog_and_cleaned_up() -> anyhow
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("watchdog"), "{err}");
+    // What failed, then why: the watchdog is the cause.
+    let chain = trawl_scrape::error_chain(&err);
+    assert!(chain.contains("watchdog"), "{chain}");
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "stopped by the watchdog (browser start-up included), not by the fault's 120 s"

@@ -1,3 +1,4 @@
+mod config;
 mod controls;
 mod crash;
 mod faults;

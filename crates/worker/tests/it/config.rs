@@ -1,0 +1,63 @@
+//! Issue 8, item 8: the worker binary refuses a bad value naming its variable, never prints a
+//! DSN's password, and writes no colour codes to a pipe.
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const SECRET: &str = "s3cr3t-pw";
+
+fn worker() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trawl-worker"));
+    command
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            format!("postgres://trawl:{SECRET}@127.0.0.1:1/none"),
+        )
+        .env("REDIS_URL", format!("redis://:{SECRET}@127.0.0.1:1"))
+        .env("BROWSER_ENABLED", "false")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+#[test]
+fn a_bad_value_is_refused_at_startup_naming_its_variable() {
+    for (variable, value) in [
+        ("WORKER_CONCURRENCY", "0"),
+        ("HEARTBEAT_TTL_MS", "10"),
+        ("PAGE_TIMEOUT", "0"),
+        ("DOMAIN_RATE", "-1"),
+        ("MAX_DELIVERIES", "0"),
+    ] {
+        let output = worker().env(variable, value).output().expect("worker runs");
+        assert!(!output.status.success(), "{variable}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(variable), "{variable}: {stderr}");
+        assert!(!stderr.contains(SECRET), "{stderr}");
+    }
+}
+
+#[test]
+fn help_never_prints_a_password() {
+    let output = worker().arg("--help").output().expect("worker runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("DATABASE_URL"), "{help}");
+    assert!(!help.contains(SECRET), "{help}");
+}
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let child = worker().spawn().expect("worker starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SIGTERM: the worker stops cleanly and its output ends.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    let output = child.wait_with_output().expect("worker exits");
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(logs.contains("worker started"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "escape codes in {logs:?}");
+    assert!(!logs.contains(SECRET), "{logs}");
+}
