@@ -212,7 +212,10 @@ cmd_up() {
      "fields": {"title": ".job-link", "url": "a.job-link@href", "company": ".company",
                 "location": ".location", "posted_date": "time.posted@datetime"},
      "pagination": {"kind": "next_link", "selector": "a[rel=next]", "max_pages": 5},
-     "follow_details": true, "search_term": "data", "results_wanted": 30}}
+     "follow_details": true, "search_term": "data", "results_wanted": 30}},
+  {"site_name": "demo-nightly", "cron": "30 0 * * *", "time_zone": "Europe/Paris",
+   "min_pause_seconds": 0, "max_pause_seconds": 1,
+   "payload": {"source": "demo_board", "base_url": "http://127.0.0.1:$DEMO_PORT", "search_term": "python"}}
 ]
 EOF
   # Due now: the first pass of the scheduler queues them all.
@@ -244,6 +247,8 @@ report() { # since
   log "runs"
   psql "$DATABASE_URL" -Xq -c "SELECT run_id, site_name, trigger, status, requested_pages AS pages, errors_count AS errors, jobs_found AS found, jobs_inserted AS new, jobs_updated AS updated, jobs_unchanged AS unchanged, round(extract(epoch FROM finished_at - started_at)::numeric, 1) AS seconds FROM scrape_runs WHERE created_at >= '$1' ORDER BY created_at"
   log "postings stored: $(sql "SELECT count(*) FROM jobs")"
+  log "schedules"
+  psql "$DATABASE_URL" -Xq -c "SELECT site_name, COALESCE(cron || ' ' || COALESCE(time_zone, 'UTC'), 'every ' || interval_minutes || ' min') AS schedule, next_run_at FROM site_schedules ORDER BY site_name"
   log "queue"
   curl -fsS "http://127.0.0.1:$API_PORT/jobs/queue/status"; echo
   local key queue_key

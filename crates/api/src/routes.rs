@@ -406,6 +406,7 @@ pub async fn scheduler_status(State(state): State<AppState>) -> Result<Response,
         .await?
         .into_iter()
         .map(|s| json!({"site_name": s.site_name, "enabled": s.enabled, "interval_minutes": s.interval_minutes,
+                        "cron": s.cron, "time_zone": s.time_zone,
                         "last_run_at": s.last_run_at, "next_run_at": s.next_run_at}))
         .collect();
     Ok(success(

@@ -8,6 +8,7 @@ mod pace;
 mod queue;
 mod reconcile;
 mod redis_conn;
+mod schedule;
 mod scripts;
 mod slots;
 pub mod store;
@@ -26,6 +27,7 @@ pub use queue::{
 };
 pub use reconcile::{ReconcileError, Reconciled, reconcile};
 pub use redis_conn::{CONNECT_TIMEOUT, blocking_connection, create_pool};
+pub use schedule::{JITTER, Schedule, ScheduleError};
 pub use slots::SlotSemaphore;
 pub use submit::{Cancelled, SubmitError, cancel_run, fail_run, reserve_run, submit_run};
 pub use task::{

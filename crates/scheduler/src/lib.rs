@@ -3,4 +3,4 @@ mod daemon;
 mod pass;
 
 pub use daemon::{Scheduler, new_scheduler_id};
-pub use pass::{JITTER, PassError, PassStats, SchedulerStatus, next_run_after, run_pass, status};
+pub use pass::{PassError, PassStats, SchedulerStatus, run_pass, run_pass_at, status};

@@ -1,15 +1,10 @@
 //! One scheduler pass: find due sites, and for each take its lock, record a `queued` run,
 //! enqueue its task and move its `next_run_at` on.
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use chrono::{DateTime, Utc};
 use queue_core::store::{self, NewRun, SiteSchedule};
 use queue_core::{QueueError, Services, StoreError, Task, Trigger};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
-
-/// Spread of `next_run_at` around the interval (±10%, seed 003), so sites added together do not
-/// fire together forever.
-pub const JITTER: f64 = 0.10;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -56,19 +51,23 @@ pub struct PassStats {
     pub run_ids: Vec<String>,
 }
 
-/// The time a site runs next: `interval` from `now`, give or take 10%.
-pub fn next_run_after(now: DateTime<Utc>, interval_minutes: i32) -> DateTime<Utc> {
-    let factor = rand::rng().random_range((1.0 - JITTER)..=(1.0 + JITTER));
-    let millis = f64::from(interval_minutes.max(1)) * 60_000.0 * factor;
-    now + ChronoDuration::milliseconds(millis as i64)
-}
-
 /// Runs one pass over at most `batch` due sites. Failures of single sites are counted and
 /// logged; only a failure to read the due sites fails the pass.
 pub async fn run_pass(
     services: &Services,
     origin: &str,
     batch: i64,
+) -> Result<PassStats, PassError> {
+    run_pass_at(services, origin, batch, Utc::now()).await
+}
+
+/// `run_pass` as if it were `now`: what is due, and when each site runs next, are reckoned
+/// from it (tests drive schedules on a controlled clock this way).
+pub async fn run_pass_at(
+    services: &Services,
+    origin: &str,
+    batch: i64,
+    now: DateTime<Utc>,
 ) -> Result<PassStats, PassError> {
     let mut stats = PassStats {
         origin: origin.to_owned(),
@@ -84,10 +83,10 @@ pub async fn run_pass(
     }
     stats.reconciled = reconciled.requeued.len() as u32;
     stats.lost = reconciled.failed.len() as u32;
-    let due = store::due_sites(&services.db, batch).await?;
+    let due = store::due_sites(&services.db, batch, now).await?;
     stats.due = due.len() as u32;
     for site in &due {
-        match schedule_site(services, site).await {
+        match schedule_site(services, site, now).await {
             Ok(SiteOutcome::Enqueued(run_id)) => {
                 stats.enqueued += 1;
                 stats.run_ids.push(run_id);
@@ -135,7 +134,11 @@ enum SiteOutcome {
     Claimed,
 }
 
-async fn schedule_site(services: &Services, site: &SiteSchedule) -> Result<SiteOutcome, PassError> {
+async fn schedule_site(
+    services: &Services,
+    site: &SiteSchedule,
+    now: DateTime<Utc>,
+) -> Result<SiteOutcome, PassError> {
     let run_id = format!("sched_{}", uuid::Uuid::new_v4().simple());
     if !services
         .locks
@@ -149,7 +152,8 @@ async fn schedule_site(services: &Services, site: &SiteSchedule) -> Result<SiteO
             .unwrap_or_default();
         return Ok(SiteOutcome::Locked(holder));
     }
-    let spec = site.spec();
+    // A definition or schedule that went bad after it was stored fails its run, saying why.
+    let spec = site.schedule().and_then(|_| site.spec());
     let mut task = Task::new(&site.site_name, run_id.clone(), Trigger::Schedule);
     if let Ok(spec) = &spec {
         task.apply_defaults(spec.defaults());
@@ -165,8 +169,13 @@ async fn schedule_site(services: &Services, site: &SiteSchedule) -> Result<SiteO
         location: task.location.as_deref(),
         results_wanted: task.results_wanted,
     };
-    let next = next_run_after(Utc::now(), site.interval_minutes);
-    let claimed = store::create_scheduled_run(&services.db, &run, next).await;
+    // From now, never from the fire that was due: missed fires are caught up once.
+    let next = match site.schedule() {
+        Ok(schedule) => schedule.next_after(now, &mut rand::rng()),
+        // A schedule that went bad in the table: try again in an hour, and say so below.
+        Err(_) => now + chrono::Duration::hours(1),
+    };
+    let claimed = store::create_scheduled_run(&services.db, &run, now, next).await;
     if !matches!(claimed, Ok(true)) {
         services.locks.release(&site.site_name, &run_id).await?;
         return claimed
@@ -239,19 +248,4 @@ pub async fn status(services: &Services) -> Result<SchedulerStatus, QueueError> 
         .query_async(&mut conn)
         .await?;
     Ok(SchedulerStatus { last_pass, totals })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_run_stays_within_ten_percent() {
-        let now = Utc::now();
-        for _ in 0..1000 {
-            let next = next_run_after(now, 60);
-            let minutes = (next - now).num_milliseconds() as f64 / 60_000.0;
-            assert!((54.0..=66.0).contains(&minutes), "{minutes}");
-        }
-    }
 }

@@ -124,6 +124,8 @@ pub fn unpaused_site(name: &str, payload: serde_json::Value, max_retries: i32) -
         min_pause_seconds: 0,
         max_pause_seconds: 0,
         max_retries,
+        cron: None,
+        time_zone: None,
     }
 }
 

@@ -126,15 +126,17 @@ pub async fn create_run(pool: &PgPool, run: &NewRun<'_>) -> Result<(), StoreErro
 pub async fn create_scheduled_run(
     pool: &PgPool,
     run: &NewRun<'_>,
+    now: DateTime<Utc>,
     next_run_at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
     let claimed = sqlx::query(
         "UPDATE site_schedules SET last_run_at = now(), next_run_at = $2, updated_at = now() \
-         WHERE id = $1 AND enabled AND (next_run_at IS NULL OR next_run_at <= now())",
+         WHERE id = $1 AND enabled AND (next_run_at IS NULL OR next_run_at <= $3)",
     )
     .bind(run.site_schedule_id)
     .bind(next_run_at)
+    .bind(now)
     .execute(&mut *tx)
     .await?
     .rows_affected();

@@ -5,6 +5,7 @@ use trawl_scrape::SiteSpec;
 use uuid::Uuid;
 
 use crate::StoreError;
+use crate::schedule::Schedule;
 
 /// A row of `site_schedules`.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -19,11 +20,25 @@ pub struct SiteSchedule {
     pub min_pause_seconds: i32,
     pub max_pause_seconds: i32,
     pub max_retries: i32,
+    /// Runs on this 5-field cron expression instead of every `interval_minutes` when set.
+    pub cron: Option<String>,
+    /// The IANA zone `cron` is read in (default UTC).
+    pub time_zone: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl SiteSchedule {
+    /// When the site runs: its cron when it has one, else its interval.
+    pub fn schedule(&self) -> Result<Schedule, StoreError> {
+        Schedule::from_row(
+            self.interval_minutes,
+            self.cron.as_deref(),
+            self.time_zone.as_deref(),
+        )
+        .map_err(|err| StoreError::InvalidSite(err.to_string()))
+    }
+
     /// The site definition held in `payload`.
     pub fn spec(&self) -> Result<SiteSpec, StoreError> {
         SiteSpec::from_json(&self.payload).map_err(|err| StoreError::InvalidSite(err.to_string()))
@@ -46,6 +61,12 @@ pub struct NewSite {
     pub max_pause_seconds: i32,
     #[serde(default = "default_max_retries")]
     pub max_retries: i32,
+    /// A 5-field cron expression (`30 0 * * *`) to run on instead of `interval_minutes`.
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// The IANA time zone the cron expression is read in (`Europe/Paris`); default UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -65,7 +86,7 @@ fn default_max_retries() -> i32 {
 }
 
 const COLUMNS: &str = "id, site_name, enabled, interval_minutes, last_run_at, next_run_at, payload, \
-     min_pause_seconds, max_pause_seconds, max_retries, created_at, updated_at";
+     min_pause_seconds, max_pause_seconds, max_retries, cron, time_zone, created_at, updated_at";
 
 /// Inserts or replaces a site. The definition is checked here, at load time, so a bad one is
 /// refused with the field named instead of failing later in a worker.
@@ -81,11 +102,16 @@ pub async fn upsert_site(pool: &PgPool, site: &NewSite) -> Result<SiteSchedule, 
         ));
     }
     SiteSpec::from_json(&site.payload).map_err(|err| StoreError::InvalidSite(err.to_string()))?;
-    if site.interval_minutes <= 0 {
-        return Err(StoreError::InvalidSite(
-            "interval_minutes must be positive".into(),
-        ));
-    }
+    let schedule = Schedule::from_row(
+        site.interval_minutes,
+        site.cron.as_deref(),
+        site.time_zone.as_deref(),
+    )
+    .map_err(|err| StoreError::InvalidSite(err.to_string()))?;
+    // A new cron site waits for its first fire; an interval site runs at once, as before. A
+    // site whose schedule changes is rescheduled by its new one.
+    let first_run = matches!(schedule, Schedule::Cron { .. })
+        .then(|| schedule.next_after(Utc::now(), &mut rand::rng()));
     if site.min_pause_seconds < 0 || site.max_pause_seconds < site.min_pause_seconds {
         return Err(StoreError::InvalidSite(
             "pauses must satisfy 0 <= min_pause_seconds <= max_pause_seconds".into(),
@@ -98,13 +124,19 @@ pub async fn upsert_site(pool: &PgPool, site: &NewSite) -> Result<SiteSchedule, 
     }
     let sql = format!(
         "INSERT INTO site_schedules (id, site_name, enabled, interval_minutes, payload, \
-             min_pause_seconds, max_pause_seconds, max_retries) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             min_pause_seconds, max_pause_seconds, max_retries, cron, time_zone, next_run_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (site_name) DO UPDATE SET enabled = EXCLUDED.enabled, \
              interval_minutes = EXCLUDED.interval_minutes, payload = EXCLUDED.payload, \
              min_pause_seconds = EXCLUDED.min_pause_seconds, \
              max_pause_seconds = EXCLUDED.max_pause_seconds, \
-             max_retries = EXCLUDED.max_retries, updated_at = now() \
+             max_retries = EXCLUDED.max_retries, cron = EXCLUDED.cron, \
+             time_zone = EXCLUDED.time_zone, \
+             next_run_at = CASE WHEN site_schedules.cron IS DISTINCT FROM EXCLUDED.cron \
+                     OR site_schedules.time_zone IS DISTINCT FROM EXCLUDED.time_zone \
+                     OR site_schedules.interval_minutes <> EXCLUDED.interval_minutes \
+                 THEN EXCLUDED.next_run_at ELSE site_schedules.next_run_at END, \
+             updated_at = now() \
          RETURNING {COLUMNS}"
     );
     let row = sqlx::query_as::<_, SiteSchedule>(&sql)
@@ -116,6 +148,9 @@ pub async fn upsert_site(pool: &PgPool, site: &NewSite) -> Result<SiteSchedule, 
         .bind(site.min_pause_seconds)
         .bind(site.max_pause_seconds)
         .bind(site.max_retries)
+        .bind(&site.cron)
+        .bind(&site.time_zone)
+        .bind(first_run)
         .fetch_one(pool)
         .await
         .map_err(|err| match &err {
@@ -140,12 +175,20 @@ pub async fn list_sites(pool: &PgPool) -> Result<Vec<SiteSchedule>, StoreError> 
     Ok(sqlx::query_as(&sql).fetch_all(pool).await?)
 }
 
-/// Enabled sites whose `next_run_at` is unset or past, most overdue first.
-pub async fn due_sites(pool: &PgPool, limit: i64) -> Result<Vec<SiteSchedule>, StoreError> {
+/// Enabled sites whose `next_run_at` is unset or not after `now`, most overdue first.
+pub async fn due_sites(
+    pool: &PgPool,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<SiteSchedule>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM site_schedules \
-         WHERE enabled AND (next_run_at IS NULL OR next_run_at <= now()) \
+         WHERE enabled AND (next_run_at IS NULL OR next_run_at <= $2) \
          ORDER BY next_run_at NULLS FIRST, site_name LIMIT $1"
     );
-    Ok(sqlx::query_as(&sql).bind(limit).fetch_all(pool).await?)
+    Ok(sqlx::query_as(&sql)
+        .bind(limit)
+        .bind(now)
+        .fetch_all(pool)
+        .await?)
 }

@@ -3,15 +3,7 @@ use queue_core::store::{self, NewSite};
 use sqlx::PgPool;
 
 fn site(name: &str, payload: serde_json::Value) -> NewSite {
-    NewSite {
-        site_name: name.to_owned(),
-        enabled: true,
-        interval_minutes: 60,
-        payload,
-        min_pause_seconds: 0,
-        max_pause_seconds: 0,
-        max_retries: 0,
-    }
+    test_support::unpaused_site(name, payload, 0)
 }
 
 /// Issue 7, finding 1's sibling at the CLI's door: a NUL in a site's name or definition is

@@ -1,2 +1,3 @@
+mod cron;
 mod failover;
 mod pass;
