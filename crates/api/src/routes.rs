@@ -184,43 +184,60 @@ pub async fn scrape(
     ))
 }
 
-/// Sync mode: the same executor the worker uses, inline, with a short time limit.
+/// Sync mode: the same executor the worker uses, inline, with a short time limit. The run goes
+/// on in a task of its own, so a client that hangs up mid-run leaves it to finish and release
+/// its site, never stuck `running`.
 async fn scrape_inline(
     state: &AppState,
     site: &store::SiteSchedule,
     spec: &trawl_scrape::SiteSpec,
     task: &Task,
 ) -> Result<Response, ApiError> {
-    let run_id = task.run_id.as_deref().unwrap_or_default();
-    let task_id = task.task_id.as_deref().unwrap_or_default();
-    let result = async {
-        let attempt =
-            match store::start_run(&state.services.db, run_id, task_id, "api-sync").await? {
-                StartOutcome::Started { attempt } => attempt,
-                other => {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        "run_not_startable",
-                        format!("{other:?}"),
-                    ));
-                }
-            };
+    let run_id = task.run_id.clone().unwrap_or_default();
+    let task_id = task.task_id.clone().unwrap_or_default();
+    let (state_owned, site_owned, spec_owned, task_owned) =
+        (state.clone(), site.clone(), spec.clone(), task.clone());
+    let running = tokio::spawn(async move {
+        let (state, site, run_id) = (&state_owned, &site_owned, task_owned.run_id.as_deref());
+        let run_id = run_id.unwrap_or_default();
+        let task_id = task_owned.task_id.as_deref().unwrap_or_default();
+        let result = async {
+            let attempt =
+                match store::start_run(&state.services.db, run_id, task_id, "api-sync").await? {
+                    StartOutcome::Started { attempt } => attempt,
+                    other => {
+                        return Err(ApiError::new(
+                            StatusCode::CONFLICT,
+                            "run_not_startable",
+                            format!("{other:?}"),
+                        ));
+                    }
+                };
+            state
+                .executor
+                .execute(
+                    site,
+                    &spec_owned,
+                    &task_owned,
+                    run_id,
+                    attempt,
+                    state.sync_timeout,
+                )
+                .await?;
+            Ok(())
+        }
+        .await;
         state
-            .executor
-            .execute(site, spec, task, run_id, attempt, state.sync_timeout)
+            .services
+            .locks
+            .release(&site.site_name, run_id)
             .await?;
-        Ok(())
-    }
-    .await;
-    state
-        .services
-        .locks
-        .release(&site.site_name, run_id)
-        .await?;
-    result?;
-    let run = store::get_run(&state.services.db, run_id).await?;
+        result
+    });
+    running.await.map_err(|join| ApiError::internal(&join))??;
+    let run = store::get_run(&state.services.db, &run_id).await?;
     let postings =
-        store::run_postings(&state.services.db, run_id, i64::from(SYNC_MAX_RESULTS)).await?;
+        store::run_postings(&state.services.db, &run_id, i64::from(SYNC_MAX_RESULTS)).await?;
     Ok(success(
         StatusCode::OK,
         json!({"task_id": task_id, "run_id": run_id, "execution_mode": "sync",

@@ -292,3 +292,42 @@ async fn hostile_input_never_gets_a_5xx(db: PgPool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Issue 8, item 6: a client that hangs up in the middle of a sync-mode scrape leaves a run that
+/// still finishes and gives its site back, never one stuck `running`.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn a_sync_scrape_outlives_a_client_that_hangs_up(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let board = TestBoard::start().await;
+    register_site(&db, "demo", &board.url, 0).await;
+    board.fail(vec![test_support::FaultRule {
+        target: test_support::FaultTarget::AnyListing,
+        action: test_support::FaultAction::Delay { millis: 800 },
+        times: None,
+    }]);
+    let api = spawn_api(&services).await;
+    let hung_up = api
+        .post("/jobs/scrape?mode=sync")
+        .json(&serde_json::json!({"site_name": "demo", "results_wanted": 3}))
+        .timeout(std::time::Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up first");
+    let run = test_support::eventually(
+        std::time::Duration::from_secs(10),
+        "the run to finish without its client",
+        || async {
+            let runs: Vec<(String, String)> =
+                sqlx::query_as("SELECT run_id, status FROM scrape_runs")
+                    .fetch_all(&db)
+                    .await
+                    .unwrap();
+            runs.into_iter().find(|(_, status)| status == "succeeded")
+        },
+    )
+    .await;
+    assert!(run.0.starts_with("manual_"));
+    assert_eq!(services.locks.holder("demo").await?, None);
+    Ok(())
+}
