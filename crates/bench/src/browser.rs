@@ -97,7 +97,7 @@ fn pool(profiles: &tempfile::TempDir, sessions: usize, pages_per_session: u32) -
     settings.profile_root = profiles.path().to_owned();
     settings.max_sessions = sessions;
     settings.pages_per_session = pages_per_session;
-    BrowserPool::new(settings, None)
+    BrowserPool::new(settings, None, Default::default())
 }
 
 /// Runs `count` operations, `concurrency` at a time, and returns operations per second.

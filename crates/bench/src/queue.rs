@@ -212,7 +212,13 @@ async fn drain_batched(
     batch: usize,
 ) -> anyhow::Result<u64> {
     let mut consumer = queue.consumer(url, worker, Duration::from_secs(1));
-    let acks = AckBatcher::spawn(queue.clone(), worker.to_owned(), batch);
+    let acks = AckBatcher::spawn(
+        queue.clone(),
+        worker.to_owned(),
+        batch,
+        &Default::default(),
+        Default::default(),
+    );
     let (mut done, mut takes) = (0, 0);
     while done < count {
         let queue_core::Taken::Tasks(taken) = consumer.next_batch(batch.min(count - done)).await?

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::{Queue, QueueError, RawTask};
 
@@ -25,15 +27,36 @@ pub struct AckBatcher {
 impl AckBatcher {
     /// Starts batching acks of `worker_id`'s tasks, at most `max_batch` per round trip. Needs a
     /// Tokio runtime.
-    pub fn spawn(queue: Queue, worker_id: String, max_batch: usize) -> Self {
+    ///
+    /// The batching task runs on `tracker` and ends once `stop` is cancelled and every ack
+    /// already handed to it is written (or when the last handle is dropped).
+    pub fn spawn(
+        queue: Queue,
+        worker_id: String,
+        max_batch: usize,
+        tracker: &TaskTracker,
+        stop: CancellationToken,
+    ) -> Self {
         let max_batch = max_batch.max(1);
         let (tx, mut rx) = mpsc::channel::<PendingAck>(max_batch * 4);
         let round_trips = Arc::new(AtomicU64::new(0));
         let counter = round_trips.clone();
-        tokio::spawn(async move {
+        tracker.spawn(async move {
             let mut batch = Vec::with_capacity(max_batch);
-            // Waits for one ack, then takes whatever else is already waiting.
-            while rx.recv_many(&mut batch, max_batch).await > 0 {
+            loop {
+                // Waits for one ack, then takes whatever else is already waiting. On stop, no
+                // new ack is taken in, and those already sent are still written.
+                let received = tokio::select! {
+                    biased;
+                    n = rx.recv_many(&mut batch, max_batch) => n,
+                    () = stop.cancelled() => {
+                        rx.close();
+                        rx.recv_many(&mut batch, max_batch).await
+                    }
+                };
+                if received == 0 {
+                    break;
+                }
                 let (done, replies): (Vec<_>, Vec<_>) =
                     batch.drain(..).map(|p| (p.done, p.reply)).unzip();
                 counter.fetch_add(1, Ordering::Relaxed);

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use deadpool_redis::Pool;
+use tokio_util::task::TaskTracker;
 use trawl_scrape::{BrowserSlots, SlotLease};
 
 use crate::scripts::{SLOT_ACQUIRE, SLOT_RENEW};
@@ -24,6 +25,8 @@ pub struct SlotSemaphore {
     lease_ttl: Duration,
     /// How long `acquire` waits for a free slot before giving up.
     wait: Duration,
+    /// Owns each lease's renewer and the release sent when a lease is dropped.
+    tracker: TaskTracker,
 }
 
 impl SlotSemaphore {
@@ -33,6 +36,7 @@ impl SlotSemaphore {
         capacity: u32,
         lease_ttl: Duration,
         wait: Duration,
+        tracker: TaskTracker,
     ) -> Self {
         Self {
             pool,
@@ -40,6 +44,7 @@ impl SlotSemaphore {
             capacity,
             lease_ttl,
             wait,
+            tracker,
         }
     }
 
@@ -109,7 +114,7 @@ impl SlotSemaphore {
             }
         }
         // Keeps the lease alive while the slot is held; ends with the lease.
-        let renewer = tokio::spawn({
+        let renewer = self.tracker.spawn({
             let (slots, holder) = (self.clone(), holder.clone());
             async move {
                 loop {
@@ -125,7 +130,8 @@ impl SlotSemaphore {
             renewer.abort();
             // Drop cannot await: give the slot back in the background. If that fails, the lease
             // expires by itself.
-            tokio::spawn(async move {
+            let tracker = self.tracker.clone();
+            tracker.spawn(async move {
                 let _ = self.release(&holder).await;
             });
         }))

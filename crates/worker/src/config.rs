@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use queue_core::{CommonConfig, Services, SlotSemaphore, at_least};
+use tokio_util::task::TaskTracker;
 use trawl_scrape::{BrowserSettings, BrowserSlots};
 
 use crate::{WorkerSettings, new_worker_id};
@@ -150,8 +151,12 @@ impl WorkerConfig {
         Ok(settings)
     }
 
-    /// The global browser cap, when configured.
-    pub fn browser_slots(&self, services: &Services) -> Option<Arc<dyn BrowserSlots>> {
+    /// The global browser cap, when configured; its lease renewers run on `tracker`.
+    pub fn browser_slots(
+        &self,
+        services: &Services,
+        tracker: &TaskTracker,
+    ) -> Option<Arc<dyn BrowserSlots>> {
         (self.browser_global_slots > 0).then(|| {
             Arc::new(SlotSemaphore::new(
                 services.redis.clone(),
@@ -159,6 +164,7 @@ impl WorkerConfig {
                 self.browser_global_slots,
                 Duration::from_secs(self.browser_slot_lease),
                 Duration::from_secs(self.browser_slot_wait),
+                tracker.clone(),
             )) as Arc<dyn BrowserSlots>
         })
     }

@@ -29,8 +29,9 @@ async fn main() -> anyhow::Result<()> {
         .settings()
         .map_err(anyhow::Error::msg)
         .context("invalid configuration")?;
-    let slots = config.worker.browser_slots(&services);
-    Worker::new(services, settings, slots)
+    let background = tokio_util::task::TaskTracker::new();
+    let slots = config.worker.browser_slots(&services, &background);
+    Worker::new(services, settings, slots, background)
         .context("cannot build the worker")?
         .run(shutdown)
         .await;

@@ -12,7 +12,7 @@ use queue_core::{
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 use tracing::{Instrument, error, info, info_span, warn};
 use trawl_scrape::{BrowserPool, BrowserSlots, DomainLimits, DomainPacer, Fetchers, HttpFetcher};
 
@@ -28,6 +28,9 @@ const PROMOTE_EVERY: Duration = Duration::from_secs(1);
 /// How long a task that could not be processed (a dependency was down) waits before it runs
 /// again.
 const GIVE_BACK_DELAY: Duration = Duration::from_secs(2);
+/// How long the background tasks get to stop at the end of `run` (a slot release or the last
+/// acks may need a round trip) before the worker stops without them.
+const BACKGROUND_JOIN: Duration = Duration::from_secs(5);
 /// Longest pause between dequeue attempts while Redis is unreachable.
 const MAX_FETCH_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -98,21 +101,31 @@ pub struct Worker {
     giving_back: AtomicBool,
     /// Acks of runs finishing at the same moment share one round trip (started on first use).
     acks: OnceLock<AckBatcher>,
+    /// Owns every background task (heartbeat, promoter, ack batcher, browser reaper, slot
+    /// renewers); joined at the end of `run`.
+    background: TaskTracker,
+    /// Cancelled once the drain is over: stops the background tasks that must outlive
+    /// `shutdown` (the heartbeat, the ack batcher).
+    background_stop: CancellationToken,
 }
 
 impl Worker {
     /// `slots` caps browsers across all workers (BROWSER_GLOBAL_SLOTS); None: no global cap.
+    ///
+    /// `background` owns the worker's background tasks; pass the same tracker to the
+    /// `SlotSemaphore` behind `slots`, so its renewers are joined with the rest.
     pub fn new(
         services: Services,
         settings: WorkerSettings,
         slots: Option<Arc<dyn BrowserSlots>>,
+        background: TaskTracker,
     ) -> Result<Arc<Self>, trawl_scrape::ScrapeError> {
         let fetchers = Fetchers {
             http: HttpFetcher::new(&settings.user_agent, settings.page_timeout)?,
             browser: settings
                 .browser
                 .clone()
-                .map(|browser| BrowserPool::new(browser, slots)),
+                .map(|browser| BrowserPool::new(browser, slots, background.clone())),
             adzuna: settings.adzuna.clone(),
             domain_limits: DomainLimits::new(settings.per_domain_concurrency),
             pacer: settings.domain_interval.map(|interval| {
@@ -135,11 +148,18 @@ impl Worker {
             executor,
             giving_back: AtomicBool::new(false),
             acks: OnceLock::new(),
+            background,
+            background_stop: CancellationToken::new(),
         }))
     }
 
     pub fn id(&self) -> &str {
         &self.settings.worker_id
+    }
+
+    /// Background tasks still running (none once `run` has returned).
+    pub fn background_tasks(&self) -> usize {
+        self.background.len()
     }
 
     pub fn consumer(&self) -> Consumer {
@@ -180,8 +200,10 @@ impl Worker {
         }
         // The heartbeat outlives `shutdown` until the drain is over: a draining worker is alive,
         // and recovery must not take its tasks while it still finishes or requeues them.
-        let heartbeat = tokio::spawn(self.clone().heartbeat(CancellationToken::new()));
-        let promoter = tokio::spawn(self.clone().promote_retries(shutdown.clone()));
+        self.background
+            .spawn(self.clone().heartbeat(self.background_stop.clone()));
+        self.background
+            .spawn(self.clone().promote_retries(shutdown.clone()));
         let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let mut consumer = self.consumer();
         let mut running = JoinSet::new();
@@ -278,8 +300,17 @@ impl Worker {
         if let Some(browser) = &self.executor.fetchers.browser {
             browser.close().await;
         }
-        heartbeat.abort();
-        promoter.abort();
+        self.background_stop.cancel();
+        self.background.close();
+        if tokio::time::timeout(BACKGROUND_JOIN, self.background.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                still_running = self.background.len(),
+                "background tasks did not stop in time"
+            );
+        }
         if let Err(err) = self.services.queue.deregister(self.id()).await {
             warn!(error = format!("{err:#}"), "could not deregister worker");
         }
@@ -743,6 +774,8 @@ impl Worker {
                 self.services.queue.clone(),
                 self.id().to_owned(),
                 self.settings.concurrency,
+                &self.background,
+                self.background_stop.clone(),
             )
         });
         acks.ack(raw, task_id, summary).await?;

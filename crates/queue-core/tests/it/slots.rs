@@ -17,6 +17,7 @@ fn semaphore(redis: &TestRedis, capacity: u32, lease: Duration) -> SlotSemaphore
         capacity,
         lease,
         Duration::from_secs(60),
+        Default::default(),
     )
 }
 
@@ -58,6 +59,7 @@ async fn two_slots_never_allow_a_third_browser() -> anyhow::Result<()> {
             BrowserPool::new(
                 settings,
                 Some(Arc::new(slots.clone()) as Arc<dyn BrowserSlots>),
+                Default::default(),
             )
         })
         .collect();

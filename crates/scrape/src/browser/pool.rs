@@ -10,6 +10,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tempfile::TempDir;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::driver::{DriverProcess, kill_processes_mentioning};
 use super::{BrowserSettings, BrowserSlots, SlotLease};
@@ -39,6 +41,10 @@ struct Inner {
     permits: Semaphore,
     /// The cap across every worker, when configured.
     slots: Option<Arc<dyn BrowserSlots>>,
+    /// Owns the idle reaper; the pool's owner joins it at shutdown.
+    tracker: TaskTracker,
+    /// Cancelled by `close`: the reaper stops.
+    closed: CancellationToken,
 }
 
 struct Session {
@@ -54,7 +60,12 @@ struct Session {
 impl BrowserPool {
     /// A pool that opens browsers on demand; chromedriver (unless `webdriver_url` is set) starts
     /// with the first session.
-    pub fn new(settings: BrowserSettings, slots: Option<Arc<dyn BrowserSlots>>) -> Self {
+    /// Its background task (the idle reaper) runs on `tracker`, and ends at `close`.
+    pub fn new(
+        settings: BrowserSettings,
+        slots: Option<Arc<dyn BrowserSlots>>,
+        tracker: TaskTracker,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 permits: Semaphore::new(settings.max_sessions.max(1)),
@@ -63,6 +74,8 @@ impl BrowserPool {
                 idle: Mutex::new(Vec::new()),
                 reaper_started: std::sync::atomic::AtomicBool::new(false),
                 slots,
+                tracker,
+                closed: CancellationToken::new(),
             }),
         }
     }
@@ -80,6 +93,7 @@ impl BrowserPool {
     /// Closes every idle session and stops our chromedriver. A pool dropped with sessions still
     /// open kills them with the driver's process group.
     pub async fn close(&self) {
+        self.inner.closed.cancel();
         let sessions: Vec<Session> =
             std::mem::take(&mut *self.inner.idle.lock().expect("idle lock"));
         for session in sessions {
@@ -194,9 +208,14 @@ impl BrowserPool {
         }
         let weak = Arc::downgrade(&self.inner);
         let every = (self.inner.settings.idle_timeout / 2).max(Duration::from_millis(100));
-        tokio::spawn(async move {
+        let closed = self.inner.closed.clone();
+        self.inner.tracker.spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
+                // Safe to cancel: between sweeps the reaper holds nothing.
+                tokio::select! {
+                    () = closed.cancelled() => return,
+                    () = tokio::time::sleep(every) => {}
+                }
                 let Some(inner) = weak.upgrade() else { return };
                 let pool = BrowserPool { inner };
                 let limit = pool.inner.settings.idle_timeout;

@@ -16,7 +16,7 @@ fn pool(profiles: &tempfile::TempDir, adjust: impl FnOnce(&mut BrowserSettings))
     settings.profile_root = profiles.path().to_owned();
     settings.page_timeout = Duration::from_secs(20);
     adjust(&mut settings);
-    BrowserPool::new(settings, None)
+    BrowserPool::new(settings, None, Default::default())
 }
 
 fn fetchers(browser: Option<BrowserPool>) -> Fetchers {

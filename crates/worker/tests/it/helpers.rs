@@ -21,7 +21,7 @@ pub fn worker_with(services: &Services, adjust: impl FnOnce(&mut WorkerSettings)
     settings.shutdown_grace = Duration::from_secs(5);
     settings.page_timeout = Duration::from_secs(5);
     adjust(&mut settings);
-    Worker::new(services.clone(), settings, None).expect("worker builds")
+    Worker::new(services.clone(), settings, None, Default::default()).expect("worker builds")
 }
 
 /// Queues a scheduled run of `site` with the given search, as the scheduler would.

@@ -51,6 +51,8 @@ async fn shutdown_lets_a_running_task_finish_within_the_grace(db: PgPool) -> any
         run.message
     );
     assert!(services.queue.inflight(worker.id()).await?.is_empty());
+    // Issue 8, item 6: heartbeat, promoter and ack batcher were joined, not left running.
+    assert_eq!(worker.background_tasks(), 0, "background tasks joined");
     let pending: i64 = redis_cmd(
         &redis.pool,
         redis::cmd("LLEN").arg(services.keys().pending()),
