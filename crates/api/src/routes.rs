@@ -15,6 +15,13 @@ use trawl_scrape::SourceKind;
 use crate::auth::Authorized;
 use crate::{ApiError, AppState, success};
 
+mod queue;
+
+pub use queue::{
+    dead_letters, delete_dead_letter, pause_queue, queue_status, resume_queue, retry_dead_letter,
+    scheduler_run, scheduler_status,
+};
+
 /// Sync mode is for small diagnostic runs (seed 003): at most this many results.
 pub const SYNC_MAX_RESULTS: u32 = 25;
 /// Postings listed with a run unless `?limit=` says otherwise.
@@ -277,84 +284,6 @@ pub async fn run_status(
     ))
 }
 
-pub async fn queue_status(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let metrics = state.services.queue.metrics().await?;
-    let runs: serde_json::Map<String, serde_json::Value> =
-        store::count_runs_by_status(&state.services.db)
-            .await?
-            .into_iter()
-            .map(|(status, count)| (status, json!(count)))
-            .collect();
-    let keys = state.services.keys();
-    Ok(success(
-        StatusCode::OK,
-        json!({"queue": metrics.queue, "pending": metrics.pending, "in_flight": metrics.in_flight,
-               "delayed": metrics.delayed, "dead": metrics.dead, "paused": metrics.paused, "workers_alive": metrics.workers_alive, "workers": metrics.workers,
-               "runs_by_status": runs, "pending_key": keys.pending()}),
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeadQuery {
-    limit: Option<usize>,
-}
-
-/// Newest dead letters first, with the reason each was set aside.
-pub async fn dead_letters(
-    State(state): State<AppState>,
-    limit: Result<Query<DeadQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let limit = query(limit)?.limit.unwrap_or(100);
-    if !(1..=queue_core::DEFAULT_DEAD_LETTER_CAP).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {}, got {limit}",
-            queue_core::DEFAULT_DEAD_LETTER_CAP
-        )));
-    }
-    let queue = &state.services.queue;
-    let total = queue.metrics().await?.dead;
-    let entries = queue.dead_letters(limit).await?;
-    Ok(success(
-        StatusCode::OK,
-        json!({"total": total, "cap": queue_core::DEFAULT_DEAD_LETTER_CAP, "dead": entries}),
-    ))
-}
-
-pub async fn retry_dead_letter(
-    _: Authorized,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    check_field("id", &id)?;
-    match state.services.queue.retry_dead_letter(&id).await? {
-        Some(task) => Ok(success(
-            StatusCode::OK,
-            json!({"id": id, "requeued": true, "task": task}),
-        )),
-        None => Err(ApiError::not_found(
-            "unknown_dead_letter",
-            format!("no dead letter with id {id}"),
-        )),
-    }
-}
-
-pub async fn delete_dead_letter(
-    _: Authorized,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    check_field("id", &id)?;
-    if state.services.queue.delete_dead_letter(&id).await? {
-        Ok(success(StatusCode::OK, json!({"id": id, "deleted": true})))
-    } else {
-        Err(ApiError::not_found(
-            "unknown_dead_letter",
-            format!("no dead letter with id {id}"),
-        ))
-    }
-}
-
 pub async fn cancel_run(
     _: Authorized,
     State(state): State<AppState>,
@@ -381,55 +310,6 @@ pub async fn cancel_run(
             format!("no run with run_id {run_id}"),
         )),
     }
-}
-
-pub async fn pause_queue(
-    _: Authorized,
-    State(state): State<AppState>,
-) -> Result<Response, ApiError> {
-    state.services.queue.set_paused(true).await?;
-    Ok(success(StatusCode::OK, json!({"paused": true})))
-}
-
-pub async fn resume_queue(
-    _: Authorized,
-    State(state): State<AppState>,
-) -> Result<Response, ApiError> {
-    state.services.queue.set_paused(false).await?;
-    Ok(success(StatusCode::OK, json!({"paused": false})))
-}
-
-pub async fn scheduler_run(
-    _: Authorized,
-    State(state): State<AppState>,
-) -> Result<Response, ApiError> {
-    let stats = trawl_scheduler::run_pass(&state.services, "api", state.scheduler_batch)
-        .await
-        .map_err(|err| match err {
-            trawl_scheduler::PassError::Store(err) => err.into(),
-            trawl_scheduler::PassError::Queue(err) => err.into(),
-            trawl_scheduler::PassError::Submit(err) => err.into(),
-            other => ApiError::internal(&other),
-        })?;
-    Ok(success(
-        StatusCode::OK,
-        serde_json::to_value(stats).expect("stats serialize"),
-    ))
-}
-
-pub async fn scheduler_status(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let status = trawl_scheduler::status(&state.services).await?;
-    let sites: Vec<_> = store::list_sites(&state.services.db)
-        .await?
-        .into_iter()
-        .map(|s| json!({"site_name": s.site_name, "enabled": s.enabled, "interval_minutes": s.interval_minutes,
-                        "cron": s.cron, "time_zone": s.time_zone,
-                        "last_run_at": s.last_run_at, "next_run_at": s.next_run_at}))
-        .collect();
-    Ok(success(
-        StatusCode::OK,
-        json!({"last_pass": status.last_pass, "totals": status.totals, "sites": sites}),
-    ))
 }
 
 pub async fn not_found() -> ApiError {

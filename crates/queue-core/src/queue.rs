@@ -9,17 +9,22 @@
 //! (`requeue.lua`).
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use deadpool_redis::Pool;
-use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
 
-use crate::redis_conn::blocking_connection;
 use crate::scripts::{
-    ACK, ADOPT, DEAD_LETTER, DEAD_TAKE, EXPIRED_WORKERS, GIVE_BACK, HEARTBEAT, HOLD_IF_PAUSED,
-    PROMOTE, RECOVER, REQUEUE, RETRY_LATER, SNAPSHOT, TAKE_BATCH, WORKERS_ALIVE,
+    ACK, ADOPT, GIVE_BACK, HEARTBEAT, PROMOTE, REQUEUE, RETRY_LATER, SNAPSHOT, WORKERS_ALIVE,
 };
 use crate::{Keys, QueueError, Task};
+
+mod consumer;
+mod dead;
+mod recovery;
+
+pub use consumer::{Consumer, Taken};
+pub use dead::DeadLetter;
+use dead::dead_letter_entry;
+pub use recovery::{BLAME_WINDOW, Recovery};
 
 /// Default cap on the dead-letter list; the oldest entries are trimmed beyond it (Sidekiq keeps
 /// 10,000 dead jobs for the same reason: enough to investigate, bounded memory).
@@ -28,23 +33,9 @@ pub const DEFAULT_DEAD_LETTER_CAP: usize = 10_000;
 /// Most delayed tasks one promote call moves, so one call never blocks Redis for long.
 const PROMOTE_BATCH: u64 = 1_000;
 
-/// How far back recovery looks for other worker deaths before it blames a task for one:
-/// long enough to cover deaths noticed one heartbeat TTL and a scheduler pass apart, short
-/// enough that yesterday's unrelated crash does not shield a poison task today.
-pub const BLAME_WINDOW: Duration = Duration::from_secs(600);
-
 /// A message as Redis holds it: bytes, not necessarily UTF-8 (a hand-written task can be
 /// anything), so one bad message can neither fail the batch it came in nor stick in flight.
 pub type RawTask = Vec<u8>;
-
-/// What one dequeue found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Taken {
-    /// Tasks now in the worker's in-flight list (maybe none: the queue was empty).
-    Tasks(Vec<RawTask>),
-    /// The queue is paused: nothing was taken.
-    Paused,
-}
 
 /// What giving back an unprocessable task did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,30 +70,6 @@ pub struct QueueMetrics {
     pub workers: Vec<String>,
     /// Workers take no tasks while paused; producers still enqueue.
     pub paused: bool,
-}
-
-/// What a recovery sweep did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Recovery {
-    /// Workers found dead (heartbeat expired) and cleaned up.
-    pub workers: Vec<String>,
-    /// Tasks put back in the queue.
-    pub requeued: u64,
-    /// Tasks dead-lettered as poison, as they were in the queue, with the reason each.
-    pub poisoned: Vec<(RawTask, String)>,
-}
-
-/// One entry of the dead-letter list.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct DeadLetter {
-    /// Names the entry for retry and delete.
-    pub id: String,
-    /// The message as it was in the queue (it may not even be JSON; bytes that are not UTF-8
-    /// are shown as U+FFFD).
-    pub task: String,
-    pub reason: String,
-    pub failed_at: DateTime<Utc>,
-    pub worker_id: String,
 }
 
 impl Queue {
@@ -225,57 +192,6 @@ impl Queue {
             .invoke_async(&mut conn)
             .await?;
         Ok(replaced == 1)
-    }
-
-    /// Moves an in-flight message to the dead-letter list with the reason.
-    pub async fn dead_letter(
-        &self,
-        worker_id: &str,
-        raw: &[u8],
-        reason: &str,
-    ) -> Result<u64, QueueError> {
-        let entry = dead_letter_entry(worker_id, raw, reason);
-        let mut conn = self.pool.get().await?;
-        Ok(DEAD_LETTER
-            .key(self.keys.inflight(worker_id))
-            .key(self.keys.dead())
-            .arg(raw)
-            .arg(entry)
-            .arg(self.dead_letter_cap)
-            .invoke_async(&mut conn)
-            .await?)
-    }
-
-    /// Recovers the in-flight tasks of every worker whose heartbeat expired: back to the queue,
-    /// or to the dead-letter list after `max_deliveries` recoveries. Safe to run from any number
-    /// of processes at once (each worker is recovered by one script, atomically).
-    pub async fn recover_crashed(&self, max_deliveries: u32) -> Result<Recovery, QueueError> {
-        let mut conn = self.pool.get().await?;
-        let expired: Vec<String> = EXPIRED_WORKERS
-            .key(self.keys.workers())
-            .invoke_async(&mut conn)
-            .await?;
-        let mut recovery = Recovery::default();
-        for worker in expired {
-            let (requeued, poisoned, reasons): (u64, Vec<RawTask>, Vec<String>) = RECOVER
-                .key(self.keys.inflight(&worker))
-                .key(self.keys.pending())
-                .key(self.keys.dead())
-                .key(self.keys.deliveries())
-                .key(self.keys.workers())
-                .key(self.keys.deaths())
-                .arg(&worker)
-                .arg(max_deliveries.max(1))
-                .arg(self.dead_letter_cap)
-                .arg(Utc::now().to_rfc3339())
-                .arg(BLAME_WINDOW.as_millis() as u64)
-                .invoke_async(&mut conn)
-                .await?;
-            recovery.workers.push(worker);
-            recovery.requeued += requeued;
-            recovery.poisoned.extend(poisoned.into_iter().zip(reasons));
-        }
-        Ok(recovery)
     }
 
     /// Moves an in-flight task to the delayed set, due after `delay` (Redis's clock). Returns
@@ -417,81 +333,6 @@ impl Queue {
             .await?)
     }
 
-    /// Newest dead letters first.
-    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
-        let mut conn = self.pool.get().await?;
-        // Bytes: recovery writes entries holding the message as it was, UTF-8 or not.
-        let raw: Vec<RawTask> = redis::cmd("LRANGE")
-            .arg(self.keys.dead())
-            .arg(0)
-            .arg(limit.saturating_sub(1))
-            .query_async(&mut conn)
-            .await?;
-        Ok(raw
-            .iter()
-            .filter_map(|entry| serde_json::from_str(&String::from_utf8_lossy(entry)).ok())
-            .collect())
-    }
-
-    /// Removes a dead letter and queues its task again. A task that parses is queued as a fresh
-    /// manual run (its old run ended failed and stays as the record of what happened); one that
-    /// does not is queued as it was, to be judged again. Returns the task queued, or None if
-    /// there is no such entry.
-    pub async fn retry_dead_letter(&self, id: &str) -> Result<Option<String>, QueueError> {
-        let Some((stored, entry)) = self.find_dead_letter(id).await? else {
-            return Ok(None);
-        };
-        let task = match Task::parse(&entry.task) {
-            Ok(mut task) => {
-                task.run_id = None;
-                task.task_id = None;
-                task.trigger = Some(crate::Trigger::Manual);
-                task.enqueued_at = Some(Utc::now());
-                task.recovered = None;
-                task.to_json()
-            }
-            Err(_) => entry.task,
-        };
-        Ok(self.take_dead_letter(&stored, &task).await?.then_some(task))
-    }
-
-    /// Deletes a dead letter. Returns whether it existed.
-    pub async fn delete_dead_letter(&self, id: &str) -> Result<bool, QueueError> {
-        match self.find_dead_letter(id).await? {
-            Some((stored, _)) => self.take_dead_letter(&stored, "").await,
-            None => Ok(false),
-        }
-    }
-
-    async fn find_dead_letter(
-        &self,
-        id: &str,
-    ) -> Result<Option<(RawTask, DeadLetter)>, QueueError> {
-        let mut conn = self.pool.get().await?;
-        let raw: Vec<RawTask> = redis::cmd("LRANGE")
-            .arg(self.keys.dead())
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await?;
-        Ok(raw.into_iter().find_map(|stored| {
-            let entry: DeadLetter = serde_json::from_str(&String::from_utf8_lossy(&stored)).ok()?;
-            (entry.id == id).then_some((stored, entry))
-        }))
-    }
-
-    async fn take_dead_letter(&self, stored: &[u8], requeue: &str) -> Result<bool, QueueError> {
-        let mut conn = self.pool.get().await?;
-        let taken: i64 = DEAD_TAKE
-            .key(self.keys.dead())
-            .key(self.keys.pending())
-            .arg(stored)
-            .arg(requeue)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(taken == 1)
-    }
-
     /// Puts everything still in this worker's in-flight list back at the head of the queue.
     pub async fn requeue_inflight(&self, worker_id: &str) -> Result<u64, QueueError> {
         let mut conn = self.pool.get().await?;
@@ -573,115 +414,4 @@ impl Queue {
         let raw: Option<String> = redis::cmd("GET").arg(key).query_async(&mut conn).await?;
         Ok(raw.and_then(|raw| serde_json::from_str(&raw).ok()))
     }
-}
-
-/// Takes tasks from the queue into one worker's in-flight list.
-pub struct Consumer {
-    redis_url: String,
-    pending: String,
-    inflight: String,
-    paused: String,
-    /// How long one BLMOVE blocks: short, so the loop notices shutdown (Sidekiq uses 2 s).
-    block_for: Duration,
-    /// Dropped after any error so the next call reconnects.
-    conn: Option<MultiplexedConnection>,
-}
-
-impl Consumer {
-    /// Takes up to `max` tasks into the in-flight list: at once if the queue has any (one round
-    /// trip for the lot, `take_batch.lua`), else waits up to `block_for` for one (BLMOVE), so an
-    /// idle worker still starts a new task the moment it arrives. Takes nothing while the queue
-    /// is paused, including a task that arrives during the wait.
-    ///
-    /// Cancel safety: as `next`.
-    pub async fn next_batch(&mut self, max: usize) -> Result<Taken, QueueError> {
-        let mut conn = self.connection().await?;
-        let taken: Result<redis::Value, _> = TAKE_BATCH
-            .key(&self.pending)
-            .key(&self.inflight)
-            .key(&self.paused)
-            .arg(max.max(1))
-            .invoke_async(&mut conn)
-            .await;
-        match taken {
-            Ok(redis::Value::Int(_)) => return Ok(Taken::Paused),
-            Ok(value) => {
-                let taken: Vec<RawTask> =
-                    redis::from_redis_value(value).map_err(redis::RedisError::from)?;
-                if !taken.is_empty() {
-                    return Ok(Taken::Tasks(taken));
-                }
-            }
-            Err(err) => {
-                self.conn = None;
-                return Err(err.into());
-            }
-        }
-        self.next_unless_paused().await
-    }
-
-    /// The consumer's connection (a handle: clones share it), opened on first use.
-    async fn connection(&mut self) -> Result<MultiplexedConnection, QueueError> {
-        if self.conn.is_none() {
-            self.conn = Some(blocking_connection(&self.redis_url, self.block_for).await?);
-        }
-        Ok(self.conn.clone().expect("connection was just set"))
-    }
-
-    /// Waits up to `block_for` for a task and moves it into the in-flight list; a pause
-    /// written meanwhile hands it straight back (`hold_if_paused.lua`).
-    async fn next_unless_paused(&mut self) -> Result<Taken, QueueError> {
-        let Some(raw) = self.next().await? else {
-            return Ok(Taken::Tasks(Vec::new()));
-        };
-        let mut conn = self.connection().await?;
-        let held: Result<i64, _> = HOLD_IF_PAUSED
-            .key(&self.inflight)
-            .key(&self.pending)
-            .key(&self.paused)
-            .arg(&raw)
-            .invoke_async(&mut conn)
-            .await;
-        match held {
-            Ok(1) => Ok(Taken::Paused),
-            Ok(_) => Ok(Taken::Tasks(vec![raw])),
-            Err(err) => {
-                // The task stays in flight; the worker gives it back at shutdown, or recovery.
-                self.conn = None;
-                Err(err.into())
-            }
-        }
-    }
-
-    /// Waits up to `block_for` for a task and moves it into the in-flight list.
-    ///
-    /// Cancel safety: if this future is dropped after Redis moved a task, the task sits in the
-    /// in-flight list, and the worker's shutdown requeue gives it back.
-    pub async fn next(&mut self) -> Result<Option<RawTask>, QueueError> {
-        let mut conn = self.connection().await?;
-        let result: Result<Option<RawTask>, _> = redis::cmd("BLMOVE")
-            .arg(&self.pending)
-            .arg(&self.inflight)
-            .arg("RIGHT")
-            .arg("LEFT")
-            .arg(self.block_for.as_secs_f64())
-            .query_async(&mut conn)
-            .await;
-        if result.is_err() {
-            self.conn = None;
-        }
-        Ok(result?)
-    }
-}
-
-/// A dead-letter entry's JSON: the message (shown as text), why, when and by whom.
-fn dead_letter_entry(worker_id: &str, raw: &[u8], reason: &str) -> String {
-    let entry = DeadLetter {
-        id: format!("dl_{}", uuid::Uuid::new_v4().simple()),
-        task: String::from_utf8_lossy(raw).into_owned(),
-        reason: reason.to_owned(),
-        failed_at: Utc::now(),
-        worker_id: worker_id.to_owned(),
-    };
-    serde_json::to_string(&entry).expect("dead letter serializes")
 }

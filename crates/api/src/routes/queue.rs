@@ -1,0 +1,139 @@
+//! The operator's endpoints: queue depth, dead letters, pause and resume, scheduler passes.
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use queue_core::store;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{check_field, query};
+use crate::auth::Authorized;
+use crate::{ApiError, AppState, success};
+
+pub async fn queue_status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let metrics = state.services.queue.metrics().await?;
+    let runs: serde_json::Map<String, serde_json::Value> =
+        store::count_runs_by_status(&state.services.db)
+            .await?
+            .into_iter()
+            .map(|(status, count)| (status, json!(count)))
+            .collect();
+    let keys = state.services.keys();
+    Ok(success(
+        StatusCode::OK,
+        json!({"queue": metrics.queue, "pending": metrics.pending, "in_flight": metrics.in_flight,
+               "delayed": metrics.delayed, "dead": metrics.dead, "paused": metrics.paused, "workers_alive": metrics.workers_alive, "workers": metrics.workers,
+               "runs_by_status": runs, "pending_key": keys.pending()}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadQuery {
+    limit: Option<usize>,
+}
+
+/// Newest dead letters first, with the reason each was set aside.
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    limit: Result<Query<DeadQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let limit = query(limit)?.limit.unwrap_or(100);
+    if !(1..=queue_core::DEFAULT_DEAD_LETTER_CAP).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {}, got {limit}",
+            queue_core::DEFAULT_DEAD_LETTER_CAP
+        )));
+    }
+    let queue = &state.services.queue;
+    let total = queue.metrics().await?.dead;
+    let entries = queue.dead_letters(limit).await?;
+    Ok(success(
+        StatusCode::OK,
+        json!({"total": total, "cap": queue_core::DEFAULT_DEAD_LETTER_CAP, "dead": entries}),
+    ))
+}
+
+pub async fn retry_dead_letter(
+    _: Authorized,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    check_field("id", &id)?;
+    match state.services.queue.retry_dead_letter(&id).await? {
+        Some(task) => Ok(success(
+            StatusCode::OK,
+            json!({"id": id, "requeued": true, "task": task}),
+        )),
+        None => Err(ApiError::not_found(
+            "unknown_dead_letter",
+            format!("no dead letter with id {id}"),
+        )),
+    }
+}
+
+pub async fn delete_dead_letter(
+    _: Authorized,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    check_field("id", &id)?;
+    if state.services.queue.delete_dead_letter(&id).await? {
+        Ok(success(StatusCode::OK, json!({"id": id, "deleted": true})))
+    } else {
+        Err(ApiError::not_found(
+            "unknown_dead_letter",
+            format!("no dead letter with id {id}"),
+        ))
+    }
+}
+
+pub async fn pause_queue(
+    _: Authorized,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    state.services.queue.set_paused(true).await?;
+    Ok(success(StatusCode::OK, json!({"paused": true})))
+}
+
+pub async fn resume_queue(
+    _: Authorized,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    state.services.queue.set_paused(false).await?;
+    Ok(success(StatusCode::OK, json!({"paused": false})))
+}
+
+pub async fn scheduler_run(
+    _: Authorized,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    let stats = trawl_scheduler::run_pass(&state.services, "api", state.scheduler_batch)
+        .await
+        .map_err(|err| match err {
+            trawl_scheduler::PassError::Store(err) => err.into(),
+            trawl_scheduler::PassError::Queue(err) => err.into(),
+            trawl_scheduler::PassError::Submit(err) => err.into(),
+            other => ApiError::internal(&other),
+        })?;
+    Ok(success(
+        StatusCode::OK,
+        serde_json::to_value(stats).expect("stats serialize"),
+    ))
+}
+
+pub async fn scheduler_status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let status = trawl_scheduler::status(&state.services).await?;
+    let sites: Vec<_> = store::list_sites(&state.services.db)
+        .await?
+        .into_iter()
+        .map(|s| json!({"site_name": s.site_name, "enabled": s.enabled, "interval_minutes": s.interval_minutes,
+                        "cron": s.cron, "time_zone": s.time_zone,
+                        "last_run_at": s.last_run_at, "next_run_at": s.next_run_at}))
+        .collect();
+    Ok(success(
+        StatusCode::OK,
+        json!({"last_pass": status.last_pass, "totals": status.totals, "sites": sites}),
+    ))
+}

@@ -1,0 +1,225 @@
+//! How a run ends, or goes back to wait: finished by its attempt, retried later, failed from
+//! outside, requeued. Every write is compare-and-set, and every end counts the run's postings
+//! from its links.
+use sqlx::PgPool;
+
+use super::RunStatus;
+use crate::StoreError;
+
+/// What a worker reports when a run ends.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub status: RunStatus,
+    pub requested_pages: u32,
+    pub completed_pages: u32,
+    pub errors_count: u32,
+    pub jobs_invalid: u32,
+    pub message: String,
+    pub error_detail: serde_json::Value,
+}
+
+/// SET clause shared by every way a run ends: its posting counts are those of its links in
+/// `scrape_run_postings` (the run's `$1`), never what a worker happened to report.
+const COUNTS_FROM_LINKS: &str = "jobs_found = (SELECT count(*) FROM scrape_run_postings p \
+         WHERE p.run_id = $1), \
+     jobs_inserted = (SELECT count(*) FROM scrape_run_postings p \
+         WHERE p.run_id = $1 AND p.outcome = 'inserted'), \
+     jobs_updated = (SELECT count(*) FROM scrape_run_postings p \
+         WHERE p.run_id = $1 AND p.outcome = 'updated'), \
+     jobs_unchanged = (SELECT count(*) FROM scrape_run_postings p \
+         WHERE p.run_id = $1 AND p.outcome = 'unchanged')";
+
+/// Writes a run's terminal status, if `attempt` is still the run's current attempt and it is
+/// running (compare-and-set). Posting counts come from `scrape_run_postings`, so a run processed
+/// twice counts each posting once. Returns false if the run was not running this attempt.
+pub async fn finish_run(
+    pool: &PgPool,
+    run_id: &str,
+    attempt: i32,
+    report: &RunReport,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query(&format!(
+        "UPDATE scrape_runs r SET status = $3, finished_at = now(), requested_pages = $4, \
+             completed_pages = $5, errors_count = $6, jobs_invalid = $7, message = $8, \
+             error_detail = $9, updated_at = now(), {COUNTS_FROM_LINKS} \
+         WHERE r.run_id = $1 AND r.attempt = $2 AND r.status = 'running'"
+    ))
+    .bind(run_id)
+    .bind(attempt)
+    .bind(report.status.as_str())
+    .bind(report.requested_pages as i32)
+    .bind(report.completed_pages as i32)
+    .bind(report.errors_count as i32)
+    .bind(report.jobs_invalid as i32)
+    .bind(&report.message)
+    .bind(&report.error_detail)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 1 {
+        end_attempt(
+            &mut tx,
+            run_id,
+            attempt,
+            report.status.as_str(),
+            &report.message,
+            false,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(updated == 1)
+}
+
+/// Puts a run whose attempt failed transiently back to `queued` if it has retries left
+/// (`retries < max_retries`) and `attempt` is still its current attempt (compare-and-set).
+/// `delay_for(n)` says how long the n-th retry waits. Returns the retry number and its delay, or
+/// None when the run must end instead.
+pub async fn retry_run(
+    pool: &PgPool,
+    run_id: &str,
+    attempt: i32,
+    max_retries: i32,
+    delay_for: impl FnOnce(i32) -> std::time::Duration,
+    report: &RunReport,
+) -> Result<Option<(i32, std::time::Duration)>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let retry: Option<(i32,)> = sqlx::query_as(
+        "UPDATE scrape_runs SET status = 'queued', retries = retries + 1, updated_at = now() \
+         WHERE run_id = $1 AND attempt = $2 AND status = 'running' AND retries < $3 \
+         RETURNING retries",
+    )
+    .bind(run_id)
+    .bind(attempt)
+    .bind(max_retries)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((retry,)) = retry else {
+        return Ok(None);
+    };
+    let delay = delay_for(retry);
+    let message = format!(
+        "attempt {attempt} failed, retry {retry} of {max_retries} in {:.1} s: {}",
+        delay.as_secs_f64(),
+        report.message
+    );
+    sqlx::query(
+        "UPDATE scrape_runs SET retry_at = now() + make_interval(secs => $2), message = $3, \
+             requested_pages = $4, completed_pages = $5, errors_count = $6, error_detail = $7 \
+         WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .bind(delay.as_secs_f64())
+    .bind(&message)
+    .bind(report.requested_pages as i32)
+    .bind(report.completed_pages as i32)
+    .bind(report.errors_count as i32)
+    .bind(&report.error_detail)
+    .execute(&mut *tx)
+    .await?;
+    end_attempt(&mut tx, run_id, attempt, "failed", &report.message, true).await?;
+    tx.commit().await?;
+    Ok(Some((retry, delay)))
+}
+
+async fn end_attempt(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    run_id: &str,
+    attempt: i32,
+    status: &str,
+    message: &str,
+    retried: bool,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE scrape_run_attempts SET status = $3, finished_at = now(), message = $4, \
+             retried = $5 \
+         WHERE run_id = $1 AND attempt = $2",
+    )
+    .bind(run_id)
+    .bind(attempt)
+    .bind(status)
+    .bind(message)
+    .bind(retried)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Fails a run that has not ended, with the reason. Returns false if it had already ended.
+/// Used by whoever has authority over the run as a whole (reconciler, recovery, cancel, a
+/// worker that cannot start it); a worker ending its own attempt uses `finish_run`.
+///
+/// Its posting counts come from `scrape_run_postings`, like every other way a run ends: pages an
+/// attempt stored before it died are the run's results. Returns the run's site (whose lock the
+/// caller releases: `queue_core::fail_run` does both), or None if the run had already ended.
+pub async fn fail_run(
+    pool: &PgPool,
+    run_id: &str,
+    message: &str,
+) -> Result<Option<String>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let ended: Option<(i32, String)> = sqlx::query_as(&format!(
+        "UPDATE scrape_runs r SET status = 'failed', finished_at = now(), message = $2, \
+             errors_count = GREATEST(COALESCE(errors_count, 0), 1), updated_at = now(), \
+             {COUNTS_FROM_LINKS} \
+         WHERE r.run_id = $1 AND r.status IN ('queued', 'running') RETURNING attempt, site_name"
+    ))
+    .bind(run_id)
+    .bind(message)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((attempt, _)) = &ended {
+        close_running_attempt(&mut tx, run_id, *attempt, "failed", message).await?;
+    }
+    tx.commit().await?;
+    Ok(ended.map(|(_, site)| site))
+}
+
+/// Ends the attempt if it is still marked running (it may never have started).
+async fn close_running_attempt(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    run_id: &str,
+    attempt: i32,
+    status: &str,
+    message: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE scrape_run_attempts SET status = $3, finished_at = now(), message = $4 \
+         WHERE run_id = $1 AND attempt = $2 AND status = 'running'",
+    )
+    .bind(run_id)
+    .bind(attempt)
+    .bind(status)
+    .bind(message)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Puts a run back to `queued` with the reason (its task went back to the queue). With
+/// `attempt`, only if that is still the run's current attempt (a worker giving back its own
+/// task); without, whatever attempt it is at (the reconciler).
+pub async fn requeue_run(
+    pool: &PgPool,
+    run_id: &str,
+    attempt: Option<i32>,
+    message: &str,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    let requeued: Option<(i32,)> = sqlx::query_as(
+        "UPDATE scrape_runs SET status = 'queued', message = $2, updated_at = now() \
+         WHERE run_id = $1 AND status IN ('queued', 'running') \
+             AND ($3::int IS NULL OR attempt = $3) RETURNING attempt",
+    )
+    .bind(run_id)
+    .bind(message)
+    .bind(attempt)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((attempt,)) = requeued {
+        close_running_attempt(&mut tx, run_id, attempt, "abandoned", message).await?;
+    }
+    tx.commit().await?;
+    Ok(requeued.is_some())
+}
