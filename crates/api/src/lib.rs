@@ -11,7 +11,7 @@ use axum::{Router, middleware};
 use queue_core::Services;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use trawl_worker::Executor;
+use trawl_scrape_runs::Executor;
 
 pub use auth::ApiKeys;
 pub use error::{ApiError, success};

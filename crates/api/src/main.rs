@@ -6,7 +6,7 @@ use clap::Parser;
 use queue_core::{CommonConfig, at_least};
 use trawl_api::{ApiKeys, AppState};
 use trawl_scrape::HttpFetcher;
-use trawl_worker::Executor;
+use trawl_scrape_runs::Executor;
 
 /// trawl's HTTP API: queue depth, run status and results, manual scrape requests.
 #[derive(Parser)]

@@ -354,14 +354,19 @@ async fn idle_worker_rss(redis_url: &str, prefix: &str) -> anyhow::Result<Option
     Ok(Some(rss))
 }
 
-/// Time from LPUSH to the moment a consumer blocked in BLMOVE holds the task.
+/// Time from LPUSH to the moment an idle consumer holds the task, on the worker's own path:
+/// `next_batch` (an empty `take_batch.lua`, then BLMOVE, then `hold_if_paused.lua`).
 async fn latency(queue: &Queue, url: &str, samples: usize) -> anyhow::Result<(f64, f64)> {
     let mut consumer = queue.consumer(url, "bench-latency", Duration::from_secs(5));
     let mut millis = Vec::with_capacity(samples);
     for i in 0..samples {
         let task = Task::new("bench", format!("lat_{i}"), Trigger::Manual);
         let taking = tokio::spawn(async move {
-            let raw = consumer.next().await;
+            let raw = match consumer.next_batch(1).await {
+                Ok(queue_core::Taken::Tasks(mut taken)) => Ok(taken.pop()),
+                Ok(queue_core::Taken::Paused) => Ok(None),
+                Err(err) => Err(err),
+            };
             (consumer, raw, Instant::now())
         });
         tokio::time::sleep(Duration::from_millis(2)).await; // the consumer is blocked by now

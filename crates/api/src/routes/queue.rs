@@ -109,12 +109,12 @@ pub async fn scheduler_run(
     _: Authorized,
     State(state): State<AppState>,
 ) -> Result<Response, ApiError> {
-    let stats = trawl_scheduler::run_pass(&state.services, "api", state.scheduler_batch)
+    let stats = trawl_schedule::run_pass(&state.services, "api", state.scheduler_batch)
         .await
         .map_err(|err| match err {
-            trawl_scheduler::PassError::Store(err) => err.into(),
-            trawl_scheduler::PassError::Queue(err) => err.into(),
-            trawl_scheduler::PassError::Submit(err) => err.into(),
+            trawl_schedule::PassError::Store(err) => err.into(),
+            trawl_schedule::PassError::Queue(err) => err.into(),
+            trawl_schedule::PassError::Submit(err) => err.into(),
             other => ApiError::internal(&other),
         })?;
     Ok(success(
@@ -124,7 +124,7 @@ pub async fn scheduler_run(
 }
 
 pub async fn scheduler_status(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let status = trawl_scheduler::status(&state.services).await?;
+    let status = trawl_schedule::status(&state.services).await?;
     let sites: Vec<_> = store::list_sites(&state.services.db)
         .await?
         .into_iter()

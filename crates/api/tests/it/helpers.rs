@@ -6,7 +6,7 @@ use serde_json::Value;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use trawl_api::{ApiKeys, AppState};
 use trawl_scrape::HttpFetcher;
-use trawl_worker::Executor;
+use trawl_scrape_runs::Executor;
 
 pub const KEY: &str = "test-key-1";
 
