@@ -248,7 +248,7 @@ async fn scrape_inline(
     Ok(success(
         StatusCode::OK,
         json!({"task_id": task_id, "run_id": run_id, "execution_mode": "sync",
-               "status": run.as_ref().map(|r| r.status.clone()), "run": run, "postings": postings}),
+               "status": run.as_ref().map(|r| r.status), "run": run, "postings": postings}),
     ))
 }
 

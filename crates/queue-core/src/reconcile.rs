@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::store::{self, ScrapeRun};
-use crate::{QueueError, Services, StoreError, Task, Trigger};
+use crate::store::{self, RunStatus, ScrapeRun};
+use crate::{QueueError, Services, StoreError, Task};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -55,7 +55,7 @@ pub async fn reconcile(services: &Services, grace: Duration) -> Result<Reconcile
     let mut reconciled = Reconciled::default();
     for run in candidates {
         let worker_alive = run.worker_id.as_ref().is_some_and(|w| alive.contains(w));
-        if in_redis.contains(&run.run_id) || (run.status == "running" && worker_alive) {
+        if in_redis.contains(&run.run_id) || (run.status == RunStatus::Running && worker_alive) {
             continue;
         }
         if let Some(reason) = dead.get(&run.run_id) {
@@ -92,12 +92,7 @@ pub async fn reconcile(services: &Services, grace: Duration) -> Result<Reconcile
 
 /// The task a run was created from, rebuilt from its row.
 fn task_of(run: &ScrapeRun) -> Task {
-    let trigger = if run.trigger == "schedule" {
-        Trigger::Schedule
-    } else {
-        Trigger::Manual
-    };
-    let mut task = Task::new(&run.site_name, run.run_id.clone(), trigger);
+    let mut task = Task::new(&run.site_name, run.run_id.clone(), run.trigger);
     if let Some(task_id) = &run.task_id {
         task.task_id = Some(task_id.clone());
     }

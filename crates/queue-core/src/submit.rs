@@ -2,7 +2,7 @@
 //! The API (async and sync mode) and the CLI go through here; the scheduler does the same with
 //! its compare-and-set on the schedule. And ending a run from outside its attempt
 //! (`fail_run`): recovery, the reconciler, a cancel, a task that cannot start.
-use crate::store::{self, NewRun, SiteSchedule};
+use crate::store::{self, NewRun, RunStatus, SiteSchedule};
 use crate::{QueueError, Services, StoreError, Task};
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +100,7 @@ pub enum Cancelled {
     /// The run is running: its worker stops at the next page and fails it.
     Requested,
     /// The run had already ended with this status.
-    AlreadyFinished(String),
+    AlreadyFinished(RunStatus),
     NoSuchRun,
 }
 
@@ -109,8 +109,8 @@ pub async fn cancel_run(services: &Services, run_id: &str) -> Result<Cancelled, 
     let Some(run) = store::get_run(&services.db, run_id).await? else {
         return Ok(Cancelled::NoSuchRun);
     };
-    match run.status.as_str() {
-        "queued" => {
+    match run.status {
+        RunStatus::Queued => {
             // The task stays queued; the worker that takes it sees the run ended and skips it.
             if fail_run(
                 services,
@@ -128,13 +128,13 @@ pub async fn cancel_run(services: &Services, run_id: &str) -> Result<Cancelled, 
                 .await?;
             Ok(Cancelled::Requested)
         }
-        "running" => {
+        RunStatus::Running => {
             services
                 .queue
                 .request_cancel(run_id, services.lock_ttl)
                 .await?;
             Ok(Cancelled::Requested)
         }
-        status => Ok(Cancelled::AlreadyFinished(status.to_owned())),
+        status => Ok(Cancelled::AlreadyFinished(status)),
     }
 }

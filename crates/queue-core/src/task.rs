@@ -12,12 +12,19 @@ pub const MAX_RESULTS_WANTED: u32 = 1000;
 /// `results_wanted` when a task does not say.
 pub const DEFAULT_RESULTS_WANTED: u32 = 50;
 
-/// What started a run (`scrape_runs.trigger`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What started a run (`scrape_runs.trigger`, CHECKed to these values in PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum Trigger {
     Schedule,
     Manual,
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Trigger {

@@ -39,7 +39,7 @@ pub enum Processed {
     /// The message could not be run; it is in the dead-letter list with the reason.
     DeadLettered { reason: String },
     /// The run had already ended (a duplicate delivery); acked without running again.
-    Duplicate { run_id: String, status: String },
+    Duplicate { run_id: String, status: RunStatus },
     /// The attempt failed transiently; the task waits in the delayed set for retry `retry`.
     Retrying {
         run_id: String,

@@ -9,15 +9,29 @@ mod ending;
 
 pub use ending::{RunReport, fail_run, finish_run, requeue_run, retry_run};
 
-/// `scrape_runs.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// `scrape_runs.status` (a CHECK constraint in PostgreSQL keeps the same five values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum RunStatus {
     Queued,
     Running,
     Succeeded,
     Partial,
     Failed,
+}
+
+/// Compares with the spelling PostgreSQL stores (`run.status == "failed"`).
+impl PartialEq<&str> for RunStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl RunStatus {
@@ -45,8 +59,8 @@ pub struct ScrapeRun {
     pub run_id: String,
     pub site_name: String,
     pub task_id: Option<String>,
-    pub trigger: String,
-    pub status: String,
+    pub trigger: Trigger,
+    pub status: RunStatus,
     pub search_term: Option<String>,
     pub location: Option<String>,
     pub results_wanted: Option<i32>,
@@ -155,7 +169,7 @@ pub enum StartOutcome {
     /// The run is now `running`; this is its n-th start.
     Started { attempt: i32 },
     /// The run already ended (a duplicate delivery): nothing to do.
-    AlreadyFinished { status: String },
+    AlreadyFinished { status: RunStatus },
     /// No such run.
     Missing,
 }
@@ -204,7 +218,7 @@ pub async fn start_run(
         tx.commit().await?;
         return Ok(StartOutcome::Started { attempt });
     }
-    let status: Option<(String,)> =
+    let status: Option<(RunStatus,)> =
         sqlx::query_as("SELECT status FROM scrape_runs WHERE run_id = $1")
             .bind(run_id)
             .fetch_optional(&mut *tx)

@@ -171,7 +171,7 @@ async fn a_pass_recovers_dead_workers_and_fails_poisoned_runs(db: PgPool) -> any
         (1, 0, 1)
     );
     let run = queue_core::store::get_run(&db, &run_id).await?.unwrap();
-    assert_eq!(run.status, "failed");
+    assert_eq!(run.status.as_str(), "failed");
     assert!(
         run.message.unwrap().starts_with("poison task"),
         "the run says what happened"

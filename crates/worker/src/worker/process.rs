@@ -143,7 +143,7 @@ impl Worker {
         async {
             // A run cancelled (or otherwise ended) while its task waited: skip it without
             // waiting for a lock it no longer holds.
-            if !matches!(status.as_str(), "queued" | "running") {
+            if !matches!(status, RunStatus::Queued | RunStatus::Running) {
                 info!(event = "duplicate", status = %status, "run already ended; acking");
                 let summary = serde_json::json!({"run_id": run_id, "status": status});
                 queue.ack(self.id(), &raw, &task_id, &summary).await?;
@@ -321,7 +321,7 @@ impl Worker {
         raw: RawTask,
         site_schedule_id: uuid::Uuid,
         spec: &trawl_scrape::SiteSpec,
-    ) -> Result<(Task, RawTask, String, chrono::DateTime<chrono::Utc>), WorkerError> {
+    ) -> Result<(Task, RawTask, RunStatus, chrono::DateTime<chrono::Utc>), WorkerError> {
         let complete = task.run_id.is_some() && task.task_id.is_some();
         let task_id = task
             .task_id
@@ -352,7 +352,7 @@ impl Worker {
                     },
                 )
                 .await?;
-                (RunStatus::Queued.as_str().to_owned(), chrono::Utc::now())
+                (RunStatus::Queued, chrono::Utc::now())
             }
         };
         if complete {

@@ -74,7 +74,7 @@ async fn a_running_run_is_cancelled_at_its_next_page(db: PgPool) -> anyhow::Resu
     );
     let cancelled = eventually(Duration::from_secs(10), "the run to stop", || async {
         let run = run(&db, &run_id).await;
-        (run.status == "failed").then_some(run)
+        (run.status.as_str() == "failed").then_some(run)
     })
     .await;
     assert!(
@@ -110,7 +110,7 @@ async fn a_running_run_is_cancelled_at_its_next_page(db: PgPool) -> anyhow::Resu
     );
     assert_eq!(
         queue_core::cancel_run(&services, &run_id).await?,
-        Cancelled::AlreadyFinished("failed".into())
+        Cancelled::AlreadyFinished(queue_core::store::RunStatus::Failed)
     );
     shutdown.cancel();
     running.await?;
@@ -141,7 +141,7 @@ async fn a_queued_run_is_cancelled_before_it_starts(db: PgPool) -> anyhow::Resul
         process_next(&worker(&services)).await,
         Processed::Duplicate {
             run_id,
-            status: "failed".into()
+            status: queue_core::store::RunStatus::Failed
         }
     );
     assert_eq!(board.board.requests().listing, 0);

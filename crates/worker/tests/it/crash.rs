@@ -42,7 +42,7 @@ async fn a_worker_killed_mid_task_loses_nothing(db: PgPool) -> anyhow::Result<()
         "the worker to start the run",
         || async {
             let run = run(&db, &run_id).await;
-            (run.status == "running").then(|| run.worker_id.clone().unwrap())
+            (run.status.as_str() == "running").then(|| run.worker_id.clone().unwrap())
         },
     )
     .await;

@@ -128,7 +128,7 @@ async fn a_task_that_can_never_be_processed_ends_dead_lettered(db: PgPool) -> an
     let reconciled = queue_core::reconcile(&services, Duration::ZERO).await?;
     assert_eq!(reconciled.failed, vec![run_id.clone()]);
     let run = run(&db, &run_id).await;
-    assert_eq!(run.status, "failed");
+    assert_eq!(run.status.as_str(), "failed");
     assert!(
         run.message
             .as_deref()

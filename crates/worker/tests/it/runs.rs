@@ -31,7 +31,7 @@ async fn a_run_stores_every_posting_with_exact_counts(db: PgPool) -> anyhow::Res
 
     let run = run(&db, &run_id).await;
     let pages = listing_pages(expected.len(), wanted) + stored as u32;
-    assert_eq!(run.status, "succeeded");
+    assert_eq!(run.status.as_str(), "succeeded");
     assert_eq!(run.requested_pages, Some(pages as i32));
     assert_eq!(run.completed_pages, Some(pages as i32));
     assert_eq!(run.errors_count, Some(0));
@@ -94,7 +94,7 @@ async fn the_same_run_again_inserts_nothing_new(db: PgPool) -> anyhow::Result<()
     process_next(&worker).await;
 
     let run = run(&db, again.run_id.as_deref().unwrap()).await;
-    assert_eq!(run.status, "succeeded");
+    assert_eq!(run.status.as_str(), "succeeded");
     assert_eq!(
         (
             run.jobs_found,
@@ -133,7 +133,7 @@ async fn a_redelivered_task_does_not_run_or_count_twice(db: PgPool) -> anyhow::R
         process_next(&worker).await,
         Processed::Duplicate {
             run_id: run_id.clone(),
-            status: "succeeded".into()
+            status: queue_core::store::RunStatus::Succeeded
         }
     );
     assert_eq!(board.board.requests(), requests, "no page fetched again");
