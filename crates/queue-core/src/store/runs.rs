@@ -84,11 +84,16 @@ pub struct ScrapeRun {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "run_id, site_name, task_id, trigger, status, search_term, location, \
+/// The columns of `ScrapeRun`, as a literal so every query stays a static string.
+macro_rules! run_columns {
+    () => {
+        "run_id, site_name, task_id, trigger, status, search_term, location, \
      results_wanted, started_at, finished_at, requested_pages, completed_pages, errors_count, \
      jobs_found, jobs_inserted, jobs_updated, jobs_unchanged, jobs_invalid, attempt, retries, retry_at, \
      worker_id, \
-     message, error_detail, created_at, updated_at";
+     message, error_detail, created_at, updated_at"
+    };
+}
 
 /// A run about to be queued.
 #[derive(Debug, Clone)]
@@ -156,11 +161,14 @@ pub async fn create_scheduled_run(
 }
 
 pub async fn get_run(pool: &PgPool, run_id: &str) -> Result<Option<ScrapeRun>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM scrape_runs WHERE run_id = $1");
-    Ok(sqlx::query_as(&sql)
-        .bind(run_id)
-        .fetch_optional(pool)
-        .await?)
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM scrape_runs WHERE run_id = $1"
+    ))
+    .bind(run_id)
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// What happened when a worker tried to start a run.
@@ -266,12 +274,13 @@ pub async fn stale_active_runs(
     pool: &PgPool,
     grace: std::time::Duration,
 ) -> Result<Vec<ScrapeRun>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM scrape_runs WHERE status IN ('queued', 'running') \
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM scrape_runs WHERE status IN ('queued', 'running') \
          AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT 1000"
-    );
-    Ok(sqlx::query_as(&sql)
-        .bind(grace.as_secs_f64())
-        .fetch_all(pool)
-        .await?)
+    ))
+    .bind(grace.as_secs_f64())
+    .fetch_all(pool)
+    .await?)
 }

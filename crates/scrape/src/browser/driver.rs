@@ -97,31 +97,33 @@ fn free_port() -> Result<u16, BrowserError> {
         .port())
 }
 
+/// Live processes whose command line mentions `marker` (a session's profile folder). A zombie
+/// has an empty command line, so it does not count.
+pub(crate) fn processes_mentioning(marker: &str) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&cmdline)
+                .contains(marker)
+                .then_some(pid)
+        })
+        .collect()
+}
+
 /// Kills every process whose command line mentions `marker` (a session's profile folder), for
 /// a browser that did not go away when its session was closed.
 pub(crate) fn kill_processes_mentioning(marker: &str) -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    let mut killed = 0;
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if String::from_utf8_lossy(&cmdline).contains(marker) {
-            // SAFETY: kill(2) on a pid read from /proc; no memory is touched.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
-            killed += 1;
+    let pids = processes_mentioning(marker);
+    for pid in &pids {
+        // SAFETY: kill(2) on a pid read from /proc; no memory is touched.
+        unsafe {
+            libc::kill(*pid, libc::SIGKILL);
         }
     }
-    killed
+    pids.len()
 }

@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::driver::{DriverProcess, kill_processes_mentioning};
+use super::driver::{DriverProcess, kill_processes_mentioning, processes_mentioning};
 use super::{BrowserSettings, BrowserSlots, SlotLease};
 use crate::fetch::PageRequest;
 use crate::{PageFetcher, ScrapeError};
@@ -23,6 +23,8 @@ use crate::{PageFetcher, ScrapeError};
 const SESSION_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long closing a session may take before its browser is killed instead.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a closed session's browser processes get to exit before they are killed.
+const BROWSER_EXIT_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct BrowserPool {
@@ -186,15 +188,26 @@ impl BrowserPool {
             client, profile, ..
         } = session;
         let closed = tokio::time::timeout(CLOSE_TIMEOUT, client.close()).await;
-        if !matches!(closed, Ok(Ok(())))
-            && let Some(profile) = &profile
-        {
-            // The browser would not quit: kill it by its unique profile folder.
-            let killed = kill_processes_mentioning(&profile.path().display().to_string());
-            tracing::warn!(
-                killed,
-                "browser session did not close; killed its processes"
-            );
+        if let Some(profile) = &profile {
+            let marker = profile.path().display().to_string();
+            if matches!(closed, Ok(Ok(()))) {
+                // The session is closed once the browser's processes are gone, not when
+                // chromedriver answers: on a busy machine they linger a moment longer.
+                let deadline = tokio::time::Instant::now() + BROWSER_EXIT_WAIT;
+                while !processes_mentioning(&marker).is_empty()
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            // Whatever would not quit is killed by its unique profile folder.
+            let killed = kill_processes_mentioning(&marker);
+            if killed > 0 {
+                tracing::warn!(
+                    killed,
+                    "browser session did not close; killed its processes"
+                );
+            }
         }
         drop(profile);
     }

@@ -20,14 +20,18 @@ pub struct RunReport {
 
 /// SET clause shared by every way a run ends: its posting counts are those of its links in
 /// `scrape_run_postings` (the run's `$1`), never what a worker happened to report.
-const COUNTS_FROM_LINKS: &str = "jobs_found = (SELECT count(*) FROM scrape_run_postings p \
+macro_rules! counts_from_links {
+    () => {
+        "jobs_found = (SELECT count(*) FROM scrape_run_postings p \
          WHERE p.run_id = $1), \
      jobs_inserted = (SELECT count(*) FROM scrape_run_postings p \
          WHERE p.run_id = $1 AND p.outcome = 'inserted'), \
      jobs_updated = (SELECT count(*) FROM scrape_run_postings p \
          WHERE p.run_id = $1 AND p.outcome = 'updated'), \
      jobs_unchanged = (SELECT count(*) FROM scrape_run_postings p \
-         WHERE p.run_id = $1 AND p.outcome = 'unchanged')";
+         WHERE p.run_id = $1 AND p.outcome = 'unchanged')"
+    };
+}
 
 /// Writes a run's terminal status, if `attempt` is still the run's current attempt and it is
 /// running (compare-and-set). Posting counts come from `scrape_run_postings`, so a run processed
@@ -39,11 +43,12 @@ pub async fn finish_run(
     report: &RunReport,
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
-    let updated = sqlx::query(&format!(
+    let updated = sqlx::query(concat!(
         "UPDATE scrape_runs r SET status = $3, finished_at = now(), requested_pages = $4, \
              completed_pages = $5, errors_count = $6, jobs_invalid = $7, message = $8, \
-             error_detail = $9, updated_at = now(), {COUNTS_FROM_LINKS} \
-         WHERE r.run_id = $1 AND r.attempt = $2 AND r.status = 'running'"
+             error_detail = $9, updated_at = now(), ",
+        counts_from_links!(),
+        " WHERE r.run_id = $1 AND r.attempt = $2 AND r.status = 'running'"
     ))
     .bind(run_id)
     .bind(attempt)
@@ -159,11 +164,12 @@ pub async fn fail_run(
     message: &str,
 ) -> Result<Option<String>, StoreError> {
     let mut tx = pool.begin().await?;
-    let ended: Option<(i32, String)> = sqlx::query_as(&format!(
+    let ended: Option<(i32, String)> = sqlx::query_as(concat!(
         "UPDATE scrape_runs r SET status = 'failed', finished_at = now(), message = $2, \
              errors_count = GREATEST(COALESCE(errors_count, 0), 1), updated_at = now(), \
-             {COUNTS_FROM_LINKS} \
-         WHERE r.run_id = $1 AND r.status IN ('queued', 'running') RETURNING attempt, site_name"
+",
+        counts_from_links!(),
+        " WHERE r.run_id = $1 AND r.status IN ('queued', 'running') RETURNING attempt, site_name"
     ))
     .bind(run_id)
     .bind(message)
