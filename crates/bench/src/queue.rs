@@ -136,7 +136,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     clear(&pool, &keys).await?;
     let (p50, p90) = latency(&queue, &options.redis_url, 1000).await?;
     println!(
-        "enqueue-to-start latency        : p50 {p50:.3} ms, p90 {p90:.3} ms (idle consumer blocked in BLMOVE)"
+        "enqueue-to-start latency        : p50 {p50:.3} ms, p90 {p90:.3} ms (idle worker path: take_batch, BLMOVE, hold_if_paused)"
     );
     println!("Redis memory per queued task    : {memory:>10.0} bytes");
     match idle_worker_rss(&options.redis_url, &prefix).await? {
