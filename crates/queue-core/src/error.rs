@@ -10,7 +10,8 @@ pub enum QueueError {
     Pool(#[from] deadpool_redis::PoolError),
     #[error("could not connect to redis within {0:?}")]
     ConnectTimeout(Duration),
-    #[error("invalid redis configuration: {0}")]
+    /// A setting no process can run with; the message names its variable.
+    #[error("{0}")]
     Config(String),
     #[error("batched ack failed: {0}")]
     BatchedAck(String),

@@ -24,7 +24,7 @@ pub fn create_pool(redis_url: &str, max_size: usize) -> Result<Pool, QueueError>
     config.pool = Some(pool);
     config
         .create_pool(Some(Runtime::Tokio1))
-        .map_err(|err| QueueError::Config(err.to_string()))
+        .map_err(|err| QueueError::Config(format!("REDIS_URL: {err}")))
 }
 
 /// Opens a connection of its own for blocking pops. redis-rs gives async connections a short

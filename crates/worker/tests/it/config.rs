@@ -38,6 +38,19 @@ fn a_bad_value_is_refused_at_startup_naming_its_variable() {
 }
 
 #[test]
+fn a_malformed_url_is_refused_naming_its_variable() {
+    for (variable, value) in [("REDIS_URL", "not a url"), ("DATABASE_URL", "not a url")] {
+        let output = worker().env(variable, value).output().expect("worker runs");
+        assert!(!output.status.success(), "{variable}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("{variable}:")),
+            "{variable}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn help_never_prints_a_password() {
     let output = worker().arg("--help").output().expect("worker runs");
     assert!(output.status.success());
