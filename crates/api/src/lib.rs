@@ -1,5 +1,6 @@
 //! trawl's HTTP API: queue depth, run status and results, manual scrape requests.
 mod auth;
+mod config;
 mod error;
 mod routes;
 
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use trawl_scrape_runs::Executor;
 
 pub use auth::ApiKeys;
+pub use config::ApiConfig;
 pub use error::{ApiError, success};
 pub use routes::{DEFAULT_SYNC_TIMEOUT, SYNC_MAX_RESULTS};
 

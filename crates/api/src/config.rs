@@ -1,0 +1,67 @@
+//! `trawl-api`'s configuration: every flag has its environment variable.
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use queue_core::{CommonConfig, at_least};
+use trawl_scrape::HttpFetcher;
+use trawl_scrape_runs::Executor;
+
+use crate::{ApiKeys, AppState};
+
+#[derive(clap::Args)]
+pub struct ApiConfig {
+    #[command(flatten)]
+    pub common: CommonConfig,
+    /// Address to listen on.
+    #[arg(long, env = "API_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+    /// Comma-separated keys accepted in `Authorization: Bearer <key>` on POST endpoints.
+    #[arg(long, env = "API_KEYS", default_value = "", hide_env_values = true)]
+    pub api_keys: String,
+    /// Serve POST endpoints without keys (local use only).
+    #[arg(long, env = "API_ALLOW_OPEN")]
+    pub allow_open: bool,
+    /// Seconds a sync-mode scrape may take.
+    #[arg(long, env = "SYNC_TIMEOUT", default_value_t = 60)]
+    pub sync_timeout: u64,
+    /// Milliseconds before the first retry of a failing page in sync mode.
+    #[arg(long, env = "RETRY_BASE_MS", default_value_t = 500)]
+    pub retry_base_ms: u64,
+    /// Seconds one HTTP request of a sync-mode scrape may take.
+    #[arg(long, env = "PAGE_TIMEOUT", default_value_t = 30)]
+    pub page_timeout: u64,
+}
+
+impl ApiConfig {
+    /// The API's state; a configuration it cannot serve with is refused, naming the variable.
+    pub fn state(&self) -> Result<AppState, String> {
+        let keys = ApiKeys::parse(&self.api_keys);
+        if keys.is_open() && !self.allow_open {
+            return Err("API_KEYS is empty: set API_KEYS, or pass --allow-open \
+                 (API_ALLOW_OPEN=true) to serve POST endpoints without keys"
+                .into());
+        }
+        let page_timeout = at_least("PAGE_TIMEOUT", self.page_timeout, 1)?;
+        let sync_timeout = at_least("SYNC_TIMEOUT", self.sync_timeout, 1)?;
+        let services = self.common.services().map_err(|err| err.to_string())?;
+        let fetcher = HttpFetcher::new(
+            trawl_scrape::DEFAULT_USER_AGENT,
+            Duration::from_secs(page_timeout),
+        )
+        .map_err(|err| trawl_scrape::error_chain(&err))?;
+        let executor = Executor {
+            services: services.clone(),
+            fetchers: trawl_scrape::Fetchers::http(fetcher),
+            retry_base_delay: Duration::from_millis(self.retry_base_ms),
+            // Sync mode answers in one request: there is no queue for a retry to wait in.
+            run_retry_base: None,
+        };
+        Ok(AppState {
+            services,
+            executor,
+            keys,
+            sync_timeout: Duration::from_secs(sync_timeout),
+            scheduler_batch: 100,
+        })
+    }
+}
