@@ -29,6 +29,12 @@ else
   PG_DATA=${TRAWL_PG_DATA:-$STATE/postgres}
 fi
 BIN=$TARGET/debug
+# SQL is checked at compile time against the committed .sqlx/ data, never a live database
+# (which may not be migrated yet); `test` checks that data is current.
+export SQLX_OFFLINE=true
+# Tools the test command installs (sqlx-cli), outside the checkout.
+TOOLS=${TRAWL_TOOLS_DIR:-$HOME/.cache/trawl-tools}
+SQLX_CLI_VERSION=0.8.6
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -273,12 +279,35 @@ Stop with: deploy/dev.sh down
 EOF
 }
 
+# sqlx-cli, for `cargo sqlx prepare --check`; built once per machine from crates.io.
+need_sqlx_cli() {
+  if [ -x "$TOOLS/bin/cargo-sqlx" ] && "$TOOLS/bin/cargo-sqlx" sqlx --version 2>/dev/null | grep -q "$SQLX_CLI_VERSION"; then
+    return
+  fi
+  log "installing sqlx-cli $SQLX_CLI_VERSION into $TOOLS (once per machine)"
+  CARGO_TARGET_DIR="$TOOLS/build" cargo install sqlx-cli --locked --quiet --version "$SQLX_CLI_VERSION" \
+    --no-default-features --features postgres,rustls --root "$TOOLS"
+}
+
+# The committed .sqlx/ data must match the queries and the migrations: checked against a
+# database migrated from scratch.
+check_sqlx_data() {
+  need_sqlx_cli
+  local admin="${DATABASE_URL%/*}/postgres" db="${DATABASE_URL%/*}/trawl_sqlx_check"
+  psql "$admin" -Xq -c "DROP DATABASE IF EXISTS trawl_sqlx_check" >/dev/null
+  cargo build --quiet -p trawl-cli
+  DATABASE_URL=$db "$BIN/trawl" migrate >/dev/null
+  log "checking that .sqlx/ matches the queries"
+  DATABASE_URL=$db SQLX_OFFLINE=false PATH="$TOOLS/bin:$PATH" cargo sqlx prepare --workspace --check
+}
+
 cmd_test() {
   services test
   cd "$ROOT"
   log "checking formatting and lints"
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets --quiet -- -D warnings
+  check_sqlx_data
   log "running the test suite (REDIS_URL=$REDIS_URL)"
   if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast

@@ -53,7 +53,9 @@ fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 
 pub async fn health(State(state): State<AppState>) -> Response {
     let redis = state.services.queue.ping().await;
-    let postgres = sqlx::query("SELECT 1").execute(&state.services.db).await;
+    let postgres = sqlx::query!("SELECT 1 AS alive")
+        .fetch_one(&state.services.db)
+        .await;
     let checks = json!({
         "redis": if redis.is_ok() { "ok" } else { "unreachable" },
         "postgres": if postgres.is_ok() { "ok" } else { "unreachable" },

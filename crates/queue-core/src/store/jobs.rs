@@ -38,7 +38,7 @@ pub async fn upsert_page(
     let mut tx = pool.begin().await?;
     let mut outcomes = Vec::with_capacity(postings.len());
     for posting in postings {
-        let written: Option<(bool,)> = sqlx::query_as(
+        let written = sqlx::query_scalar!(
             "INSERT INTO jobs (job_id, site, external_id, job_title, company_name, location, \
                  posted_date, job_description, skills_required, salary_min, salary_max, \
                  salary_currency, salary_period, has_salary, has_skills, url, source, \
@@ -58,56 +58,56 @@ pub async fn upsert_page(
                  is_remote = EXCLUDED.is_remote, department = EXCLUDED.department, \
                  last_seen_at = now(), is_active = true, updated_at = now() \
              WHERE jobs.content_hash IS DISTINCT FROM EXCLUDED.content_hash AND NOT $24 \
-             RETURNING (xmax = 0)",
+             RETURNING (xmax = 0) AS \"inserted!\"",
+            posting.job_id,
+            posting.site,
+            posting.external_id,
+            posting.job_title,
+            posting.company_name,
+            posting.location,
+            posting.posted_date,
+            posting.job_description,
+            posting.skills_required,
+            posting.salary_min,
+            posting.salary_max,
+            posting.salary_currency,
+            posting.salary_period,
+            posting.has_salary,
+            posting.has_skills,
+            posting.url,
+            posting.source,
+            posting.search_query,
+            posting.data_quality_score,
+            posting.content_hash,
+            run_id,
+            posting.is_remote,
+            posting.department,
+            posting.details_missing,
         )
-        .bind(posting.job_id)
-        .bind(&posting.site)
-        .bind(&posting.external_id)
-        .bind(&posting.job_title)
-        .bind(&posting.company_name)
-        .bind(&posting.location)
-        .bind(posting.posted_date)
-        .bind(&posting.job_description)
-        .bind(&posting.skills_required)
-        .bind(posting.salary_min)
-        .bind(posting.salary_max)
-        .bind(&posting.salary_currency)
-        .bind(&posting.salary_period)
-        .bind(posting.has_salary)
-        .bind(posting.has_skills)
-        .bind(&posting.url)
-        .bind(&posting.source)
-        .bind(&posting.search_query)
-        .bind(posting.data_quality_score)
-        .bind(&posting.content_hash)
-        .bind(run_id)
-        .bind(posting.is_remote)
-        .bind(&posting.department)
-        .bind(posting.details_missing)
         .fetch_optional(&mut *tx)
         .await?;
         let outcome = match written {
-            Some((true,)) => PostingOutcome::Inserted,
-            Some((false,)) => PostingOutcome::Updated,
+            Some(true) => PostingOutcome::Inserted,
+            Some(false) => PostingOutcome::Updated,
             None => {
-                sqlx::query(
+                sqlx::query!(
                     "UPDATE jobs SET last_seen_at = now(), is_active = true, last_run_id = $2 \
                      WHERE job_id = $1",
+                    posting.job_id,
+                    run_id,
                 )
-                .bind(posting.job_id)
-                .bind(run_id)
                 .execute(&mut *tx)
                 .await?;
                 PostingOutcome::Unchanged
             }
         };
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO scrape_run_postings (run_id, job_id, outcome) VALUES ($1, $2, $3) \
              ON CONFLICT (run_id, job_id) DO NOTHING",
+            run_id,
+            posting.job_id,
+            outcome.as_str(),
         )
-        .bind(run_id)
-        .bind(posting.job_id)
-        .bind(outcome.as_str())
         .execute(&mut *tx)
         .await?;
         outcomes.push(outcome);
@@ -139,15 +139,16 @@ pub async fn run_postings(
     run_id: &str,
     limit: i64,
 ) -> Result<Vec<RunPosting>, StoreError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        RunPosting,
         "SELECT j.job_id, p.outcome, j.job_title, j.company_name, j.location, j.posted_date, \
              j.salary_min, j.salary_max, j.salary_currency, j.skills_required, j.url, \
              j.data_quality_score \
          FROM scrape_run_postings p JOIN jobs j USING (job_id) \
          WHERE p.run_id = $1 ORDER BY j.posted_date DESC NULLS LAST, j.job_id LIMIT $2",
+        run_id,
+        limit,
     )
-    .bind(run_id)
-    .bind(limit)
     .fetch_all(pool)
     .await?)
 }

@@ -84,17 +84,6 @@ pub struct ScrapeRun {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The columns of `ScrapeRun`, as a literal so every query stays a static string.
-macro_rules! run_columns {
-    () => {
-        "run_id, site_name, task_id, trigger, status, search_term, location, \
-     results_wanted, started_at, finished_at, requested_pages, completed_pages, errors_count, \
-     jobs_found, jobs_inserted, jobs_updated, jobs_unchanged, jobs_invalid, attempt, retries, retry_at, \
-     worker_id, \
-     message, error_detail, created_at, updated_at"
-    };
-}
-
 /// A run about to be queued.
 #[derive(Debug, Clone)]
 pub struct NewRun<'a> {
@@ -108,28 +97,31 @@ pub struct NewRun<'a> {
     pub results_wanted: Option<u32>,
 }
 
-fn insert_run_query<'q>(
-    run: &'q NewRun<'q>,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    sqlx::query(
+async fn insert_run(
+    executor: impl sqlx::PgExecutor<'_>,
+    run: &NewRun<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query!(
         "INSERT INTO scrape_runs (id, run_id, site_name, site_schedule_id, task_id, trigger, \
              search_term, location, results_wanted) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        Uuid::new_v4(),
+        run.run_id,
+        run.site_name,
+        run.site_schedule_id,
+        run.task_id,
+        run.trigger.as_str(),
+        run.search_term,
+        run.location,
+        run.results_wanted.map(|n| n as i32),
     )
-    .bind(Uuid::new_v4())
-    .bind(run.run_id)
-    .bind(run.site_name)
-    .bind(run.site_schedule_id)
-    .bind(run.task_id)
-    .bind(run.trigger.as_str())
-    .bind(run.search_term)
-    .bind(run.location)
-    .bind(run.results_wanted.map(|n| n as i32))
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 pub async fn create_run(pool: &PgPool, run: &NewRun<'_>) -> Result<(), StoreError> {
-    insert_run_query(run).execute(pool).await?;
-    Ok(())
+    insert_run(pool, run).await
 }
 
 /// Claims a due site for one run and records the run, in one transaction: the compare-and-set on
@@ -142,31 +134,35 @@ pub async fn create_scheduled_run(
     next_run_at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
-    let claimed = sqlx::query(
+    let claimed = sqlx::query!(
         "UPDATE site_schedules SET last_run_at = now(), next_run_at = $2, updated_at = now() \
          WHERE id = $1 AND enabled AND (next_run_at IS NULL OR next_run_at <= $3)",
+        run.site_schedule_id,
+        next_run_at,
+        now,
     )
-    .bind(run.site_schedule_id)
-    .bind(next_run_at)
-    .bind(now)
     .execute(&mut *tx)
     .await?
     .rows_affected();
     if claimed == 0 {
         return Ok(false);
     }
-    insert_run_query(run).execute(&mut *tx).await?;
+    insert_run(&mut *tx, run).await?;
     tx.commit().await?;
     Ok(true)
 }
 
 pub async fn get_run(pool: &PgPool, run_id: &str) -> Result<Option<ScrapeRun>, StoreError> {
-    Ok(sqlx::query_as(concat!(
-        "SELECT ",
-        run_columns!(),
-        " FROM scrape_runs WHERE run_id = $1"
-    ))
-    .bind(run_id)
+    Ok(sqlx::query_as!(
+        ScrapeRun,
+        r#"SELECT run_id, site_name, task_id, trigger AS "trigger: Trigger",
+               status AS "status: RunStatus", search_term, location, results_wanted,
+               started_at, finished_at, requested_pages, completed_pages, errors_count,
+               jobs_found, jobs_inserted, jobs_updated, jobs_unchanged, jobs_invalid, attempt,
+               retries, retry_at, worker_id, message, error_detail, created_at, updated_at
+           FROM scrape_runs WHERE run_id = $1"#,
+        run_id
+    )
     .fetch_optional(pool)
     .await?)
 }
@@ -194,45 +190,46 @@ pub async fn start_run(
     worker_id: &str,
 ) -> Result<StartOutcome, StoreError> {
     let mut tx = pool.begin().await?;
-    let started: Option<(i32,)> = sqlx::query_as(
+    let started = sqlx::query_scalar!(
         "UPDATE scrape_runs SET status = 'running', started_at = now(), task_id = $2, \
              worker_id = $3, attempt = attempt + 1, retry_at = NULL, message = NULL, \
              updated_at = now() \
          WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING attempt",
+        run_id,
+        task_id,
+        worker_id,
     )
-    .bind(run_id)
-    .bind(task_id)
-    .bind(worker_id)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some((attempt,)) = started {
-        sqlx::query(
+    if let Some(attempt) = started {
+        sqlx::query!(
             "UPDATE scrape_run_attempts SET status = 'abandoned', finished_at = now(), \
-                 message = 'attempt ' || $2 || ' started while this one was still running' \
+                 message = 'attempt ' || $2::int || ' started while this one was still running' \
              WHERE run_id = $1 AND status = 'running'",
+            run_id,
+            attempt,
         )
-        .bind(run_id)
-        .bind(attempt)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO scrape_run_attempts (run_id, attempt, worker_id) VALUES ($1, $2, $3)",
+            run_id,
+            attempt,
+            worker_id,
         )
-        .bind(run_id)
-        .bind(attempt)
-        .bind(worker_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         return Ok(StartOutcome::Started { attempt });
     }
-    let status: Option<(RunStatus,)> =
-        sqlx::query_as("SELECT status FROM scrape_runs WHERE run_id = $1")
-            .bind(run_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let status = sqlx::query_scalar!(
+        r#"SELECT status AS "status: RunStatus" FROM scrape_runs WHERE run_id = $1"#,
+        run_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     Ok(match status {
-        Some((status,)) => StartOutcome::AlreadyFinished { status },
+        Some(status) => StartOutcome::AlreadyFinished { status },
         None => StartOutcome::Missing,
     })
 }
@@ -251,22 +248,24 @@ pub struct RunAttempt {
 
 /// A run's attempts, first first.
 pub async fn run_attempts(pool: &PgPool, run_id: &str) -> Result<Vec<RunAttempt>, StoreError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        RunAttempt,
         "SELECT attempt, worker_id, status, started_at, finished_at, retried, message \
          FROM scrape_run_attempts WHERE run_id = $1 ORDER BY attempt",
+        run_id
     )
-    .bind(run_id)
     .fetch_all(pool)
     .await?)
 }
 
 /// How many runs are in each status.
 pub async fn count_runs_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT status, count(*) FROM scrape_runs GROUP BY status ORDER BY status")
-            .fetch_all(pool)
-            .await?,
+    let rows = sqlx::query!(
+        r#"SELECT status, count(*) AS "runs!" FROM scrape_runs GROUP BY status ORDER BY status"#
     )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.status, row.runs)).collect())
 }
 
 /// `queued` or `running` runs untouched for longer than `grace`, oldest first.
@@ -274,13 +273,18 @@ pub async fn stale_active_runs(
     pool: &PgPool,
     grace: std::time::Duration,
 ) -> Result<Vec<ScrapeRun>, StoreError> {
-    Ok(sqlx::query_as(concat!(
-        "SELECT ",
-        run_columns!(),
-        " FROM scrape_runs WHERE status IN ('queued', 'running') \
-         AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT 1000"
-    ))
-    .bind(grace.as_secs_f64())
+    Ok(sqlx::query_as!(
+        ScrapeRun,
+        r#"SELECT run_id, site_name, task_id, trigger AS "trigger: Trigger",
+               status AS "status: RunStatus", search_term, location, results_wanted,
+               started_at, finished_at, requested_pages, completed_pages, errors_count,
+               jobs_found, jobs_inserted, jobs_updated, jobs_unchanged, jobs_invalid, attempt,
+               retries, retry_at, worker_id, message, error_detail, created_at, updated_at
+           FROM scrape_runs WHERE status IN ('queued', 'running')
+             AND updated_at < now() - make_interval(secs => $1)
+           ORDER BY updated_at LIMIT 1000"#,
+        grace.as_secs_f64()
+    )
     .fetch_all(pool)
     .await?)
 }

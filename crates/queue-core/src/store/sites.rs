@@ -85,14 +85,6 @@ fn default_max_retries() -> i32 {
     3
 }
 
-/// The columns of `SiteSchedule`, as a literal so every query stays a static string.
-macro_rules! site_columns {
-    () => {
-        "id, site_name, enabled, interval_minutes, last_run_at, next_run_at, payload, \
-     min_pause_seconds, max_pause_seconds, max_retries, cron, time_zone, created_at, updated_at"
-    };
-}
-
 /// Inserts or replaces a site. The definition is checked here, at load time, so a bad one is
 /// refused with the field named instead of failing later in a worker.
 pub async fn upsert_site(pool: &PgPool, site: &NewSite) -> Result<SiteSchedule, StoreError> {
@@ -127,7 +119,8 @@ pub async fn upsert_site(pool: &PgPool, site: &NewSite) -> Result<SiteSchedule, 
             "max_retries must be between 0 and 10".into(),
         ));
     }
-    let row = sqlx::query_as::<_, SiteSchedule>(concat!(
+    let row = sqlx::query_as!(
+        SiteSchedule,
         "INSERT INTO site_schedules (id, site_name, enabled, interval_minutes, payload, \
              min_pause_seconds, max_pause_seconds, max_retries, cron, time_zone, next_run_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
@@ -142,20 +135,21 @@ pub async fn upsert_site(pool: &PgPool, site: &NewSite) -> Result<SiteSchedule, 
                      OR site_schedules.interval_minutes <> EXCLUDED.interval_minutes \
                  THEN EXCLUDED.next_run_at ELSE site_schedules.next_run_at END, \
              updated_at = now() \
-         RETURNING ",
-        site_columns!()
-    ))
-    .bind(Uuid::new_v4())
-    .bind(&site.site_name)
-    .bind(site.enabled)
-    .bind(site.interval_minutes)
-    .bind(&site.payload)
-    .bind(site.min_pause_seconds)
-    .bind(site.max_pause_seconds)
-    .bind(site.max_retries)
-    .bind(&site.cron)
-    .bind(&site.time_zone)
-    .bind(first_run)
+         RETURNING id, site_name, enabled, interval_minutes, last_run_at, next_run_at, payload, \
+             min_pause_seconds, max_pause_seconds, max_retries, cron, time_zone, created_at, \
+             updated_at",
+        Uuid::new_v4(),
+        site.site_name,
+        site.enabled,
+        site.interval_minutes,
+        site.payload,
+        site.min_pause_seconds,
+        site.max_pause_seconds,
+        site.max_retries,
+        site.cron,
+        site.time_zone,
+        first_run,
+    )
     .fetch_one(pool)
     .await
     .map_err(|err| match &err {
@@ -168,22 +162,26 @@ pub async fn upsert_site(pool: &PgPool, site: &NewSite) -> Result<SiteSchedule, 
 }
 
 pub async fn get_site(pool: &PgPool, site_name: &str) -> Result<Option<SiteSchedule>, StoreError> {
-    Ok(sqlx::query_as(concat!(
-        "SELECT ",
-        site_columns!(),
-        " FROM site_schedules WHERE site_name = $1"
-    ))
-    .bind(site_name)
+    Ok(sqlx::query_as!(
+        SiteSchedule,
+        "SELECT id, site_name, enabled, interval_minutes, last_run_at, next_run_at, payload, \
+             min_pause_seconds, max_pause_seconds, max_retries, cron, time_zone, created_at, \
+             updated_at \
+         FROM site_schedules WHERE site_name = $1",
+        site_name
+    )
     .fetch_optional(pool)
     .await?)
 }
 
 pub async fn list_sites(pool: &PgPool) -> Result<Vec<SiteSchedule>, StoreError> {
-    Ok(sqlx::query_as(concat!(
-        "SELECT ",
-        site_columns!(),
-        " FROM site_schedules ORDER BY site_name"
-    ))
+    Ok(sqlx::query_as!(
+        SiteSchedule,
+        "SELECT id, site_name, enabled, interval_minutes, last_run_at, next_run_at, payload, \
+             min_pause_seconds, max_pause_seconds, max_retries, cron, time_zone, created_at, \
+             updated_at \
+         FROM site_schedules ORDER BY site_name"
+    )
     .fetch_all(pool)
     .await?)
 }
@@ -194,14 +192,16 @@ pub async fn due_sites(
     limit: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<SiteSchedule>, StoreError> {
-    Ok(sqlx::query_as(concat!(
-        "SELECT ",
-        site_columns!(),
-        " FROM site_schedules WHERE enabled AND (next_run_at IS NULL OR next_run_at <= $2) \
-         ORDER BY next_run_at NULLS FIRST, site_name LIMIT $1"
-    ))
-    .bind(limit)
-    .bind(now)
+    Ok(sqlx::query_as!(
+        SiteSchedule,
+        "SELECT id, site_name, enabled, interval_minutes, last_run_at, next_run_at, payload, \
+             min_pause_seconds, max_pause_seconds, max_retries, cron, time_zone, created_at, \
+             updated_at \
+         FROM site_schedules WHERE enabled AND (next_run_at IS NULL OR next_run_at <= $2) \
+         ORDER BY next_run_at NULLS FIRST, site_name LIMIT $1",
+        limit,
+        now
+    )
     .fetch_all(pool)
     .await?)
 }

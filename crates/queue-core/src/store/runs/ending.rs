@@ -18,21 +18,6 @@ pub struct RunReport {
     pub error_detail: serde_json::Value,
 }
 
-/// SET clause shared by every way a run ends: its posting counts are those of its links in
-/// `scrape_run_postings` (the run's `$1`), never what a worker happened to report.
-macro_rules! counts_from_links {
-    () => {
-        "jobs_found = (SELECT count(*) FROM scrape_run_postings p \
-         WHERE p.run_id = $1), \
-     jobs_inserted = (SELECT count(*) FROM scrape_run_postings p \
-         WHERE p.run_id = $1 AND p.outcome = 'inserted'), \
-     jobs_updated = (SELECT count(*) FROM scrape_run_postings p \
-         WHERE p.run_id = $1 AND p.outcome = 'updated'), \
-     jobs_unchanged = (SELECT count(*) FROM scrape_run_postings p \
-         WHERE p.run_id = $1 AND p.outcome = 'unchanged')"
-    };
-}
-
 /// Writes a run's terminal status, if `attempt` is still the run's current attempt and it is
 /// running (compare-and-set). Posting counts come from `scrape_run_postings`, so a run processed
 /// twice counts each posting once. Returns false if the run was not running this attempt.
@@ -43,22 +28,24 @@ pub async fn finish_run(
     report: &RunReport,
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
-    let updated = sqlx::query(concat!(
-        "UPDATE scrape_runs r SET status = $3, finished_at = now(), requested_pages = $4, \
+    // Counts from the links (`scrape_run_counts`, one definition for every way a run ends).
+    let updated = sqlx::query!(
+        "UPDATE scrape_runs SET status = $3, finished_at = now(), requested_pages = $4, \
              completed_pages = $5, errors_count = $6, jobs_invalid = $7, message = $8, \
-             error_detail = $9, updated_at = now(), ",
-        counts_from_links!(),
-        " WHERE r.run_id = $1 AND r.attempt = $2 AND r.status = 'running'"
-    ))
-    .bind(run_id)
-    .bind(attempt)
-    .bind(report.status.as_str())
-    .bind(report.requested_pages as i32)
-    .bind(report.completed_pages as i32)
-    .bind(report.errors_count as i32)
-    .bind(report.jobs_invalid as i32)
-    .bind(&report.message)
-    .bind(&report.error_detail)
+             error_detail = $9, updated_at = now(), \
+             (jobs_found, jobs_inserted, jobs_updated, jobs_unchanged) = \
+                 (SELECT found, inserted, updated, unchanged FROM scrape_run_counts($1)) \
+         WHERE run_id = $1 AND attempt = $2 AND status = 'running'",
+        run_id,
+        attempt,
+        report.status.as_str(),
+        report.requested_pages as i32,
+        report.completed_pages as i32,
+        report.errors_count as i32,
+        report.jobs_invalid as i32,
+        report.message,
+        report.error_detail,
+    )
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -90,17 +77,17 @@ pub async fn retry_run(
     report: &RunReport,
 ) -> Result<Option<(i32, std::time::Duration)>, StoreError> {
     let mut tx = pool.begin().await?;
-    let retry: Option<(i32,)> = sqlx::query_as(
+    let retry = sqlx::query_scalar!(
         "UPDATE scrape_runs SET status = 'queued', retries = retries + 1, updated_at = now() \
          WHERE run_id = $1 AND attempt = $2 AND status = 'running' AND retries < $3 \
          RETURNING retries",
+        run_id,
+        attempt,
+        max_retries,
     )
-    .bind(run_id)
-    .bind(attempt)
-    .bind(max_retries)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((retry,)) = retry else {
+    let Some(retry) = retry else {
         return Ok(None);
     };
     let delay = delay_for(retry);
@@ -109,18 +96,18 @@ pub async fn retry_run(
         delay.as_secs_f64(),
         report.message
     );
-    sqlx::query(
+    sqlx::query!(
         "UPDATE scrape_runs SET retry_at = now() + make_interval(secs => $2), message = $3, \
              requested_pages = $4, completed_pages = $5, errors_count = $6, error_detail = $7 \
          WHERE run_id = $1",
+        run_id,
+        delay.as_secs_f64(),
+        message,
+        report.requested_pages as i32,
+        report.completed_pages as i32,
+        report.errors_count as i32,
+        report.error_detail,
     )
-    .bind(run_id)
-    .bind(delay.as_secs_f64())
-    .bind(&message)
-    .bind(report.requested_pages as i32)
-    .bind(report.completed_pages as i32)
-    .bind(report.errors_count as i32)
-    .bind(&report.error_detail)
     .execute(&mut *tx)
     .await?;
     end_attempt(&mut tx, run_id, attempt, "failed", &report.message, true).await?;
@@ -136,16 +123,16 @@ async fn end_attempt(
     message: &str,
     retried: bool,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE scrape_run_attempts SET status = $3, finished_at = now(), message = $4, \
              retried = $5 \
          WHERE run_id = $1 AND attempt = $2",
+        run_id,
+        attempt,
+        status,
+        message,
+        retried,
     )
-    .bind(run_id)
-    .bind(attempt)
-    .bind(status)
-    .bind(message)
-    .bind(retried)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -164,22 +151,22 @@ pub async fn fail_run(
     message: &str,
 ) -> Result<Option<String>, StoreError> {
     let mut tx = pool.begin().await?;
-    let ended: Option<(i32, String)> = sqlx::query_as(concat!(
-        "UPDATE scrape_runs r SET status = 'failed', finished_at = now(), message = $2, \
+    let ended = sqlx::query!(
+        "UPDATE scrape_runs SET status = 'failed', finished_at = now(), message = $2, \
              errors_count = GREATEST(COALESCE(errors_count, 0), 1), updated_at = now(), \
-",
-        counts_from_links!(),
-        " WHERE r.run_id = $1 AND r.status IN ('queued', 'running') RETURNING attempt, site_name"
-    ))
-    .bind(run_id)
-    .bind(message)
+             (jobs_found, jobs_inserted, jobs_updated, jobs_unchanged) = \
+                 (SELECT found, inserted, updated, unchanged FROM scrape_run_counts($1)) \
+         WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING attempt, site_name",
+        run_id,
+        message,
+    )
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some((attempt, _)) = &ended {
-        close_running_attempt(&mut tx, run_id, *attempt, "failed", message).await?;
+    if let Some(row) = &ended {
+        close_running_attempt(&mut tx, run_id, row.attempt, "failed", message).await?;
     }
     tx.commit().await?;
-    Ok(ended.map(|(_, site)| site))
+    Ok(ended.map(|row| row.site_name))
 }
 
 /// Ends the attempt if it is still marked running (it may never have started).
@@ -190,14 +177,14 @@ async fn close_running_attempt(
     status: &str,
     message: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE scrape_run_attempts SET status = $3, finished_at = now(), message = $4 \
          WHERE run_id = $1 AND attempt = $2 AND status = 'running'",
+        run_id,
+        attempt,
+        status,
+        message,
     )
-    .bind(run_id)
-    .bind(attempt)
-    .bind(status)
-    .bind(message)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -213,17 +200,17 @@ pub async fn requeue_run(
     message: &str,
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
-    let requeued: Option<(i32,)> = sqlx::query_as(
+    let requeued = sqlx::query_scalar!(
         "UPDATE scrape_runs SET status = 'queued', message = $2, updated_at = now() \
          WHERE run_id = $1 AND status IN ('queued', 'running') \
              AND ($3::int IS NULL OR attempt = $3) RETURNING attempt",
+        run_id,
+        message,
+        attempt,
     )
-    .bind(run_id)
-    .bind(message)
-    .bind(attempt)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some((attempt,)) = requeued {
+    if let Some(attempt) = requeued {
         close_running_attempt(&mut tx, run_id, attempt, "abandoned", message).await?;
     }
     tx.commit().await?;
