@@ -328,6 +328,20 @@ async fn a_sync_scrape_outlives_a_client_that_hangs_up(db: PgPool) -> anyhow::Re
     )
     .await;
     assert!(run.0.starts_with("manual_"));
-    assert_eq!(services.locks.holder("demo").await?, None);
+    // The lock goes a moment after the status is written.
+    test_support::eventually(
+        std::time::Duration::from_secs(5),
+        "the site's lock to be released",
+        || async {
+            services
+                .locks
+                .holder("demo")
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
     Ok(())
 }
