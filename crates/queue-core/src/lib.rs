@@ -31,7 +31,8 @@ pub use schedule::{JITTER, Schedule, ScheduleError};
 pub use slots::SlotSemaphore;
 pub use submit::{Cancelled, SubmitError, cancel_run, fail_run, reserve_run, submit_run};
 pub use task::{
-    DEFAULT_RESULTS_WANTED, MAX_RESULTS_WANTED, MAX_TEXT_LEN, Task, TaskError, Trigger, check_text,
+    DEFAULT_RESULTS_WANTED, KINDS, MAX_RESULTS_WANTED, MAX_TEXT_LEN, SCRAPE_KIND, Task, TaskError,
+    Trigger, check_text,
 };
 /// `err: cause: cause…`, for records that outlive a log line (a dead letter's reason).
 pub use trawl_scrape::error_chain as cause_chain;

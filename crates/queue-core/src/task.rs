@@ -36,9 +36,18 @@ impl Trigger {
     }
 }
 
+/// The kinds of work this version of trawl runs. A task names its kind (`"kind"`); a task
+/// without one is a scrape, so hand-written `{"site_name": ...}` tasks keep working.
+pub const KINDS: &[&str] = &[SCRAPE_KIND];
+/// The kind of a site scrape.
+pub const SCRAPE_KIND: &str = "scrape";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Task {
+    /// The kind of work (`scrape`, the default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// Set by whoever enqueues; a hand-written task without one gets one from the worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
@@ -73,12 +82,15 @@ pub enum TaskError {
     Invalid(String),
     #[error("task is not valid UTF-8: {0}")]
     NotUtf8(String),
+    #[error("unknown kind {0:?}; this trawl runs: {known}", known = KINDS.join(", "))]
+    UnknownKind(String),
 }
 
 impl Task {
     /// A task for `site_name` with fresh ids, as the API and scheduler create them.
     pub fn new(site_name: &str, run_id: String, trigger: Trigger) -> Self {
         Self {
+            kind: None,
             task_id: Some(format!("task_{}", uuid::Uuid::new_v4().simple())),
             run_id: Some(run_id),
             site_name: site_name.to_owned(),
@@ -100,13 +112,30 @@ impl Task {
 
     /// Parses and validates a raw queue message.
     pub fn parse(raw: &str) -> Result<Self, TaskError> {
-        let task: Task =
+        let value: serde_json::Value =
             serde_json::from_str(raw).map_err(|err| TaskError::Malformed(err.to_string()))?;
+        // The kind first: a task of a kind this trawl does not run is refused as that, not as
+        // a scrape with strange fields.
+        match value.get("kind") {
+            None => {}
+            Some(serde_json::Value::String(kind)) if KINDS.contains(&kind.as_str()) => {}
+            Some(serde_json::Value::String(kind)) => {
+                return Err(TaskError::UnknownKind(kind.clone()));
+            }
+            Some(_) => return Err(TaskError::Invalid("kind must be a string".into())),
+        }
+        let task: Task =
+            serde_json::from_value(value).map_err(|err| TaskError::Malformed(err.to_string()))?;
         task.validate()?;
         Ok(task)
     }
 
     pub fn validate(&self) -> Result<(), TaskError> {
+        if let Some(kind) = &self.kind
+            && !KINDS.contains(&kind.as_str())
+        {
+            return Err(TaskError::UnknownKind(kind.clone()));
+        }
         let texts = [
             ("site_name", Some(&self.site_name)),
             ("search_term", self.search_term.as_ref()),
@@ -225,6 +254,30 @@ mod tests {
             "x".repeat(2000)
         );
         assert!(Task::parse(&long).is_err());
+    }
+
+    #[test]
+    fn a_task_without_kind_is_a_scrape_and_an_unknown_kind_is_refused() {
+        let task = Task::parse(r#"{"kind":"scrape","site_name":"demo"}"#).unwrap();
+        assert_eq!(task.kind.as_deref(), Some("scrape"));
+        assert!(
+            Task::parse(r#"{"site_name":"demo"}"#)
+                .unwrap()
+                .kind
+                .is_none()
+        );
+        let err = Task::parse(r#"{"kind":"embed","posting_ids":[1]}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown kind \"embed\"; this trawl runs: scrape"
+        );
+        // A scrape's payload is strict: a field of another kind is refused.
+        let err =
+            Task::parse(r#"{"kind":"scrape","site_name":"demo","posting_ids":[1]}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `posting_ids`"),
+            "{err}"
+        );
     }
 
     #[test]

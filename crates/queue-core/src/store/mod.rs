@@ -6,9 +6,9 @@ mod sites;
 
 pub use jobs::{PostingOutcome, RunPosting, run_postings, upsert_page};
 pub use runs::{
-    NewRun, RunAttempt, RunReport, RunStatus, ScrapeRun, StartOutcome, count_runs_by_status,
-    create_run, create_scheduled_run, fail_run, finish_run, get_run, requeue_run, retry_run,
-    run_attempts, stale_active_runs, start_run,
+    AttemptStatus, NewRun, RunAttempt, RunReport, RunStatus, ScrapeRun, StartOutcome,
+    count_runs_by_status, create_run, create_scheduled_run, fail_run, finish_run, get_run,
+    requeue_run, retry_run, run_attempts, stale_active_runs, start_run,
 };
 pub use sites::{NewSite, SiteSchedule, due_sites, get_site, list_sites, upsert_site};
 

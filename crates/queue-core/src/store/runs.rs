@@ -234,12 +234,51 @@ pub async fn start_run(
     })
 }
 
+/// `scrape_run_attempts.status` (CHECKed to these values in PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum AttemptStatus {
+    /// In progress.
+    Running,
+    Succeeded,
+    Partial,
+    Failed,
+    /// A later attempt started while this one was still marked running (its worker died or
+    /// stalled), or its task went back to the queue.
+    Abandoned,
+}
+
+impl AttemptStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptStatus::Running => "running",
+            AttemptStatus::Succeeded => "succeeded",
+            AttemptStatus::Partial => "partial",
+            AttemptStatus::Failed => "failed",
+            AttemptStatus::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl From<RunStatus> for AttemptStatus {
+    /// How an attempt ended when it ended its run with `status`.
+    fn from(status: RunStatus) -> Self {
+        match status {
+            RunStatus::Succeeded => AttemptStatus::Succeeded,
+            RunStatus::Partial => AttemptStatus::Partial,
+            RunStatus::Failed => AttemptStatus::Failed,
+            RunStatus::Queued | RunStatus::Running => AttemptStatus::Running,
+        }
+    }
+}
+
 /// One attempt of a run.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct RunAttempt {
     pub attempt: i32,
     pub worker_id: Option<String>,
-    pub status: String,
+    pub status: AttemptStatus,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub retried: bool,
@@ -250,8 +289,9 @@ pub struct RunAttempt {
 pub async fn run_attempts(pool: &PgPool, run_id: &str) -> Result<Vec<RunAttempt>, StoreError> {
     Ok(sqlx::query_as!(
         RunAttempt,
-        "SELECT attempt, worker_id, status, started_at, finished_at, retried, message \
-         FROM scrape_run_attempts WHERE run_id = $1 ORDER BY attempt",
+        r#"SELECT attempt, worker_id, status AS "status: AttemptStatus", started_at,
+               finished_at, retried, message
+           FROM scrape_run_attempts WHERE run_id = $1 ORDER BY attempt"#,
         run_id
     )
     .fetch_all(pool)

@@ -151,8 +151,27 @@ impl<F: PageFetcher> Session<'_, F> {
             })
     }
 
+    /// Reads the posting's detail page into `item` with `read`, then accepts it. A failed
+    /// detail page is recorded and the posting kept with what the listing said, marked partial
+    /// (it never replaces a stored row): the next run fills in the rest.
+    pub(super) async fn accept_with_detail(
+        &mut self,
+        mut item: RawPosting,
+        detail: &PageRequest,
+        provenance: &Provenance<'_>,
+        batch: &mut Vec<Posting>,
+        read: impl FnOnce(&mut RawPosting, &str) -> Result<(), ScrapeError>,
+    ) {
+        let fetched = self.fetch_and(detail, |html| read(&mut item, html)).await;
+        if fetched.is_some() {
+            self.accept(item, provenance, batch);
+        } else {
+            self.accept_partial(item, &detail.url, provenance, batch);
+        }
+    }
+
     /// `accept` for a posting whose detail page failed.
-    pub(super) fn accept_partial(
+    fn accept_partial(
         &mut self,
         item: RawPosting,
         detail: &Url,

@@ -40,21 +40,17 @@ pub(super) async fn scrape_demo_board<F: PageFetcher>(
             continue;
         };
         let mut batch = Vec::new();
-        for mut item in listing.items.into_iter().take(remaining) {
+        for item in listing.items.into_iter().take(remaining) {
             if follow_details
                 && let Some(detail) = item.url.as_deref().and_then(|u| Url::parse(u).ok())
             {
-                // A failed detail page is recorded and the posting is kept with what the
-                // listing said, marked partial: the next run fills in the rest.
-                let read = session
-                    .fetch_and(&PageRequest::http(detail.clone()), |html| {
-                        demo_board::apply_detail(&mut item, html, &detail)
+                let request = PageRequest::http(detail.clone());
+                session
+                    .accept_with_detail(item, &request, provenance, &mut batch, |item, html| {
+                        demo_board::apply_detail(item, html, &detail)
                     })
                     .await;
-                if read.is_none() {
-                    session.accept_partial(item, &detail, provenance, &mut batch);
-                    continue;
-                }
+                continue;
             }
             session.accept(item, provenance, &mut batch);
         }
@@ -112,23 +108,22 @@ pub(super) async fn scrape_definition<F: PageFetcher>(
             break;
         }
         let mut batch = Vec::new();
-        for mut item in items.into_iter().take(remaining) {
+        for item in items.into_iter().take(remaining) {
             if definition.follow_details
                 && let Some(detail) = item.url.as_deref().and_then(|u| Url::parse(u).ok())
             {
                 // `wait_for` describes listing pages; a detail page counts as loaded when loaded.
                 let request = PageRequest {
-                    url: detail.clone(),
+                    url: detail,
                     mode: definition.fetch,
                     wait_for: None,
                 };
-                let read = session
-                    .fetch_and(&request, |html| definition::apply_detail(&mut item, html))
+                session
+                    .accept_with_detail(item, &request, provenance, &mut batch, |item, html| {
+                        definition::apply_detail(item, html)
+                    })
                     .await;
-                if read.is_none() {
-                    session.accept_partial(item, &detail, provenance, &mut batch);
-                    continue;
-                }
+                continue;
             }
             session.accept(item, provenance, &mut batch);
         }

@@ -23,7 +23,8 @@ async fn lpush(redis: &TestRedis, services: &queue_core::Services, raw: &[u8]) {
 }
 
 /// Findings 2 and 3: a NUL in a hand-written task, and bytes that are not UTF-8, end in the
-/// dead-letter list with the reason at once; the valid task of the same batch runs.
+/// dead-letter list with the reason at once, as does a task of a kind this trawl does not run
+/// (issue 8); the valid task of the same batch runs.
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn nul_and_undecodable_tasks_are_dead_lettered_and_their_batch_runs(
     db: PgPool,
@@ -43,15 +44,21 @@ async fn nul_and_undecodable_tasks_are_dead_lettered_and_their_batch_runs(
     lpush(
         &redis,
         &services,
+        br#"{"kind":"embed","posting_ids":[1,2]}"#,
+    )
+    .await;
+    lpush(
+        &redis,
+        &services,
         br#"{"site_name":"demo","results_wanted":3}"#,
     )
     .await;
     let worker = worker(&services);
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(worker.clone().run(shutdown.clone()));
-    let dead = eventually(Duration::from_secs(15), "three dead letters", || async {
+    let dead = eventually(Duration::from_secs(15), "four dead letters", || async {
         let dead = services.queue.dead_letters(10).await.unwrap();
-        (dead.len() == 3).then_some(dead)
+        (dead.len() == 4).then_some(dead)
     })
     .await;
     let mut reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
@@ -62,6 +69,7 @@ async fn nul_and_undecodable_tasks_are_dead_lettered_and_their_batch_runs(
             "invalid task: search_term contains a NUL character",
             "invalid task: site_name contains a NUL character",
             "task is not valid UTF-8: invalid utf-8 sequence of 1 bytes from index 15",
+            "unknown kind \"embed\"; this trawl runs: scrape",
         ]
     );
     eventually(Duration::from_secs(15), "the valid task's run", || async {

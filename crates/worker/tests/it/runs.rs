@@ -1,7 +1,7 @@
 use std::ops::Not;
 
 use demo_board::catalog;
-use queue_core::store::RunStatus;
+use queue_core::store::{AttemptStatus, RunStatus};
 use sqlx::PgPool;
 use test_support::{TestBoard, TestRedis, register_site};
 use trawl_worker::Processed;
@@ -245,8 +245,8 @@ async fn a_stale_attempt_cannot_overwrite_the_current_one(db: PgPool) -> anyhow:
     assert_eq!(
         attempts,
         vec![
-            (1, "abandoned".into(), Some("stalled-worker".into())),
-            (2, "succeeded".into(), Some(worker.id().to_owned())),
+            (1, AttemptStatus::Abandoned, Some("stalled-worker".into())),
+            (2, AttemptStatus::Succeeded, Some(worker.id().to_owned())),
         ]
     );
     Ok(())

@@ -3,7 +3,7 @@
 //! from its links.
 use sqlx::PgPool;
 
-use super::RunStatus;
+use super::{AttemptStatus, RunStatus};
 use crate::StoreError;
 
 /// What a worker reports when a run ends.
@@ -54,7 +54,7 @@ pub async fn finish_run(
             &mut tx,
             run_id,
             attempt,
-            report.status.as_str(),
+            report.status.into(),
             &report.message,
             false,
         )
@@ -110,7 +110,15 @@ pub async fn retry_run(
     )
     .execute(&mut *tx)
     .await?;
-    end_attempt(&mut tx, run_id, attempt, "failed", &report.message, true).await?;
+    end_attempt(
+        &mut tx,
+        run_id,
+        attempt,
+        AttemptStatus::Failed,
+        &report.message,
+        true,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Some((retry, delay)))
 }
@@ -119,7 +127,7 @@ async fn end_attempt(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     run_id: &str,
     attempt: i32,
-    status: &str,
+    status: AttemptStatus,
     message: &str,
     retried: bool,
 ) -> Result<(), StoreError> {
@@ -129,7 +137,7 @@ async fn end_attempt(
          WHERE run_id = $1 AND attempt = $2",
         run_id,
         attempt,
-        status,
+        status as AttemptStatus,
         message,
         retried,
     )
@@ -163,7 +171,7 @@ pub async fn fail_run(
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(row) = &ended {
-        close_running_attempt(&mut tx, run_id, row.attempt, "failed", message).await?;
+        close_running_attempt(&mut tx, run_id, row.attempt, AttemptStatus::Failed, message).await?;
     }
     tx.commit().await?;
     Ok(ended.map(|row| row.site_name))
@@ -174,7 +182,7 @@ async fn close_running_attempt(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     run_id: &str,
     attempt: i32,
-    status: &str,
+    status: AttemptStatus,
     message: &str,
 ) -> Result<(), StoreError> {
     sqlx::query!(
@@ -182,7 +190,7 @@ async fn close_running_attempt(
          WHERE run_id = $1 AND attempt = $2 AND status = 'running'",
         run_id,
         attempt,
-        status,
+        status as AttemptStatus,
         message,
     )
     .execute(&mut **tx)
@@ -211,7 +219,7 @@ pub async fn requeue_run(
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(attempt) = requeued {
-        close_running_attempt(&mut tx, run_id, attempt, "abandoned", message).await?;
+        close_running_attempt(&mut tx, run_id, attempt, AttemptStatus::Abandoned, message).await?;
     }
     tx.commit().await?;
     Ok(requeued.is_some())
