@@ -12,14 +12,14 @@ use std::time::Duration;
 use deadpool_redis::Pool;
 use serde::{Deserialize, Serialize};
 
-use crate::scripts::{
-    ACK, ADOPT, GIVE_BACK, HEARTBEAT, PROMOTE, REQUEUE, RETRY_LATER, SNAPSHOT, WORKERS_ALIVE,
-};
+use crate::scripts::{ACK, ADOPT, GIVE_BACK, PROMOTE, REQUEUE, RETRY_LATER, SNAPSHOT};
 use crate::{Keys, QueueError, Task};
 
 mod consumer;
+mod controls;
 mod dead;
 mod recovery;
+mod status;
 
 pub use consumer::{Consumer, Taken};
 pub use dead::DeadLetter;
@@ -259,54 +259,6 @@ impl Queue {
             .await?)
     }
 
-    /// Pauses or resumes the queue.
-    pub async fn set_paused(&self, paused: bool) -> Result<(), QueueError> {
-        let mut conn = self.pool.get().await?;
-        let mut cmd = if paused {
-            redis::cmd("SET")
-        } else {
-            redis::cmd("DEL")
-        };
-        cmd.arg(self.keys.paused());
-        if paused {
-            cmd.arg("1");
-        }
-        let _: redis::Value = cmd.query_async(&mut conn).await?;
-        Ok(())
-    }
-
-    pub async fn is_paused(&self) -> Result<bool, QueueError> {
-        let mut conn = self.pool.get().await?;
-        Ok(redis::cmd("EXISTS")
-            .arg(self.keys.paused())
-            .query_async::<i64>(&mut conn)
-            .await?
-            == 1)
-    }
-
-    /// Asks the worker running `run_id` to stop at its next page. The flag expires after `ttl`
-    /// (a run cannot outlive JOB_TIMEOUT anyway).
-    pub async fn request_cancel(&self, run_id: &str, ttl: Duration) -> Result<(), QueueError> {
-        let mut conn = self.pool.get().await?;
-        let _: redis::Value = redis::cmd("SET")
-            .arg(self.keys.cancel(run_id))
-            .arg("1")
-            .arg("EX")
-            .arg(ttl.as_secs().max(1))
-            .query_async(&mut conn)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn is_cancel_requested(&self, run_id: &str) -> Result<bool, QueueError> {
-        let mut conn = self.pool.get().await?;
-        Ok(redis::cmd("EXISTS")
-            .arg(self.keys.cancel(run_id))
-            .query_async::<i64>(&mut conn)
-            .await?
-            == 1)
-    }
-
     /// Every task message in Redis (pending and in flight), read atomically.
     pub async fn snapshot(&self) -> Result<Vec<RawTask>, QueueError> {
         let mut conn = self.pool.get().await?;
@@ -322,15 +274,6 @@ impl Queue {
             invocation.key(self.keys.inflight(worker));
         }
         Ok(invocation.invoke_async(&mut conn).await?)
-    }
-
-    /// Workers whose heartbeat is current.
-    pub async fn live_workers(&self) -> Result<Vec<String>, QueueError> {
-        let mut conn = self.pool.get().await?;
-        Ok(WORKERS_ALIVE
-            .key(self.keys.workers())
-            .invoke_async(&mut conn)
-            .await?)
     }
 
     /// Puts everything still in this worker's in-flight list back at the head of the queue.
@@ -352,60 +295,6 @@ impl Queue {
             .arg(-1)
             .query_async(&mut conn)
             .await?)
-    }
-
-    pub async fn heartbeat(&self, worker_id: &str, ttl: Duration) -> Result<(), QueueError> {
-        let mut conn = self.pool.get().await?;
-        let _: i64 = HEARTBEAT
-            .key(self.keys.workers())
-            .arg(worker_id)
-            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Removes a worker that stopped cleanly (its in-flight list is already empty).
-    pub async fn deregister(&self, worker_id: &str) -> Result<(), QueueError> {
-        let mut conn = self.pool.get().await?;
-        let _: i64 = redis::cmd("ZREM")
-            .arg(self.keys.workers())
-            .arg(worker_id)
-            .query_async(&mut conn)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn metrics(&self) -> Result<QueueMetrics, QueueError> {
-        let alive = self.live_workers().await?;
-        let mut conn = self.pool.get().await?;
-        // Every registered worker's in-flight list counts, live or not: a dead worker's tasks are
-        // still in flight until something recovers them.
-        let registered: Vec<String> = redis::cmd("ZRANGE")
-            .arg(self.keys.workers())
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await?;
-        let mut pipe = redis::pipe();
-        pipe.cmd("LLEN").arg(self.keys.pending());
-        pipe.cmd("LLEN").arg(self.keys.dead());
-        pipe.cmd("EXISTS").arg(self.keys.paused());
-        pipe.cmd("ZCARD").arg(self.keys.delayed());
-        for worker in &registered {
-            pipe.cmd("LLEN").arg(self.keys.inflight(worker));
-        }
-        let lengths: Vec<u64> = pipe.query_async(&mut conn).await?;
-        Ok(QueueMetrics {
-            queue: self.keys.queue_name().to_owned(),
-            pending: lengths[0],
-            dead: lengths[1],
-            paused: lengths[2] == 1,
-            delayed: lengths[3],
-            in_flight: lengths[4..].iter().sum(),
-            workers_alive: alive.len() as u64,
-            workers: alive,
-        })
     }
 
     /// Reads a JSON value stored under one of this queue's keys (scheduler stats, task results).

@@ -18,10 +18,13 @@ pub async fn violations(services: &Services) -> Vec<String> {
     let mut conn = services.redis.get().await.expect("redis connection");
 
     let runs: Vec<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT run_id, status, worker_id FROM scrape_runs")
+        sqlx::query!("SELECT run_id, status, worker_id FROM scrape_runs")
             .fetch_all(db)
             .await
-            .expect("runs");
+            .expect("runs")
+            .into_iter()
+            .map(|row| (row.run_id, row.status, row.worker_id))
+            .collect();
     let status: HashMap<&str, (&str, Option<&str>)> = runs
         .iter()
         .map(|(id, status, worker)| (id.as_str(), (status.as_str(), worker.as_deref())))
@@ -100,22 +103,24 @@ pub async fn violations(services: &Services) -> Vec<String> {
     }
 
     // Counts against links.
-    let mismatched: Vec<(String, i32, i64)> = sqlx::query_as(
-        "SELECT r.run_id, r.jobs_found, count(p.job_id) FROM scrape_runs r \
-         LEFT JOIN scrape_run_postings p USING (run_id) \
-         WHERE r.status NOT IN ('queued', 'running') \
-         GROUP BY r.run_id, r.jobs_found, r.jobs_inserted, r.jobs_updated, r.jobs_unchanged \
-         HAVING r.jobs_found <> count(p.job_id) \
-             OR r.jobs_inserted <> count(*) FILTER (WHERE p.outcome = 'inserted') \
-             OR r.jobs_updated <> count(*) FILTER (WHERE p.outcome = 'updated') \
-             OR r.jobs_unchanged <> count(*) FILTER (WHERE p.outcome = 'unchanged')",
+    // Counted here independently of `scrape_run_counts`, which the code under test uses.
+    let mismatched = sqlx::query!(
+        r#"SELECT r.run_id, r.jobs_found, count(p.job_id) AS "linked!" FROM scrape_runs r
+         LEFT JOIN scrape_run_postings p USING (run_id)
+         WHERE r.status NOT IN ('queued', 'running')
+         GROUP BY r.run_id, r.jobs_found, r.jobs_inserted, r.jobs_updated, r.jobs_unchanged
+         HAVING r.jobs_found <> count(p.job_id)
+             OR r.jobs_inserted <> count(*) FILTER (WHERE p.outcome = 'inserted')
+             OR r.jobs_updated <> count(*) FILTER (WHERE p.outcome = 'updated')
+             OR r.jobs_unchanged <> count(*) FILTER (WHERE p.outcome = 'unchanged')"#,
     )
     .fetch_all(db)
     .await
     .expect("counts");
-    for (run, reported, linked) in mismatched {
+    for row in mismatched {
         found.push(format!(
-            "run {run} reports {reported} postings but {linked} are linked to it"
+            "run {} reports {} postings but {} are linked to it",
+            row.run_id, row.jobs_found, row.linked
         ));
     }
     found

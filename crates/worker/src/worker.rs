@@ -26,6 +26,7 @@ const BACKGROUND_JOIN: Duration = Duration::from_secs(5);
 /// Longest pause between dequeue attempts while Redis is unreachable.
 pub(crate) const MAX_FETCH_BACKOFF: Duration = Duration::from_secs(10);
 
+mod give_back;
 mod process;
 
 pub struct Worker {

@@ -1,0 +1,96 @@
+//! Giving a task back when processing it failed on the way: through the delayed set, counted
+//! against the task unless the failure was an outage.
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use queue_core::{GivenBack, RawTask, Task, TaskError};
+use tracing::{error, info, warn};
+
+use super::{MAX_FETCH_BACKOFF, Worker};
+
+/// How long a task that could not be processed (a dependency was down) waits before it runs
+/// again.
+const GIVE_BACK_DELAY: Duration = Duration::from_secs(2);
+
+impl Worker {
+    /// Processes a message; if that fails, gives the task back through the delayed set so it
+    /// runs again, instead of leaving it in the in-flight list of a worker that is alive and
+    /// will never look at it again. An outage (PostgreSQL or Redis unreachable mid-way) is not
+    /// the task's fault and is not counted; any other failure counts against the task, which
+    /// is dead-lettered with the reason after MAX_DELIVERIES of them, so a task that can never
+    /// be processed does not go round forever. Until Redis takes it back, it stays in flight
+    /// (requeued at shutdown).
+    pub(super) async fn process_or_give_back(&self, raw: RawTask, task: Result<Task, TaskError>) {
+        let mut in_flight = raw.clone();
+        let task_key = match &task {
+            Ok(Task {
+                task_id: Some(id), ..
+            }) => id.as_bytes().to_vec(),
+            _ => raw.clone(),
+        };
+        let Err(err) = self.process_tracked(raw, task, &mut in_flight).await else {
+            if self.giving_back.swap(false, Ordering::Relaxed) {
+                info!("tasks are processed again");
+            }
+            return;
+        };
+        let outage = err.is_outage();
+        if !outage {
+            warn!(
+                error = format!("{err:#}"),
+                event = "given_back",
+                "task could not be processed; it counts towards MAX_DELIVERIES"
+            );
+        } else if !self.giving_back.swap(true, Ordering::Relaxed) {
+            error!(
+                error = format!("{err:#}"),
+                retry_in_ms = GIVE_BACK_DELAY.as_millis() as u64,
+                "task could not be processed; giving it back (logged once until tasks go through again)"
+            );
+        }
+        let reason = format!(
+            "could not be processed {} times: {}",
+            self.services.max_deliveries,
+            queue_core::cause_chain(&err)
+        );
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            let queue = &self.services.queue;
+            let given = if outage {
+                queue
+                    .retry_later(self.id(), &in_flight, GIVE_BACK_DELAY)
+                    .await
+                    .map(|_| GivenBack::Delayed)
+            } else {
+                queue
+                    .give_back(
+                        self.id(),
+                        &in_flight,
+                        &task_key,
+                        GIVE_BACK_DELAY,
+                        self.services.max_deliveries,
+                        &reason,
+                    )
+                    .await
+            };
+            match given {
+                Ok(GivenBack::DeadLettered) => {
+                    warn!(reason = %reason, event = "dead_letter", "task dead-lettered");
+                    if let Ok(task) = Task::parse_bytes(&in_flight)
+                        && let Some(run_id) = task.run_id
+                    {
+                        let _ = queue_core::fail_run(&self.services, &run_id, &reason).await;
+                    }
+                    return;
+                }
+                // Delayed, or not in flight any more: Redis lost it (restart) or recovery took
+                // it; either way the reconciler or the next delivery has it.
+                Ok(_) => return,
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_FETCH_BACKOFF);
+                }
+            }
+        }
+    }
+}
