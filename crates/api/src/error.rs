@@ -5,8 +5,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use queue_core::{QueueError, StoreError, SubmitError, cause_chain};
+use queue_core::{QueueError, StoreError, SubmitError};
 use serde_json::json;
+use trawl_scrape::error_chain as cause_chain;
 
 #[derive(Debug)]
 pub struct ApiError {

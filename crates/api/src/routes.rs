@@ -88,7 +88,7 @@ pub async fn jobs_health(State(state): State<AppState>) -> Result<Response, ApiE
 }
 
 pub async fn sites(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let sites = store::list_sites(&state.services.db).await?;
+    let sites = trawl_scrape_runs::sites::list_sites(&state.services.db).await?;
     let sources: Vec<_> = SourceKind::ALL
         .iter()
         .map(|kind| json!({"source": kind.as_str(), "description": kind.description()}))
@@ -163,7 +163,9 @@ pub async fn scrape(
         (None, Some(true)) => Some("Remote".to_owned()),
         (location, _) => location,
     };
-    let Some(site) = store::get_site(&state.services.db, &body.site_name).await? else {
+    let Some(site) =
+        trawl_scrape_runs::sites::get_site(&state.services.db, &body.site_name).await?
+    else {
         return Err(ApiError::not_found(
             "unknown_site",
             format!("unknown site: {}; see GET /jobs/sites", body.site_name),
@@ -176,17 +178,17 @@ pub async fn scrape(
     task.location = location;
     task.results_wanted = body.results_wanted;
     // What the request leaves out comes from the site, then trawl: the rule every door follows.
-    task.apply_defaults(spec.defaults());
+    trawl_scrape_runs::apply_site_defaults(&mut task, &spec);
     if mode == Mode::Sync {
         task.results_wanted = task.results_wanted.map(|n| n.min(SYNC_MAX_RESULTS));
     }
     let task_id = task.task_id.clone().unwrap_or_default();
 
     if mode == Mode::Sync {
-        queue_core::reserve_run(&state.services, &site, &task).await?;
+        queue_core::reserve_run(&state.services, site.id, &task).await?;
         return scrape_inline(&state, &site, &spec, &task).await;
     }
-    queue_core::submit_run(&state.services, &site, &task).await?;
+    queue_core::submit_run(&state.services, site.id, &task).await?;
     Ok(success(
         StatusCode::ACCEPTED,
         json!({"task_id": task_id, "run_id": run_id, "status": "queued", "execution_mode": "async"}),
@@ -198,7 +200,7 @@ pub async fn scrape(
 /// its site, never stuck `running`.
 async fn scrape_inline(
     state: &AppState,
-    site: &store::SiteSchedule,
+    site: &trawl_scrape_runs::sites::SiteSchedule,
     spec: &trawl_scrape::SiteSpec,
     task: &Task,
 ) -> Result<Response, ApiError> {
@@ -245,8 +247,12 @@ async fn scrape_inline(
     });
     running.await.map_err(|join| ApiError::internal(&join))??;
     let run = store::get_run(&state.services.db, &run_id).await?;
-    let postings =
-        store::run_postings(&state.services.db, &run_id, i64::from(SYNC_MAX_RESULTS)).await?;
+    let postings = trawl_scrape_runs::postings::run_postings(
+        &state.services.db,
+        &run_id,
+        i64::from(SYNC_MAX_RESULTS),
+    )
+    .await?;
     Ok(success(
         StatusCode::OK,
         json!({"task_id": task_id, "run_id": run_id, "execution_mode": "sync",
@@ -278,7 +284,8 @@ pub async fn run_status(
             format!("no run with run_id {run_id}"),
         ));
     };
-    let postings = store::run_postings(&state.services.db, &run_id, limit).await?;
+    let postings =
+        trawl_scrape_runs::postings::run_postings(&state.services.db, &run_id, limit).await?;
     let attempts = store::run_attempts(&state.services.db, &run_id).await?;
     Ok(success(
         StatusCode::OK,

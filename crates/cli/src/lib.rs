@@ -1,9 +1,10 @@
 //! The `trawl` operator CLI: talks to PostgreSQL and Redis directly, so it works while the API
 //! is down.
 use anyhow::{Context, bail};
-use queue_core::store::{self, NewSite};
+use queue_core::store;
 use queue_core::{Services, Task, Trigger};
 use serde_json::json;
+use trawl_scrape_runs::sites::NewSite;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -108,7 +109,7 @@ pub async fn execute(
             let mut saved = Vec::new();
             for item in items {
                 let site: NewSite = serde_json::from_value(item).context("not a site")?;
-                let row = store::upsert_site(&services.db, &site)
+                let row = trawl_scrape_runs::sites::upsert_site(&services.db, &site)
                     .await
                     .with_context(|| format!("site {} refused", site.site_name))?;
                 saved.push(row.site_name);
@@ -116,7 +117,7 @@ pub async fn execute(
             Ok(json!({"saved": saved}))
         }
         Command::Site(SiteCommand::List) => Ok(serde_json::to_value(
-            store::list_sites(&services.db).await?,
+            trawl_scrape_runs::sites::list_sites(&services.db).await?,
         )?),
         Command::Dead(DeadCommand::List { limit }) => Ok(serde_json::to_value(
             services.queue.dead_letters(limit).await?,
@@ -166,12 +167,13 @@ pub async fn execute(
             task.location = location;
             task.results_wanted = results_wanted;
             task.validate()?;
-            let Some(site) = store::get_site(&services.db, &site_name).await? else {
+            let Some(site) = trawl_scrape_runs::sites::get_site(&services.db, &site_name).await?
+            else {
                 bail!("unknown site: {site_name}");
             };
-            task.apply_defaults(site.spec()?.defaults());
+            trawl_scrape_runs::apply_site_defaults(&mut task, &site.spec()?);
             let task_id = task.task_id.clone().unwrap_or_default();
-            queue_core::submit_run(services, &site, &task).await?;
+            queue_core::submit_run(services, site.id, &task).await?;
             Ok(json!({"run_id": run_id, "task_id": task_id, "status": "queued"}))
         }
     }

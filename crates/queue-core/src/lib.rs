@@ -28,11 +28,9 @@ pub use queue::{
 pub use reconcile::{ReconcileError, Reconciled, reconcile};
 pub use redis_conn::{CONNECT_TIMEOUT, blocking_connection, create_pool};
 pub use schedule::{JITTER, Schedule, ScheduleError};
-pub use slots::SlotSemaphore;
+pub use slots::{SlotGuard, SlotSemaphore};
 pub use submit::{Cancelled, SubmitError, cancel_run, fail_run, reserve_run, submit_run};
 pub use task::{
     DEFAULT_RESULTS_WANTED, KINDS, MAX_RESULTS_WANTED, MAX_TEXT_LEN, SCRAPE_KIND, Task, TaskError,
     Trigger, check_text,
 };
-/// `err: cause: cause…`, for records that outlive a log line (a dead letter's reason).
-pub use trawl_scrape::error_chain as cause_chain;

@@ -1,11 +1,8 @@
 //! Requests to one host spaced across every worker: each request reserves the next turn in
 //! Redis (`pace.lua`), so N workers together keep to the host's rate instead of N times it.
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use deadpool_redis::Pool;
-use trawl_scrape::DomainPacer;
 
 use crate::scripts::PACE;
 use crate::{Keys, QueueError};
@@ -39,14 +36,13 @@ impl RedisPacer {
     }
 }
 
-impl DomainPacer for RedisPacer {
-    fn wait_turn<'a>(&'a self, host: &'a str) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        Box::pin(async move {
-            // Without Redis, keep the spacing locally rather than stop scraping.
-            let wait = self.reserve(host).await.unwrap_or(self.interval);
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-        })
+impl RedisPacer {
+    /// Resolves when this process may send its next request to `host`.
+    pub async fn wait_turn(&self, host: &str) {
+        // Without Redis, keep the spacing locally rather than stop scraping.
+        let wait = self.reserve(host).await.unwrap_or(self.interval);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
     }
 }

@@ -1,13 +1,10 @@
 //! A counting semaphore in Redis with leases: the cap on browsers across every worker on every
 //! machine (seed 004's `PPT_GLOBAL_CHROME_SLOTS`, done so a crashed worker's slots come back by
 //! themselves when their leases end).
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use deadpool_redis::Pool;
 use tokio_util::task::TaskTracker;
-use trawl_scrape::{BrowserSlots, SlotLease};
 
 use crate::scripts::{SLOT_ACQUIRE, SLOT_RENEW};
 use crate::{Keys, QueueError};
@@ -95,7 +92,9 @@ impl SlotSemaphore {
             .await?)
     }
 
-    async fn acquire_lease(self) -> Result<SlotLease, String> {
+    /// Waits up to `wait` for a free slot; the slot is held until the returned lease is dropped
+    /// (renewed meanwhile, on the tracker).
+    pub async fn acquire_lease(self) -> Result<SlotGuard, String> {
         let holder = format!("slot_{}", uuid::Uuid::new_v4().simple());
         let deadline = tokio::time::Instant::now() + self.wait;
         loop {
@@ -126,21 +125,34 @@ impl SlotSemaphore {
                 }
             }
         });
-        Ok(SlotLease::new(move || {
-            renewer.abort();
-            // Drop cannot await: give the slot back in the background. If that fails, the lease
-            // expires by itself.
-            let tracker = self.tracker.clone();
-            tracker.spawn(async move {
-                let _ = self.release(&holder).await;
-            });
-        }))
+        Ok(SlotGuard {
+            slots: Some(self),
+            holder,
+            renewer,
+        })
     }
 }
 
-impl BrowserSlots for SlotSemaphore {
-    fn acquire(&self) -> Pin<Box<dyn Future<Output = Result<SlotLease, String>> + Send + '_>> {
-        Box::pin(self.clone().acquire_lease())
+/// A held browser slot: dropping it stops the renewals and gives the slot back.
+pub struct SlotGuard {
+    slots: Option<SlotSemaphore>,
+    holder: String,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.renewer.abort();
+        let Some(slots) = self.slots.take() else {
+            return;
+        };
+        // Drop cannot await: give the slot back in the background. If that fails, the lease
+        // expires by itself.
+        let holder = std::mem::take(&mut self.holder);
+        let tracker = slots.tracker.clone();
+        tracker.spawn(async move {
+            let _ = slots.release(&holder).await;
+        });
     }
 }
 

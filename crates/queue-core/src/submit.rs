@@ -2,7 +2,7 @@
 //! The API (async and sync mode) and the CLI go through here; the scheduler does the same with
 //! its compare-and-set on the schedule. And ending a run from outside its attempt
 //! (`fail_run`): recovery, the reconciler, a cancel, a task that cannot start.
-use crate::store::{self, NewRun, RunStatus, SiteSchedule};
+use crate::store::{self, NewRun, RunStatus};
 use crate::{QueueError, Services, StoreError, Task};
 
 #[derive(Debug, thiserror::Error)]
@@ -16,32 +16,30 @@ pub enum SubmitError {
     Queue(#[from] QueueError),
 }
 
-/// Takes the site's lock for `task.run_id` and records the run as `queued`. On any failure the
-/// lock is given back.
+/// Takes the lock of the task's site for `task.run_id` and records the run as `queued`, linked
+/// to the site's row `site_schedule_id`. On any failure the lock is given back.
 pub async fn reserve_run(
     services: &Services,
-    site: &SiteSchedule,
+    site_schedule_id: uuid::Uuid,
     task: &Task,
 ) -> Result<(), SubmitError> {
+    let site_name = &task.site_name;
     let run_id = task
         .run_id
         .as_deref()
         .expect("submitted tasks carry a run_id");
     let locks = &services.locks;
-    if !locks
-        .acquire(&site.site_name, run_id, services.lock_ttl)
-        .await?
-    {
-        let holder = locks.holder(&site.site_name).await?.unwrap_or_default();
+    if !locks.acquire(site_name, run_id, services.lock_ttl).await? {
+        let holder = locks.holder(site_name).await?.unwrap_or_default();
         return Err(SubmitError::SiteBusy {
-            site: site.site_name.clone(),
+            site: site_name.clone(),
             holder,
         });
     }
     let run = NewRun {
         run_id,
-        site_name: &site.site_name,
-        site_schedule_id: Some(site.id),
+        site_name,
+        site_schedule_id: Some(site_schedule_id),
         task_id: task.task_id.as_deref().unwrap_or_default(),
         trigger: task.trigger.unwrap_or(crate::Trigger::Manual),
         search_term: task.search_term.as_deref(),
@@ -49,7 +47,7 @@ pub async fn reserve_run(
         results_wanted: task.results_wanted,
     };
     if let Err(err) = store::create_run(&services.db, &run).await {
-        locks.release(&site.site_name, run_id).await?;
+        locks.release(site_name, run_id).await?;
         return Err(err.into());
     }
     Ok(())
@@ -59,10 +57,10 @@ pub async fn reserve_run(
 /// reason and the lock released: nothing is left `queued` without a task.
 pub async fn submit_run(
     services: &Services,
-    site: &SiteSchedule,
+    site_schedule_id: uuid::Uuid,
     task: &Task,
 ) -> Result<(), SubmitError> {
-    reserve_run(services, site, task).await?;
+    reserve_run(services, site_schedule_id, task).await?;
     if let Err(err) = services.queue.enqueue(task).await {
         let run_id = task.run_id.as_deref().unwrap_or_default();
         fail_run(

@@ -168,16 +168,21 @@ impl Task {
     /// The one rule every door (scheduler, API, CLI, hand-written task) follows for what the
     /// task leaves out: the site's own defaults, then trawl's. Filled in before the run is
     /// recorded, so the run row shows what was actually asked.
-    pub fn apply_defaults(&mut self, defaults: trawl_scrape::SearchDefaults) {
+    pub fn apply_defaults(
+        &mut self,
+        search_term: Option<String>,
+        location: Option<String>,
+        results_wanted: Option<u32>,
+    ) {
         if self.search_term.is_none() {
-            self.search_term = defaults.search_term;
+            self.search_term = search_term;
         }
         if self.location.is_none() {
-            self.location = defaults.location;
+            self.location = location;
         }
         self.results_wanted = Some(
             self.results_wanted
-                .or(defaults.results_wanted)
+                .or(results_wanted)
                 .unwrap_or(DEFAULT_RESULTS_WANTED),
         );
     }
@@ -282,20 +287,18 @@ mod tests {
 
     #[test]
     fn defaults_come_from_the_task_then_the_site_then_trawl() {
-        let site = trawl_scrape::SearchDefaults {
-            search_term: Some("data".into()),
-            location: None,
-            results_wanted: Some(5),
-        };
+        let site = || (Some("data".to_owned()), None, Some(5));
         let mut task = Task::parse(r#"{"site_name":"demo"}"#).unwrap();
-        task.apply_defaults(site.clone());
+        let (term, place, wanted) = site();
+        task.apply_defaults(term, place, wanted);
         assert_eq!(task.results_wanted, Some(5));
         assert_eq!(task.search_term.as_deref(), Some("data"));
         let mut task = Task::parse(r#"{"site_name":"demo","results_wanted":7}"#).unwrap();
-        task.apply_defaults(site);
+        let (term, place, wanted) = site();
+        task.apply_defaults(term, place, wanted);
         assert_eq!(task.results_wanted, Some(7));
         let mut task = Task::parse(r#"{"site_name":"demo"}"#).unwrap();
-        task.apply_defaults(trawl_scrape::SearchDefaults::default());
+        task.apply_defaults(None, None, None);
         assert_eq!(task.results_wanted, Some(DEFAULT_RESULTS_WANTED));
     }
 

@@ -1,10 +1,11 @@
 //! One scheduler pass: find due sites, and for each take its lock, record a `queued` run,
 //! enqueue its task and move its `next_run_at` on.
 use chrono::{DateTime, Utc};
-use queue_core::store::{self, NewRun, SiteSchedule};
+use queue_core::store::{self, NewRun};
 use queue_core::{QueueError, Services, StoreError, Task, Trigger};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
+use trawl_scrape_runs::sites::SiteSchedule;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -83,7 +84,7 @@ pub async fn run_pass_at(
     }
     stats.reconciled = reconciled.requeued.len() as u32;
     stats.lost = reconciled.failed.len() as u32;
-    let due = store::due_sites(&services.db, batch, now).await?;
+    let due = trawl_scrape_runs::sites::due_sites(&services.db, batch, now).await?;
     stats.due = due.len() as u32;
     for site in &due {
         match schedule_site(services, site, now).await {
@@ -156,7 +157,7 @@ async fn schedule_site(
     let spec = site.schedule().and_then(|_| site.spec());
     let mut task = Task::new(&site.site_name, run_id.clone(), Trigger::Schedule);
     if let Ok(spec) = &spec {
-        task.apply_defaults(spec.defaults());
+        trawl_scrape_runs::apply_site_defaults(&mut task, spec);
     }
     let task_id = task.task_id.clone().unwrap_or_default();
     let run = NewRun {

@@ -3,7 +3,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use queue_core::store::{self, PostingOutcome, RunReport, RunStatus, SiteSchedule};
+use queue_core::store::{self, RunReport, RunStatus};
+
+use crate::postings::PostingOutcome;
+use crate::sites::SiteSchedule;
 use queue_core::{Services, StoreError, Task};
 use rand::Rng;
 use tracing::{error, info};
@@ -105,7 +108,7 @@ impl Executor {
         };
         let storing = async {
             while let Some(page) = pages.recv().await {
-                match store::upsert_page(&self.services.db, run_id, &page).await {
+                match crate::postings::upsert_page(&self.services.db, run_id, &page).await {
                     Ok(outcomes) => stored.add(&outcomes),
                     Err(err) => {
                         // Dropping the receiver stops the scrape: there is no point fetching

@@ -5,10 +5,10 @@
 //! them fails loudly instead of being skipped.
 use std::time::Duration;
 
-use queue_core::store::{self, NewSite, SiteSchedule};
 use queue_core::{CommonConfig, Services};
 use sqlx::PgPool;
 use tokio_util::sync::{CancellationToken, DropGuard};
+use trawl_scrape_runs::sites::{NewSite, SiteSchedule};
 use url::Url;
 
 pub mod invariants;
@@ -132,7 +132,7 @@ pub fn unpaused_site(name: &str, payload: serde_json::Value, max_retries: i32) -
 /// Registers a demo-board site with no pauses.
 pub async fn register_site(db: &PgPool, name: &str, board: &Url, max_retries: i32) -> SiteSchedule {
     let payload = serde_json::json!({"source": "demo_board", "base_url": board.as_str()});
-    store::upsert_site(db, &unpaused_site(name, payload, max_retries))
+    trawl_scrape_runs::sites::upsert_site(db, &unpaused_site(name, payload, max_retries))
         .await
         .expect("site registers")
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use queue_core::{CommonConfig, Services, SlotSemaphore, at_least};
 use tokio_util::task::TaskTracker;
 use trawl_scrape::{BrowserSettings, BrowserSlots};
+use trawl_scrape_runs::RedisBrowserSlots;
 
 use crate::{WorkerSettings, new_worker_id};
 
@@ -158,14 +159,14 @@ impl WorkerConfig {
         tracker: &TaskTracker,
     ) -> Option<Arc<dyn BrowserSlots>> {
         (self.browser_global_slots > 0).then(|| {
-            Arc::new(SlotSemaphore::new(
+            Arc::new(RedisBrowserSlots(SlotSemaphore::new(
                 services.redis.clone(),
                 services.keys(),
                 self.browser_global_slots,
                 Duration::from_secs(self.browser_slot_lease),
                 Duration::from_secs(self.browser_slot_wait),
                 tracker.clone(),
-            )) as Arc<dyn BrowserSlots>
+            ))) as Arc<dyn BrowserSlots>
         })
     }
 }

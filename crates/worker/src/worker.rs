@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 use trawl_scrape::{BrowserPool, BrowserSlots, DomainLimits, DomainPacer, Fetchers, HttpFetcher};
+use trawl_scrape_runs::RedisDomainPacer;
 
 use crate::{Executor, Outcome, WorkerError, WorkerSettings};
 
@@ -66,11 +67,11 @@ impl Worker {
             adzuna: settings.adzuna.clone(),
             domain_limits: DomainLimits::new(settings.per_domain_concurrency),
             pacer: settings.domain_interval.map(|interval| {
-                Arc::new(RedisPacer::new(
+                Arc::new(RedisDomainPacer(RedisPacer::new(
                     services.redis.clone(),
                     services.keys().clone(),
                     interval,
-                )) as Arc<dyn DomainPacer>
+                ))) as Arc<dyn DomainPacer>
             }),
         };
         let executor = Executor {

@@ -125,7 +125,7 @@ pub async fn scheduler_run(
 
 pub async fn scheduler_status(State(state): State<AppState>) -> Result<Response, ApiError> {
     let status = trawl_schedule::status(&state.services).await?;
-    let sites: Vec<_> = store::list_sites(&state.services.db)
+    let sites: Vec<_> = trawl_scrape_runs::sites::list_sites(&state.services.db)
         .await?
         .into_iter()
         .map(|s| json!({"site_name": s.site_name, "enabled": s.enabled, "interval_minutes": s.interval_minutes,

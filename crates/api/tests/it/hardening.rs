@@ -88,7 +88,7 @@ async fn a_request_without_results_wanted_takes_the_sites_default(
     let board = TestBoard::start().await;
     let payload = serde_json::json!({"source": "demo_board", "base_url": board.url.as_str(),
         "results_wanted": 5, "search_term": "rust"});
-    store::upsert_site(&db, &unpaused_site("demo5", payload, 0)).await?;
+    trawl_scrape_runs::sites::upsert_site(&db, &unpaused_site("demo5", payload, 0)).await?;
     let api = spawn_api(&services).await;
     let (status, body) = read(
         api.post("/jobs/scrape")

@@ -1,6 +1,3 @@
 mod lock;
-mod pace;
 mod queue;
 mod recovery;
-mod slots;
-mod store;

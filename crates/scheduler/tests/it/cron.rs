@@ -1,9 +1,9 @@
 //! Cron schedules on a controlled clock: passes run "at" chosen instants, nothing sleeps.
 use chrono::{DateTime, Utc};
-use queue_core::store::{self, NewSite};
 use sqlx::PgPool;
 use test_support::TestRedis;
 use trawl_scheduler::run_pass_at;
+use trawl_scrape_runs::sites::NewSite;
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
@@ -21,7 +21,7 @@ fn cron_site(name: &str, cron: &str, time_zone: Option<&str>) -> NewSite {
 }
 
 async fn next_run_at(db: &PgPool, site: &str) -> DateTime<Utc> {
-    store::get_site(db, site)
+    trawl_scrape_runs::sites::get_site(db, site)
         .await
         .unwrap()
         .unwrap()
@@ -35,7 +35,11 @@ async fn next_run_at(db: &PgPool, site: &str) -> DateTime<Utc> {
 async fn a_cron_site_runs_on_its_wall_clock_and_catches_up_once(db: PgPool) -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let services = redis.services(&db);
-    store::upsert_site(&db, &cron_site("digest", "0 8 * * *", Some("Europe/Paris"))).await?;
+    trawl_scrape_runs::sites::upsert_site(
+        &db,
+        &cron_site("digest", "0 8 * * *", Some("Europe/Paris")),
+    )
+    .await?;
     let first = next_run_at(&db, "digest").await;
     assert!(first > Utc::now(), "waits for its first fire: {first}");
 
@@ -73,7 +77,7 @@ async fn bad_schedules_are_refused_at_upsert(db: PgPool) -> anyhow::Result<()> {
         ("0 25 * * *", None, "cron: \"0 25 * * *\" is not valid"),
         ("0 8 * * *", Some("Paris"), "time_zone: unknown time zone"),
     ] {
-        let err = store::upsert_site(&db, &cron_site("bad", cron, zone))
+        let err = trawl_scrape_runs::sites::upsert_site(&db, &cron_site("bad", cron, zone))
             .await
             .unwrap_err()
             .to_string();
@@ -81,9 +85,9 @@ async fn bad_schedules_are_refused_at_upsert(db: PgPool) -> anyhow::Result<()> {
     }
     let mut site = cron_site("ok", "30 0 * * *", None);
     site.cron = None;
-    store::upsert_site(&db, &site).await?;
+    trawl_scrape_runs::sites::upsert_site(&db, &site).await?;
     assert!(
-        store::get_site(&db, "ok")
+        trawl_scrape_runs::sites::get_site(&db, "ok")
             .await?
             .unwrap()
             .next_run_at
@@ -91,7 +95,7 @@ async fn bad_schedules_are_refused_at_upsert(db: PgPool) -> anyhow::Result<()> {
         "runs at once"
     );
     site.cron = Some("30 0 * * *".into());
-    store::upsert_site(&db, &site).await?;
+    trawl_scrape_runs::sites::upsert_site(&db, &site).await?;
     let next = next_run_at(&db, "ok").await;
     assert_eq!(next.format("%H:%M").to_string(), "00:30");
     Ok(())

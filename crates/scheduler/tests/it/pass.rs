@@ -59,7 +59,7 @@ async fn a_due_site_is_enqueued_exactly_once(db: PgPool) -> anyhow::Result<()> {
         "the run holds the site lock"
     );
 
-    let site = queue_core::store::get_site(&db, &site.site_name)
+    let site = trawl_scrape_runs::sites::get_site(&db, &site.site_name)
         .await?
         .unwrap();
     let minutes = (site.next_run_at.unwrap() - before).num_seconds() as f64 / 60.0;

@@ -51,7 +51,7 @@ impl Worker {
         let reason = format!(
             "could not be processed {} times: {}",
             self.services.max_deliveries,
-            queue_core::cause_chain(&err)
+            trawl_scrape::error_chain(&err)
         );
         let mut backoff = Duration::from_millis(250);
         loop {

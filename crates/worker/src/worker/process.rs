@@ -35,13 +35,14 @@ impl Worker {
             Ok(task) => task,
             Err(err) => return self.dead_letter(&raw, err.to_string(), None).await,
         };
-        let site = match store::get_site(&self.services.db, &task.site_name).await? {
-            Some(site) => site,
-            None => {
-                let reason = format!("unknown site: {}", task.site_name);
-                return self.dead_letter(&raw, reason, task.run_id.as_deref()).await;
-            }
-        };
+        let site =
+            match trawl_scrape_runs::sites::get_site(&self.services.db, &task.site_name).await? {
+                Some(site) => site,
+                None => {
+                    let reason = format!("unknown site: {}", task.site_name);
+                    return self.dead_letter(&raw, reason, task.run_id.as_deref()).await;
+                }
+            };
         let spec = match site.spec() {
             Ok(spec) => spec,
             Err(err) => {
@@ -173,7 +174,7 @@ impl Worker {
     /// worker.
     async fn execute(
         &self,
-        site: &store::SiteSchedule,
+        site: &trawl_scrape_runs::sites::SiteSchedule,
         spec: &trawl_scrape::SiteSpec,
         task: &Task,
         run_id: &str,
@@ -252,7 +253,7 @@ impl Worker {
             None => {
                 let trigger = *task.trigger.get_or_insert(Trigger::Manual);
                 // The same defaults as the API, the CLI and the scheduler apply.
-                task.apply_defaults(spec.defaults());
+                trawl_scrape_runs::apply_site_defaults(&mut task, spec);
                 store::create_run(
                     &self.services.db,
                     &NewRun {

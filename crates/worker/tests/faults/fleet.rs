@@ -2,7 +2,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use queue_core::store;
 use sqlx::PgPool;
 use test_support::procs::{Proc, workspace_binary};
 use test_support::{FaultAction, FaultRule, FaultTarget, TestBoard, unpaused_site};
@@ -137,9 +136,12 @@ pub async fn register_sites(db: &PgPool, board: &TestBoard, prefix: &str, count:
         let payload = serde_json::json!({
             "source": "demo_board", "base_url": board.url.as_str(), "results_wanted": WANTED,
         });
-        store::upsert_site(db, &unpaused_site(&format!("{prefix}-{n:03}"), payload, 3))
-            .await
-            .expect("site registers");
+        trawl_scrape_runs::sites::upsert_site(
+            db,
+            &unpaused_site(&format!("{prefix}-{n:03}"), payload, 3),
+        )
+        .await
+        .expect("site registers");
     }
 }
 

@@ -103,7 +103,7 @@ async fn a_task_that_kills_every_worker_ends_in_the_dead_letter_list(db: PgPool)
     }]);
     let payload =
         serde_json::json!({"source": "demo_board", "base_url": poison_board.url.as_str()});
-    queue_core::store::upsert_site(&db, &test_support::unpaused_site("poison", payload, 0))
+    trawl_scrape_runs::sites::upsert_site(&db, &test_support::unpaused_site("poison", payload, 0))
         .await
         .unwrap();
     let mut fleet = Fleet::new(

@@ -351,7 +351,7 @@ async fn a_robots_override_states_its_reason_on_the_run(db: PgPool) -> anyhow::R
     let reason = "our own demo board, scraped with its owner's consent";
     let payload = serde_json::json!({"source": "demo_board", "base_url": board.url.as_str(), "ignore_robots_txt": reason});
     let site = test_support::unpaused_site("demo", payload, 0);
-    queue_core::store::upsert_site(&db, &site).await?;
+    trawl_scrape_runs::sites::upsert_site(&db, &site).await?;
     let worker = worker(&services);
 
     let task = queue_run(&services, "demo", None, 3).await;
@@ -375,7 +375,7 @@ async fn a_robots_override_states_its_reason_on_the_run(db: PgPool) -> anyhow::R
 
     let payload = serde_json::json!({"source": "demo_board", "base_url": board.url.as_str(), "ignore_robots_txt": ""});
     let unexplained = test_support::unpaused_site("demo", payload, 0);
-    let err = queue_core::store::upsert_site(&db, &unexplained)
+    let err = trawl_scrape_runs::sites::upsert_site(&db, &unexplained)
         .await
         .unwrap_err()
         .to_string();

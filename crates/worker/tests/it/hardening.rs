@@ -265,7 +265,7 @@ async fn a_run_failed_from_outside_counts_its_linked_postings(db: PgPool) -> any
             .unwrap()
         })
         .collect();
-    store::upsert_page(&db, &run_id, &postings).await?;
+    trawl_scrape_runs::postings::upsert_page(&db, &run_id, &postings).await?;
     assert!(queue_core::fail_run(&services, &run_id, "poison task: testing").await?);
     let run = run(&db, &run_id).await;
     assert_eq!(
@@ -290,7 +290,7 @@ async fn a_failed_detail_page_keeps_the_stored_posting(db: PgPool) -> anyhow::Re
     let board = TestBoard::start().await;
     let payload = serde_json::json!({"source": "demo_board", "base_url": board.url.as_str(),
         "follow_details": true});
-    store::upsert_site(&db, &unpaused_site("demo", payload, 0)).await?;
+    trawl_scrape_runs::sites::upsert_site(&db, &unpaused_site("demo", payload, 0)).await?;
     let worker = worker(&services);
     queue_run(&services, "demo", Some("rust"), 2).await;
     process_next(&worker).await;
@@ -345,7 +345,7 @@ async fn a_javascript_listing_over_http_fails_and_says_why(db: PgPool) -> anyhow
     let services = redis.services(&db);
     let board = TestBoard::start().await;
     let payload = js_listing_definition(&board.url, "http");
-    store::upsert_site(&db, &unpaused_site("js-over-http", payload, 0)).await?;
+    trawl_scrape_runs::sites::upsert_site(&db, &unpaused_site("js-over-http", payload, 0)).await?;
     let task = queue_run(&services, "js-over-http", None, 5).await;
     let processed = process_next(&worker(&services)).await;
     assert!(

@@ -31,7 +31,7 @@ pub async fn queue_run(
     search_term: Option<&str>,
     wanted: u32,
 ) -> Task {
-    let site = store::get_site(&services.db, site)
+    let site = trawl_scrape_runs::sites::get_site(&services.db, site)
         .await
         .unwrap()
         .expect("site exists");
@@ -42,7 +42,7 @@ pub async fn queue_run(
     );
     task.search_term = search_term.map(str::to_owned);
     task.results_wanted = Some(wanted);
-    queue_core::submit_run(services, &site, &task)
+    queue_core::submit_run(services, site.id, &task)
         .await
         .expect("run submitted");
     task

@@ -154,7 +154,7 @@ async fn an_ats_site_stores_department_remote_and_salary(db: PgPool) -> anyhow::
     let payload = serde_json::json!({"source": "greenhouse", "board": "acme", "company": "Acme",
                                      "base_url": board.url.join("greenhouse")?.as_str()});
     let site = test_support::unpaused_site("acme-greenhouse", payload, 1);
-    queue_core::store::upsert_site(&db, &site).await?;
+    trawl_scrape_runs::sites::upsert_site(&db, &site).await?;
     let worker = worker(&services);
     let task = queue_run(&services, "acme-greenhouse", None, 100).await;
     assert!(matches!(

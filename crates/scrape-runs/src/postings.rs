@@ -1,8 +1,9 @@
+//! `jobs` and `scrape_run_postings`: the postings a scrape stores and what each run saw.
 use serde::Serialize;
 use sqlx::PgPool;
 use trawl_scrape::Posting;
 
-use crate::StoreError;
+use queue_core::StoreError;
 
 /// What storing one posting did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,11 +1,11 @@
+//! `site_schedules`: the sites to scrape, their schedules and definitions.
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use trawl_scrape::SiteSpec;
 use uuid::Uuid;
 
-use crate::StoreError;
-use crate::schedule::Schedule;
+use queue_core::{Schedule, StoreError};
 
 /// A row of `site_schedules`.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -88,7 +88,7 @@ fn default_max_retries() -> i32 {
 /// Inserts or replaces a site. The definition is checked here, at load time, so a bad one is
 /// refused with the field named instead of failing later in a worker.
 pub async fn upsert_site(pool: &PgPool, site: &NewSite) -> Result<SiteSchedule, StoreError> {
-    crate::check_text("site_name", &site.site_name).map_err(StoreError::InvalidSite)?;
+    queue_core::check_text("site_name", &site.site_name).map_err(StoreError::InvalidSite)?;
     if site.site_name.trim().is_empty() {
         return Err(StoreError::InvalidSite("site_name is empty".into()));
     }

@@ -1,6 +1,6 @@
 use queue_core::StoreError;
-use queue_core::store::{self, NewSite};
 use sqlx::PgPool;
+use trawl_scrape_runs::sites::{self, NewSite};
 
 fn site(name: &str, payload: serde_json::Value) -> NewSite {
     test_support::unpaused_site(name, payload, 0)
@@ -11,7 +11,7 @@ fn site(name: &str, payload: serde_json::Value) -> NewSite {
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn a_site_with_a_nul_is_refused_as_invalid(db: PgPool) -> anyhow::Result<()> {
     let board = serde_json::json!({"source": "demo_board", "base_url": "http://127.0.0.1:1/"});
-    let err = store::upsert_site(&db, &site("demo\0", board.clone()))
+    let err = sites::upsert_site(&db, &site("demo\0", board.clone()))
         .await
         .unwrap_err();
     assert!(
@@ -20,13 +20,13 @@ async fn a_site_with_a_nul_is_refused_as_invalid(db: PgPool) -> anyhow::Result<(
     );
     let bad = serde_json::json!({"source": "demo_board", "base_url": "http://127.0.0.1:1/",
         "search_term": "a\u{0}b"});
-    let err = store::upsert_site(&db, &site("demo", bad))
+    let err = sites::upsert_site(&db, &site("demo", bad))
         .await
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::InvalidSite(m) if m.contains("NUL")),
         "{err:?}"
     );
-    store::upsert_site(&db, &site("demo", board)).await?;
+    sites::upsert_site(&db, &site("demo", board)).await?;
     Ok(())
 }

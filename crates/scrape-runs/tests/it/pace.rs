@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 use queue_core::{Keys, RedisPacer};
 use test_support::{TestBoard, TestRedis};
 use trawl_scrape::{DomainPacer, Fetchers, HttpFetcher, PageFetcher, PageRequest};
+use trawl_scrape_runs::RedisDomainPacer;
 
 fn pacer(redis: &TestRedis, interval: Duration) -> RedisPacer {
     RedisPacer::new(
@@ -40,7 +41,8 @@ async fn turns_to_one_host_are_spaced_by_the_interval() -> anyhow::Result<()> {
 async fn two_workers_together_keep_to_one_hosts_rate() -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let board = TestBoard::start().await;
-    let shared: Arc<dyn DomainPacer> = Arc::new(pacer(&redis, Duration::from_millis(100)));
+    let shared: Arc<dyn DomainPacer> =
+        Arc::new(RedisDomainPacer(pacer(&redis, Duration::from_millis(100))));
     // Two workers: each its own fetchers and per-process limits, one pace in Redis.
     let workers: Vec<Fetchers> = (0..2)
         .map(|_| Fetchers {

@@ -9,6 +9,7 @@ use test_support::{
 use trawl_scrape::{
     BrowserPool, BrowserSettings, BrowserSlots, FetchMode, PageFetcher, PageRequest,
 };
+use trawl_scrape_runs::RedisBrowserSlots;
 
 fn semaphore(redis: &TestRedis, capacity: u32, lease: Duration) -> SlotSemaphore {
     SlotSemaphore::new(
@@ -58,7 +59,7 @@ async fn two_slots_never_allow_a_third_browser() -> anyhow::Result<()> {
             settings.idle_timeout = Duration::from_millis(300);
             BrowserPool::new(
                 settings,
-                Some(Arc::new(slots.clone()) as Arc<dyn BrowserSlots>),
+                Some(Arc::new(RedisBrowserSlots(slots.clone())) as Arc<dyn BrowserSlots>),
                 Default::default(),
             )
         })
@@ -140,7 +141,7 @@ async fn a_crashed_holders_slot_comes_back_when_its_lease_ends() -> anyhow::Resu
 async fn a_held_lease_is_renewed_while_in_use() -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let slots = semaphore(&redis, 1, Duration::from_millis(300));
-    let lease = BrowserSlots::acquire(&slots)
+    let lease = BrowserSlots::acquire(&RedisBrowserSlots(slots.clone()))
         .await
         .map_err(anyhow::Error::msg)?;
     tokio::time::sleep(Duration::from_millis(900)).await; // three lease lengths

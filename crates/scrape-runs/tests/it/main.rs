@@ -1,0 +1,3 @@
+mod pace;
+mod sites;
+mod slots;
