@@ -137,15 +137,6 @@ pub async fn scrape(
     } else {
         MAX_RESULTS_WANTED
     };
-    check_field("site_name", &body.site_name)?;
-    for (field, value) in [
-        ("search_term", &body.search_term),
-        ("location", &body.location),
-    ] {
-        if let Some(value) = value {
-            check_field(field, value)?;
-        }
-    }
     if let Some(wanted) = body.results_wanted
         && !(1..=cap).contains(&wanted)
     {
@@ -163,20 +154,23 @@ pub async fn scrape(
         (None, Some(true)) => Some("Remote".to_owned()),
         (location, _) => location,
     };
-    let Some(site) =
-        trawl_scrape_runs::sites::get_site(&state.services.db, &body.site_name).await?
-    else {
-        return Err(ApiError::not_found(
-            "unknown_site",
-            format!("unknown site: {}; see GET /jobs/sites", body.site_name),
-        ));
-    };
-    let spec = site.spec()?;
     let run_id = format!("manual_{}", uuid::Uuid::new_v4().simple());
-    let mut task = Task::new(&site.site_name, run_id.clone(), Trigger::Manual);
+    let mut task = Task::new(&body.site_name, run_id.clone(), Trigger::Manual);
     task.search_term = body.search_term;
     task.location = location;
     task.results_wanted = body.results_wanted;
+    // The checks every task gets (NUL, lengths), before anything reaches PostgreSQL.
+    task.validate()
+        .map_err(|err| ApiError::bad_request(err.to_string()))?;
+    let Some(site) =
+        trawl_scrape_runs::sites::get_site(&state.services.db, &task.site_name).await?
+    else {
+        return Err(ApiError::not_found(
+            "unknown_site",
+            format!("unknown site: {}; see GET /jobs/sites", task.site_name),
+        ));
+    };
+    let spec = site.spec()?;
     // What the request leaves out comes from the site, then trawl: the rule every door follows.
     trawl_scrape_runs::apply_site_defaults(&mut task, &spec);
     if mode == Mode::Sync {

@@ -22,12 +22,6 @@ impl Worker {
     /// (requeued at shutdown).
     pub(super) async fn process_or_give_back(&self, raw: RawTask, task: Result<Task, TaskError>) {
         let mut in_flight = raw.clone();
-        let task_key = match &task {
-            Ok(Task {
-                task_id: Some(id), ..
-            }) => id.as_bytes().to_vec(),
-            _ => raw.clone(),
-        };
         let Err(err) = self.process_tracked(raw, task, &mut in_flight).await else {
             if self.giving_back.swap(false, Ordering::Relaxed) {
                 info!("tasks are processed again");
@@ -35,24 +29,31 @@ impl Worker {
             return;
         };
         let outage = err.is_outage();
+        let chain = trawl_scrape::error_chain(&err);
         if !outage {
             warn!(
-                error = format!("{err:#}"),
+                error = %chain,
                 event = "given_back",
                 "task could not be processed; it counts towards MAX_DELIVERIES"
             );
         } else if !self.giving_back.swap(true, Ordering::Relaxed) {
             error!(
-                error = format!("{err:#}"),
+                error = %chain,
                 retry_in_ms = GIVE_BACK_DELAY.as_millis() as u64,
                 "task could not be processed; giving it back (logged once until tasks go through again)"
             );
         }
         let reason = format!(
-            "could not be processed {} times: {}",
-            self.services.max_deliveries,
-            trawl_scrape::error_chain(&err)
+            "could not be processed {} times: {chain}",
+            self.services.max_deliveries
         );
+        // Counted by task id, read from the message as it now stands in flight (a hand-written
+        // task has been given its id by then), else by the message itself.
+        let task = Task::parse_bytes(&in_flight).ok();
+        let task_key = match task.as_ref().and_then(|task| task.task_id.as_deref()) {
+            Some(id) => id.as_bytes().to_vec(),
+            None => in_flight.clone(),
+        };
         let mut backoff = Duration::from_millis(250);
         loop {
             let queue = &self.services.queue;
@@ -76,10 +77,9 @@ impl Worker {
             match given {
                 Ok(GivenBack::DeadLettered) => {
                     warn!(reason = %reason, event = "dead_letter", "task dead-lettered");
-                    if let Ok(task) = Task::parse_bytes(&in_flight)
-                        && let Some(run_id) = task.run_id
-                    {
-                        let _ = queue_core::fail_run(&self.services, &run_id, &reason).await;
+                    // If this write fails too, the reconciler fails the run from the dead letter.
+                    if let Some(run_id) = task.as_ref().and_then(|task| task.run_id.as_deref()) {
+                        let _ = queue_core::fail_run(&self.services, run_id, &reason).await;
                     }
                     return;
                 }

@@ -127,6 +127,9 @@ async fn a_task_that_can_never_be_processed_ends_dead_lettered(db: PgPool) -> an
         "{}",
         dead.reason
     );
+    // Stopped first: its own attempt to fail the run (which needs the same table) is over.
+    shutdown.cancel();
+    running.await?;
     sqlx::query("ALTER TABLE gone RENAME TO scrape_run_attempts")
         .execute(&db)
         .await?;
@@ -151,8 +154,6 @@ async fn a_task_that_can_never_be_processed_ends_dead_lettered(db: PgPool) -> an
         (0, 0, 0)
     );
     assert_invariants(&services).await;
-    shutdown.cancel();
-    running.await?;
     Ok(())
 }
 
