@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use queue_core::{CommonConfig, at_least};
 use trawl_scrape::HttpFetcher;
-use trawl_scrape_runs::Executor;
 
 use crate::{ApiKeys, AppState};
 
@@ -49,16 +48,14 @@ impl ApiConfig {
             Duration::from_secs(page_timeout),
         )
         .map_err(|err| trawl_scrape::error_chain(&err))?;
-        let executor = Executor {
-            services: services.clone(),
+        let sync_scrape = trawl_tasks::erased(trawl_scrape_runs::ScrapeHandler {
+            db: services.db.clone(),
             fetchers: trawl_scrape::Fetchers::http(fetcher),
             retry_base_delay: Duration::from_millis(self.retry_base_ms),
-            // Sync mode answers in one request: there is no queue for a retry to wait in.
-            run_retry_base: None,
-        };
+        });
         Ok(AppState {
             services,
-            executor,
+            sync_scrape,
             keys,
             sync_timeout: Duration::from_secs(sync_timeout),
             scheduler_batch: 100,

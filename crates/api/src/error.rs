@@ -82,8 +82,8 @@ impl From<QueueError> for ApiError {
 impl From<SubmitError> for ApiError {
     fn from(err: SubmitError) -> Self {
         match err {
-            SubmitError::SiteBusy { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "site_busy", err.to_string())
+            SubmitError::Busy { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "busy", err.to_string())
             }
             SubmitError::Store(err) => err.into(),
             SubmitError::Queue(err) => err.into(),

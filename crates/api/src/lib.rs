@@ -12,7 +12,7 @@ use axum::{Router, middleware};
 use queue_core::Services;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use trawl_scrape_runs::Executor;
+use trawl_tasks::DynHandler;
 
 pub use auth::ApiKeys;
 pub use config::ApiConfig;
@@ -25,8 +25,8 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
-    /// Runs sync-mode scrapes, exactly as a worker would.
-    pub executor: Executor,
+    /// Runs sync-mode scrapes: the scrape kind's handler, through the lifecycle a worker uses.
+    pub sync_scrape: std::sync::Arc<dyn DynHandler>,
     pub keys: ApiKeys,
     pub sync_timeout: Duration,
     /// Most sites one `POST /scheduler/run` pass schedules.
@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/scrape/{run_id}", get(routes::run_status))
         .route("/jobs/scrape/{run_id}/cancel", post(routes::cancel_run))
         .route("/jobs/queue/status", get(routes::queue_status))
+        .route("/queues", get(routes::queues))
         .route("/jobs/queue/dead", get(routes::dead_letters))
         .route(
             "/jobs/queue/dead/{id}/retry",

@@ -6,11 +6,14 @@ use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use queue_core::store::{self, StartOutcome};
-use queue_core::{MAX_RESULTS_WANTED, Task, Trigger};
+use queue_core::{SubmitError, Task, Trigger};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use trawl_scrape::SourceKind;
+use trawl_scrape_runs::task::MAX_RESULTS_WANTED;
+use trawl_scrape_runs::{ScrapeTask, get_scrape_run};
+use trawl_tasks::Lifecycle;
 
 use crate::auth::Authorized;
 use crate::{ApiError, AppState, success};
@@ -18,8 +21,8 @@ use crate::{ApiError, AppState, success};
 mod queue;
 
 pub use queue::{
-    dead_letters, delete_dead_letter, pause_queue, queue_status, resume_queue, retry_dead_letter,
-    scheduler_run, scheduler_status,
+    dead_letters, delete_dead_letter, pause_queue, queue_status, queues, resume_queue,
+    retry_dead_letter, scheduler_run, scheduler_status,
 };
 
 /// Sync mode is for small diagnostic runs (seed 003): at most this many results.
@@ -154,93 +157,100 @@ pub async fn scrape(
         (None, Some(true)) => Some("Remote".to_owned()),
         (location, _) => location,
     };
-    let run_id = format!("manual_{}", uuid::Uuid::new_v4().simple());
-    let mut task = Task::new(&body.site_name, run_id.clone(), Trigger::Manual);
-    task.search_term = body.search_term;
-    task.location = location;
-    task.results_wanted = body.results_wanted;
-    // The checks every task gets (NUL, lengths), before anything reaches PostgreSQL.
-    task.validate()
-        .map_err(|err| ApiError::bad_request(err.to_string()))?;
+    let mut scrape = ScrapeTask {
+        search_term: body.search_term,
+        location,
+        results_wanted: body.results_wanted,
+        ..ScrapeTask::new(&body.site_name)
+    };
+    // The checks every scrape gets (NUL, lengths), before anything reaches PostgreSQL.
+    scrape.check().map_err(ApiError::bad_request)?;
     let Some(site) =
-        trawl_scrape_runs::sites::get_site(&state.services.db, &task.site_name).await?
+        trawl_scrape_runs::sites::get_site(&state.services.db, &scrape.site_name).await?
     else {
         return Err(ApiError::not_found(
             "unknown_site",
-            format!("unknown site: {}; see GET /jobs/sites", task.site_name),
+            format!("unknown site: {}; see GET /jobs/sites", scrape.site_name),
         ));
     };
     let spec = site.spec()?;
     // What the request leaves out comes from the site, then trawl: the rule every door follows.
-    trawl_scrape_runs::apply_site_defaults(&mut task, &spec);
+    scrape.apply_defaults(&spec);
     if mode == Mode::Sync {
-        task.results_wanted = task.results_wanted.map(|n| n.min(SYNC_MAX_RESULTS));
+        scrape.results_wanted = scrape.results_wanted.map(|n| n.min(SYNC_MAX_RESULTS));
     }
+    let run_id = queue_core::new_run_id(Trigger::Manual);
+    let task = scrape.into_task(run_id.clone(), Trigger::Manual);
     let task_id = task.task_id.clone().unwrap_or_default();
-
+    let plan = trawl_scrape_runs::plan_for(&site);
     if mode == Mode::Sync {
-        queue_core::reserve_run(&state.services, site.id, &task).await?;
-        return scrape_inline(&state, &site, &spec, &task).await;
+        queue_core::reserve_run(&state.services, &task, &plan)
+            .await
+            .map_err(site_busy)?;
+        return scrape_inline(&state, task, plan.lock_key).await;
     }
-    queue_core::submit_run(&state.services, site.id, &task).await?;
+    queue_core::submit_run(&state.services, &task, &plan)
+        .await
+        .map_err(site_busy)?;
     Ok(success(
         StatusCode::ACCEPTED,
         json!({"task_id": task_id, "run_id": run_id, "status": "queued", "execution_mode": "async"}),
     ))
 }
 
-/// Sync mode: the same executor the worker uses, inline, with a short time limit. The run goes
-/// on in a task of its own, so a client that hangs up mid-run leaves it to finish and release
-/// its site, never stuck `running`.
+/// A scrape refused because its site is busy says so in the scrape's words.
+fn site_busy(err: SubmitError) -> ApiError {
+    match trawl_scrape_runs::task::site_busy(&err) {
+        Some(message) => ApiError::new(StatusCode::CONFLICT, "site_busy", message),
+        None => err.into(),
+    }
+}
+
+/// Sync mode: the scrape kind's handler through the same lifecycle a worker uses, inline, with
+/// a short time limit and no retries. The run goes on in a task of its own, so a client that
+/// hangs up mid-run leaves it to finish and release its site, never stuck `running`.
 async fn scrape_inline(
     state: &AppState,
-    site: &trawl_scrape_runs::sites::SiteSchedule,
-    spec: &trawl_scrape::SiteSpec,
-    task: &Task,
+    task: Task,
+    lock_key: Option<String>,
 ) -> Result<Response, ApiError> {
     let run_id = task.run_id.clone().unwrap_or_default();
     let task_id = task.task_id.clone().unwrap_or_default();
-    let (state_owned, site_owned, spec_owned, task_owned) =
-        (state.clone(), site.clone(), spec.clone(), task.clone());
+    let state_owned = state.clone();
+    let (run, id) = (run_id.clone(), task_id.clone());
     let running = tokio::spawn(async move {
-        let (state, site, run_id) = (&state_owned, &site_owned, task_owned.run_id.as_deref());
-        let run_id = run_id.unwrap_or_default();
-        let task_id = task_owned.task_id.as_deref().unwrap_or_default();
+        let state = &state_owned;
+        let lifecycle = Lifecycle {
+            services: state.services.clone(),
+            // Sync mode answers in one request: there is no queue for a retry to wait in.
+            retry_base: None,
+        };
         let result = async {
-            let attempt =
-                match store::start_run(&state.services.db, run_id, task_id, "api-sync").await? {
-                    StartOutcome::Started { attempt } => attempt,
-                    other => {
-                        return Err(ApiError::new(
-                            StatusCode::CONFLICT,
-                            "run_not_startable",
-                            format!("{other:?}"),
-                        ));
-                    }
-                };
-            state
-                .executor
-                .execute(
-                    site,
-                    &spec_owned,
-                    &task_owned,
-                    run_id,
-                    attempt,
-                    state.sync_timeout,
-                )
+            let attempt = match store::start_run(&state.services.db, &run, &id, "api-sync").await? {
+                StartOutcome::Started { attempt } => attempt,
+                other => {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "run_not_startable",
+                        format!("{other:?}"),
+                    ));
+                }
+            };
+            let mut ctx = lifecycle.context(&run, &id, attempt);
+            ctx.time_limit = state.sync_timeout;
+            lifecycle
+                .run_attempt(&state.sync_scrape, ctx, task.payload)
                 .await?;
             Ok(())
         }
         .await;
-        state
-            .services
-            .locks
-            .release(&site.site_name, run_id)
-            .await?;
+        if let Some(key) = &lock_key {
+            state.services.locks.release(key, &run).await?;
+        }
         result
     });
     running.await.map_err(|join| ApiError::internal(&join))??;
-    let run = store::get_run(&state.services.db, &run_id).await?;
+    let run = get_scrape_run(&state.services.db, &run_id).await?;
     let postings = trawl_scrape_runs::postings::run_postings(
         &state.services.db,
         &run_id,
@@ -272,18 +282,25 @@ pub async fn run_status(
             "limit must be between 0 and 1000, got {limit}"
         )));
     }
-    let Some(run) = store::get_run(&state.services.db, &run_id).await? else {
+    let db = &state.services.db;
+    let attempts = store::run_attempts(db, &run_id).await?;
+    // A scrape shows seed 003's columns and its postings; a run of another kind, the ledger's.
+    if let Some(run) = get_scrape_run(db, &run_id).await? {
+        let postings = trawl_scrape_runs::postings::run_postings(db, &run_id, limit).await?;
+        return Ok(success(
+            StatusCode::OK,
+            json!({"run": run, "status": run.status, "attempts": attempts, "postings": postings}),
+        ));
+    }
+    let Some(run) = store::get_run(db, &run_id).await? else {
         return Err(ApiError::not_found(
             "unknown_run",
             format!("no run with run_id {run_id}"),
         ));
     };
-    let postings =
-        trawl_scrape_runs::postings::run_postings(&state.services.db, &run_id, limit).await?;
-    let attempts = store::run_attempts(&state.services.db, &run_id).await?;
     Ok(success(
         StatusCode::OK,
-        json!({"run": run, "status": run.status, "attempts": attempts, "postings": postings}),
+        json!({"run": run, "status": run.status, "attempts": attempts}),
     ))
 }
 

@@ -1,5 +1,6 @@
 //! Benchmarks that print figures: `cargo run --release -p trawl-bench -- browser`.
 mod browser;
+mod lifecycle;
 mod queue;
 
 use clap::Parser;
@@ -18,6 +19,12 @@ enum Bench {
     /// One consumer process of `queue`'s multi-process drain.
     #[command(hide = true)]
     QueueDrainer(queue::DrainerOptions),
+    /// A task's whole lifecycle (ledger row submitted, started, finished) through two worker
+    /// processes, beside a plain PostgreSQL UPDATE and the raw queue drain.
+    Lifecycle(lifecycle::Options),
+    /// One worker process of `lifecycle`.
+    #[command(hide = true)]
+    LifecycleWorker(lifecycle::WorkerOptions),
 }
 
 #[tokio::main]
@@ -26,6 +33,8 @@ async fn main() -> anyhow::Result<()> {
         Bench::Browser(options) => browser::run(options).await,
         Bench::Queue(options) => queue::run(options).await,
         Bench::QueueDrainer(options) => queue::drainer(options).await,
+        Bench::Lifecycle(options) => lifecycle::run(options).await,
+        Bench::LifecycleWorker(options) => lifecycle::worker(options).await,
     }
 }
 

@@ -45,9 +45,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let pool = queue_core::create_pool(&options.redis_url, 64)?;
     let queue = Queue::new(pool.clone(), keys.clone(), Duration::from_secs(60));
     let n = options.tasks;
-    let tasks: Vec<Task> = (0..n)
-        .map(|i| Task::new("bench", format!("run_{i}"), Trigger::Manual))
-        .collect();
+    let tasks: Vec<Task> = (0..n).map(|i| bench_task(format!("run_{i}"))).collect();
 
     let pinger = |_| {
         let pool = pool.clone();
@@ -191,7 +189,7 @@ async fn drain(
     Ok((consumers * per_consumer) as f64 / started.elapsed().as_secs_f64())
 }
 
-async fn refill(
+pub(crate) async fn refill(
     pool: &deadpool_redis::Pool,
     keys: &Keys,
     queue: &Queue,
@@ -208,7 +206,7 @@ async fn refill(
 /// The worker's batched path: take up to `batch` tasks into in-flight in one round trip, then
 /// ack each on its own, as the worker's runs do, through the `AckBatcher` that coalesces acks
 /// arriving together into one round trip. Returns the round trips made.
-async fn drain_batched(
+pub(crate) async fn drain_batched(
     queue: &Queue,
     url: &str,
     worker: &str,
@@ -358,7 +356,7 @@ async fn idle_worker_rss(redis_url: &str, prefix: &str) -> anyhow::Result<Option
     Ok(Some(rss))
 }
 
-async fn clear(pool: &deadpool_redis::Pool, keys: &Keys) -> anyhow::Result<()> {
+pub(crate) async fn clear(pool: &deadpool_redis::Pool, keys: &Keys) -> anyhow::Result<()> {
     let mut conn = pool.get().await?;
     let found: Vec<String> = redis::cmd("KEYS")
         .arg(keys.all_pattern())
@@ -368,4 +366,11 @@ async fn clear(pool: &deadpool_redis::Pool, keys: &Keys) -> anyhow::Result<()> {
         let _: i64 = redis::cmd("DEL").arg(found).query_async(&mut conn).await?;
     }
     Ok(())
+}
+
+/// A task the size of a scheduled scrape's, for every queue measurement.
+pub(crate) fn bench_task(run_id: String) -> Task {
+    let payload = serde_json::json!({"site_name": "bench"});
+    let payload = payload.as_object().cloned().unwrap_or_default();
+    Task::new("scrape", payload, run_id, Trigger::Manual)
 }

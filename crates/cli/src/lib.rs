@@ -2,8 +2,9 @@
 //! is down.
 use anyhow::{Context, bail};
 use queue_core::store;
-use queue_core::{Services, Task, Trigger};
+use queue_core::{Services, Trigger};
 use serde_json::json;
+use trawl_scrape_runs::ScrapeTask;
 use trawl_scrape_runs::sites::NewSite;
 
 #[derive(Debug, clap::Subcommand)]
@@ -57,10 +58,33 @@ pub enum DeadCommand {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum QueueCommand {
-    Status,
-    /// Workers stop taking tasks (producers still enqueue).
-    Pause,
-    Resume,
+    /// One queue's depth, in-flight tasks, dead letters and workers (default: scraping).
+    Status {
+        #[arg(long)]
+        queue: Option<String>,
+    },
+    /// Every queue in use, with its figures.
+    List,
+    /// Workers stop taking tasks from the queue (producers still enqueue).
+    Pause {
+        #[arg(long)]
+        queue: Option<String>,
+    },
+    Resume {
+        #[arg(long)]
+        queue: Option<String>,
+    },
+}
+
+/// The queue an operator named, or the home queue.
+fn queue_of(services: &Services, name: Option<&str>) -> anyhow::Result<queue_core::Queue> {
+    match name {
+        None => Ok(services.queue.clone()),
+        Some(name) if name.is_empty() || name.contains(['{', '}']) => {
+            bail!("{name:?} is not a queue name")
+        }
+        Some(name) => Ok(services.queue_named(name)),
+    }
 }
 
 /// A fresh PostgreSQL server has no `trawl` database yet: make it, so `migrate` is all a new
@@ -134,13 +158,15 @@ pub async fn execute(
             }
             Ok(json!({"id": id, "deleted": true}))
         }
-        Command::Queue(QueueCommand::Pause) => {
-            services.queue.set_paused(true).await?;
-            Ok(json!({"paused": true}))
+        Command::Queue(QueueCommand::Pause { queue }) => {
+            let queue = queue_of(services, queue.as_deref())?;
+            queue.set_paused(true).await?;
+            Ok(json!({"queue": queue.keys().queue_name(), "paused": true}))
         }
-        Command::Queue(QueueCommand::Resume) => {
-            services.queue.set_paused(false).await?;
-            Ok(json!({"paused": false}))
+        Command::Queue(QueueCommand::Resume { queue }) => {
+            let queue = queue_of(services, queue.as_deref())?;
+            queue.set_paused(false).await?;
+            Ok(json!({"queue": queue.keys().queue_name(), "paused": false}))
         }
         Command::Cancel { run_id } => match queue_core::cancel_run(services, &run_id).await? {
             queue_core::Cancelled::BeforeStart => Ok(json!({"run_id": run_id, "status": "failed"})),
@@ -152,8 +178,15 @@ pub async fn execute(
             }
             _ => bail!("no run with run_id {run_id}"),
         },
-        Command::Queue(QueueCommand::Status) => {
-            Ok(serde_json::to_value(services.queue.metrics().await?)?)
+        Command::Queue(QueueCommand::Status { queue }) => Ok(serde_json::to_value(
+            queue_of(services, queue.as_deref())?.metrics().await?,
+        )?),
+        Command::Queue(QueueCommand::List) => {
+            let mut all = Vec::new();
+            for queue in services.known_queues().await? {
+                all.push(queue.metrics().await?);
+            }
+            Ok(json!({"queues": all}))
         }
         Command::Enqueue {
             site_name,
@@ -161,19 +194,28 @@ pub async fn execute(
             location,
             results_wanted,
         } => {
-            let run_id = format!("manual_{}", uuid::Uuid::new_v4().simple());
-            let mut task = Task::new(&site_name, run_id.clone(), Trigger::Manual);
-            task.search_term = search_term;
-            task.location = location;
-            task.results_wanted = results_wanted;
-            task.validate()?;
+            let mut scrape = ScrapeTask {
+                search_term,
+                location,
+                results_wanted,
+                ..ScrapeTask::new(&site_name)
+            };
+            scrape.check().map_err(anyhow::Error::msg)?;
             let Some(site) = trawl_scrape_runs::sites::get_site(&services.db, &site_name).await?
             else {
                 bail!("unknown site: {site_name}");
             };
-            trawl_scrape_runs::apply_site_defaults(&mut task, &site.spec()?);
+            scrape.apply_defaults(&site.spec()?);
+            let run_id = queue_core::new_run_id(Trigger::Manual);
+            let task = scrape.into_task(run_id.clone(), Trigger::Manual);
             let task_id = task.task_id.clone().unwrap_or_default();
-            queue_core::submit_run(services, site.id, &task).await?;
+            let plan = trawl_scrape_runs::plan_for(&site);
+            if let Err(err) = queue_core::submit_run(services, &task, &plan).await {
+                match trawl_scrape_runs::task::site_busy(&err) {
+                    Some(message) => bail!(message),
+                    None => return Err(err.into()),
+                }
+            }
             Ok(json!({"run_id": run_id, "task_id": task_id, "status": "queued"}))
         }
     }

@@ -7,7 +7,7 @@ use deadpool_redis::Pool;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::{Keys, Queue, QueueError, SiteLocks};
+use crate::{Keys, Queue, QueueError, RunLocks};
 
 /// How long a site lock outlives `JOB_TIMEOUT`: the worker needs a moment after the timeout to
 /// record the failure and release the lock itself.
@@ -124,8 +124,14 @@ pub struct Services {
     pub db: PgPool,
     pub redis: Pool,
     pub redis_url: String,
+    /// The home queue: every kind's tasks may have a queue of their own (`queue_named`), but
+    /// what the deployment shares (run locks, cancel flags, the scheduler's lease, browser
+    /// slots, pacing) lives under this one's hash tag.
     pub queue: Queue,
-    pub locks: SiteLocks,
+    pub locks: RunLocks,
+    /// `REDIS_PREFIX`, for the keys of other queues.
+    pub prefix: String,
+    pub result_ttl: Duration,
     pub lock_ttl: Duration,
     pub job_timeout: Duration,
     pub max_deliveries: u32,
@@ -141,7 +147,9 @@ impl Services {
                 keys.clone(),
                 Duration::from_secs(config.result_ttl),
             ),
-            locks: SiteLocks::new(redis.clone(), keys),
+            locks: RunLocks::new(redis.clone(), keys),
+            prefix: config.redis_prefix.clone(),
+            result_ttl: Duration::from_secs(config.result_ttl),
             db,
             redis,
             redis_url: config.redis_url.clone(),
@@ -154,5 +162,44 @@ impl Services {
 
     pub fn keys(&self) -> &Keys {
         self.queue.keys()
+    }
+
+    /// The queue called `name` (each queue keeps its own hash-tagged keys: one Cluster slot).
+    pub fn queue_named(&self, name: &str) -> Queue {
+        if name == self.queue.keys().queue_name() {
+            return self.queue.clone();
+        }
+        Queue::new(
+            self.redis.clone(),
+            Keys::new(&self.prefix, name),
+            self.result_ttl,
+        )
+    }
+
+    /// Records that `names` are queues in use (workers serve them, submitters fill them), so
+    /// recovery, reconciliation and status reach every queue.
+    pub async fn register_queues(&self, names: &[&str]) -> Result<(), QueueError> {
+        let mut conn = self.redis.get().await?;
+        let _: i64 = redis::cmd("SADD")
+            .arg(crate::keys::known_queues(&self.prefix))
+            .arg(names)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Every queue in use, the home queue first, the rest by name.
+    pub async fn known_queues(&self) -> Result<Vec<Queue>, QueueError> {
+        let mut conn = self.redis.get().await?;
+        let mut names: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(crate::keys::known_queues(&self.prefix))
+            .query_async(&mut conn)
+            .await?;
+        names.sort();
+        let home = self.queue.keys().queue_name();
+        names.retain(|name| name != home);
+        let mut queues = vec![self.queue.clone()];
+        queues.extend(names.iter().map(|name| self.queue_named(name)));
+        Ok(queues)
     }
 }

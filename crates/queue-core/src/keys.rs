@@ -14,13 +14,20 @@
 //! | `<prefix>{<queue>}:deliveries` | hash | task id → worker deaths blamed on it, or failed give-backs |
 //! | `<prefix>{<queue>}:deaths` | zset | `{worker, at, tasks}` → ms: worker deaths of the last 10 min and the tasks each held |
 //! | `<prefix>{<queue>}:workers` | zset | worker id → heartbeat expiry (ms, Redis clock) |
-//! | `<prefix>{<queue>}:lock:<site>` | string | per-site lock; value is the owning run_id |
+//! | `<prefix>{<queue>}:lock:<key>` | string | run lock (a scrape's key: its site); value is the owning run_id |
 //! | `<prefix>{<queue>}:result:<task_id>` | string | summary of a finished task, kept `RESULT_TTL` |
 //! | `<prefix>{<queue>}:browser_slots` | zset | holder → lease expiry (ms): the global browser cap |
 //! | `<prefix>{<queue>}:pace:<host>` | string | next free turn (ms) to request `host`, all workers |
 //! | `<prefix>{<queue>}:scheduler:leader` | string | the leading scheduler's token, with the lease TTL |
 //! | `<prefix>{<queue>}:scheduler:last_pass` | string | JSON stats of the latest scheduler pass |
 //! | `<prefix>{<queue>}:scheduler:totals` | hash | counters summed over all passes |
+//! | `<prefix>queues` | set | every queue in use (workers and submitters add theirs) |
+
+/// `<prefix>queues`: a set of every queue in use (outside any queue's hash tag: it is read and
+/// written alone).
+pub fn known_queues(prefix: &str) -> String {
+    format!("{prefix}queues")
+}
 
 /// Key builder for one queue under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,8 +91,8 @@ impl Keys {
         format!("{}workers", self.base)
     }
 
-    pub fn site_lock(&self, site: &str) -> String {
-        format!("{}lock:{site}", self.base)
+    pub fn run_lock(&self, key: &str) -> String {
+        format!("{}lock:{key}", self.base)
     }
 
     pub fn result(&self, task_id: &str) -> String {
@@ -130,7 +137,7 @@ mod tests {
         let keys = Keys::new("trawl:", "scraping");
         assert_eq!(keys.pending(), "trawl:{scraping}:pending");
         assert_eq!(keys.inflight("w1"), "trawl:{scraping}:inflight:w1");
-        assert_eq!(keys.site_lock("demo"), "trawl:{scraping}:lock:demo");
+        assert_eq!(keys.run_lock("demo"), "trawl:{scraping}:lock:demo");
         for key in [
             keys.dead(),
             keys.workers(),

@@ -19,7 +19,7 @@ pub use ack_batcher::AckBatcher;
 pub use config::{CommonConfig, LOCK_MARGIN, Services, at_least};
 pub use error::{QueueError, StoreError};
 pub use keys::Keys;
-pub use lock::SiteLocks;
+pub use lock::RunLocks;
 pub use pace::RedisPacer;
 pub use queue::{
     BLAME_WINDOW, Consumer, DEFAULT_DEAD_LETTER_CAP, DeadLetter, GivenBack, Queue, QueueMetrics,
@@ -29,8 +29,10 @@ pub use reconcile::{ReconcileError, Reconciled, reconcile};
 pub use redis_conn::{CONNECT_TIMEOUT, blocking_connection, create_pool};
 pub use schedule::{JITTER, Schedule, ScheduleError};
 pub use slots::{SlotGuard, SlotSemaphore};
-pub use submit::{Cancelled, SubmitError, cancel_run, fail_run, reserve_run, submit_run};
+pub use submit::{
+    Cancelled, Plan, SubmitError, cancel_run, enqueue_or_fail, fail_run, new_run, reserve_run,
+    submit_run,
+};
 pub use task::{
-    DEFAULT_RESULTS_WANTED, KINDS, MAX_RESULTS_WANTED, MAX_TEXT_LEN, SCRAPE_KIND, Task, TaskError,
-    Trigger, check_text,
+    MAX_TEXT_LEN, Payload, Task, TaskError, Trigger, check_text, new_run_id, new_task_id,
 };

@@ -1,8 +1,9 @@
-//! Per-site locks: at most one active run per site.
+//! Run locks: at most one active run per lock key. A kind names the key its runs hold (the
+//! scrape kind: the site, so at most one scrape per site); the lifecycle takes and releases it.
 //!
 //! The lock's value is the owning run_id. It is taken with `SET NX PX` when the run is created
-//! and lives as long as the run: the worker releases it at a terminal status, and its TTL (at
-//! least `JOB_TIMEOUT`) frees it if the worker dies. Renew and release check the owner token, so
+//! and lives as long as the run: every way the run ends releases it, and its TTL (at least
+//! `JOB_TIMEOUT`) frees it if the worker dies. Renew and release check the owner token, so
 //! a run that lost its lock can never delete its successor's.
 use std::time::Duration;
 
@@ -12,26 +13,21 @@ use crate::scripts::{LOCK_CLAIM, LOCK_RELEASE, LOCK_RENEW};
 use crate::{Keys, QueueError};
 
 #[derive(Clone)]
-pub struct SiteLocks {
+pub struct RunLocks {
     pool: Pool,
     keys: Keys,
 }
 
-impl SiteLocks {
+impl RunLocks {
     pub fn new(pool: Pool, keys: Keys) -> Self {
         Self { pool, keys }
     }
 
     /// Takes the lock if nobody holds it. Returns whether the caller now owns it.
-    pub async fn acquire(
-        &self,
-        site: &str,
-        token: &str,
-        ttl: Duration,
-    ) -> Result<bool, QueueError> {
+    pub async fn acquire(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, QueueError> {
         let mut conn = self.pool.get().await?;
         let set: Option<String> = redis::cmd("SET")
-            .arg(self.keys.site_lock(site))
+            .arg(self.keys.run_lock(key))
             .arg(token)
             .arg("NX")
             .arg("PX")
@@ -42,23 +38,21 @@ impl SiteLocks {
     }
 
     /// Takes the lock, or keeps it if `token` already owns it (a redelivered task).
-    pub async fn claim(&self, site: &str, token: &str, ttl: Duration) -> Result<bool, QueueError> {
-        self.hold_lease(&self.keys.site_lock(site), token, ttl)
-            .await
+    pub async fn claim(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, QueueError> {
+        self.hold_lease(&self.keys.run_lock(key), token, ttl).await
     }
 
     /// Extends the lock if `token` owns it. Returns false when it does not (anymore).
-    pub async fn renew(&self, site: &str, token: &str, ttl: Duration) -> Result<bool, QueueError> {
-        self.renew_lease(&self.keys.site_lock(site), token, ttl)
-            .await
+    pub async fn renew(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, QueueError> {
+        self.renew_lease(&self.keys.run_lock(key), token, ttl).await
     }
 
     /// Releases the lock if `token` owns it. Returns whether it did.
-    pub async fn release(&self, site: &str, token: &str) -> Result<bool, QueueError> {
-        self.release_lease(&self.keys.site_lock(site), token).await
+    pub async fn release(&self, key: &str, token: &str) -> Result<bool, QueueError> {
+        self.release_lease(&self.keys.run_lock(key), token).await
     }
 
-    /// Takes, keeps or gives up a named lease with the same owner-token rules as site locks
+    /// Takes, keeps or gives up a named lease with the same owner-token rules as run locks
     /// (the scheduler's leader lease).
     pub async fn hold_lease(
         &self,
@@ -109,8 +103,8 @@ impl SiteLocks {
     }
 
     /// The run holding the site's lock, if any.
-    pub async fn holder(&self, site: &str) -> Result<Option<String>, QueueError> {
-        self.holder_of(&self.keys.site_lock(site)).await
+    pub async fn holder(&self, key: &str) -> Result<Option<String>, QueueError> {
+        self.holder_of(&self.keys.run_lock(key)).await
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::store::{self, RunStatus, ScrapeRun};
+use crate::store::{self, Run, RunStatus};
 use crate::{QueueError, Services, StoreError, Task};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,23 +35,29 @@ pub async fn reconcile(services: &Services, grace: Duration) -> Result<Reconcile
     if candidates.is_empty() {
         return Ok(Reconciled::default());
     }
-    let in_redis: HashSet<String> = services
-        .queue
-        .snapshot()
-        .await?
-        .iter()
-        .filter_map(|raw| Task::parse_bytes(raw).ok()?.run_id)
-        .collect();
-    // A run whose task was dead-lettered but could not be failed at that moment (the database
-    // refused the write) is failed now with the dead letter's reason, not queued again.
-    let dead: HashMap<String, String> = services
-        .queue
-        .dead_letters(crate::DEFAULT_DEAD_LETTER_CAP)
-        .await?
-        .into_iter()
-        .filter_map(|entry| Some((Task::parse(&entry.task).ok()?.run_id?, entry.reason)))
-        .collect();
-    let alive: HashSet<String> = services.queue.live_workers().await?.into_iter().collect();
+    // Every queue in use: a run's task is in its own queue's lists.
+    let queues = services.known_queues().await?;
+    let (mut in_redis, mut dead, mut alive) = (HashSet::new(), HashMap::new(), HashSet::new());
+    for queue in &queues {
+        in_redis.extend(
+            queue
+                .snapshot()
+                .await?
+                .iter()
+                .filter_map(|raw| Task::parse_bytes(raw).ok()?.run_id),
+        );
+        // A run whose task was dead-lettered but could not be failed at that moment (the
+        // database refused the write) is failed now with the dead letter's reason, not queued
+        // again.
+        dead.extend(
+            queue
+                .dead_letters(crate::DEFAULT_DEAD_LETTER_CAP)
+                .await?
+                .into_iter()
+                .filter_map(|entry| Some((Task::parse(&entry.task).ok()?.run_id?, entry.reason))),
+        );
+        alive.extend(queue.live_workers().await?);
+    }
     let mut reconciled = Reconciled::default();
     for run in candidates {
         let worker_alive = run.worker_id.as_ref().is_some_and(|w| alive.contains(w));
@@ -83,21 +89,25 @@ pub async fn reconcile(services: &Services, grace: Duration) -> Result<Reconcile
         )
         .await?
         {
-            services.queue.enqueue(&task_of(&run)).await?;
+            services
+                .queue_named(&run.queue)
+                .enqueue(&task_of(&run))
+                .await?;
             reconciled.requeued.push(run.run_id);
         }
     }
     Ok(reconciled)
 }
 
-/// The task a run was created from, rebuilt from its row.
-fn task_of(run: &ScrapeRun) -> Task {
-    let mut task = Task::new(&run.site_name, run.run_id.clone(), run.trigger);
+/// The task a run was created from, rebuilt from its row (any kind: the payload is kept whole).
+fn task_of(run: &Run) -> Task {
+    let payload = match &run.payload {
+        serde_json::Value::Object(map) => map.clone(),
+        _ => Default::default(),
+    };
+    let mut task = Task::new(&run.kind, payload, run.run_id.clone(), run.trigger);
     if let Some(task_id) = &run.task_id {
         task.task_id = Some(task_id.clone());
     }
-    task.search_term.clone_from(&run.search_term);
-    task.location.clone_from(&run.location);
-    task.results_wanted = run.results_wanted.map(|n| n as u32);
     task
 }

@@ -1,53 +1,67 @@
-//! Starting a manual run: take the site's lock, record the `queued` run, enqueue its task.
-//! The API (async and sync mode) and the CLI go through here; the scheduler does the same with
-//! its compare-and-set on the schedule. And ending a run from outside its attempt
-//! (`fail_run`): recovery, the reconciler, a cancel, a task that cannot start.
+//! Starting a run of any kind: take its run lock, record the `queued` run, enqueue its task.
+//! The API (async and sync mode), the CLI and the scheduler go through here. And ending a run
+//! from outside its attempt (`fail_run`): recovery, the reconciler, a cancel, a task that
+//! cannot start.
 use crate::store::{self, NewRun, RunStatus};
 use crate::{QueueError, Services, StoreError, Task};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SubmitError {
-    #[error("site {site} is being scraped by run {holder}; try again when it ends")]
-    SiteBusy { site: String, holder: String },
+    /// Another active run holds the run lock this one needs (a scrape: its site's).
+    #[error("{lock_key} is held by run {holder}; try again when it ends")]
+    Busy { lock_key: String, holder: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
 }
 
-/// Takes the lock of the task's site for `task.run_id` and records the run as `queued`, linked
-/// to the site's row `site_schedule_id`. On any failure the lock is given back.
-pub async fn reserve_run(
-    services: &Services,
-    site_schedule_id: uuid::Uuid,
-    task: &Task,
-) -> Result<(), SubmitError> {
-    let site_name = &task.site_name;
-    let run_id = task
-        .run_id
-        .as_deref()
-        .expect("submitted tasks carry a run_id");
+/// What a task's kind decides for its run before it is recorded: the queue it goes to, the run
+/// lock it holds while active, and how often a transient failure is retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub queue: String,
+    pub lock_key: Option<String>,
+    pub max_retries: u32,
+}
+
+/// The ledger row for `task` as `plan` says. The task carries its kind and ids (as
+/// `Task::new` makes them).
+pub fn new_run<'a>(task: &'a Task, plan: &'a Plan) -> NewRun<'a> {
+    NewRun {
+        run_id: task
+            .run_id
+            .as_deref()
+            .expect("submitted tasks carry a run_id"),
+        kind: task.kind.as_deref().expect("submitted tasks carry a kind"),
+        queue: &plan.queue,
+        task_id: task.task_id.as_deref().unwrap_or_default(),
+        trigger: task.trigger.unwrap_or(crate::Trigger::Manual),
+        payload: &task.payload,
+        lock_key: plan.lock_key.as_deref(),
+        max_retries: plan.max_retries,
+    }
+}
+
+/// Takes the run lock the plan names (if any) for `task.run_id` and records the run as
+/// `queued`. On any failure the lock is given back.
+pub async fn reserve_run(services: &Services, task: &Task, plan: &Plan) -> Result<(), SubmitError> {
+    let run = new_run(task, plan);
     let locks = &services.locks;
-    if !locks.acquire(site_name, run_id, services.lock_ttl).await? {
-        let holder = locks.holder(site_name).await?.unwrap_or_default();
-        return Err(SubmitError::SiteBusy {
-            site: site_name.clone(),
+    if let Some(key) = run.lock_key
+        && !locks.acquire(key, run.run_id, services.lock_ttl).await?
+    {
+        let holder = locks.holder(key).await?.unwrap_or_default();
+        return Err(SubmitError::Busy {
+            lock_key: key.to_owned(),
             holder,
         });
     }
-    let run = NewRun {
-        run_id,
-        site_name,
-        site_schedule_id: Some(site_schedule_id),
-        task_id: task.task_id.as_deref().unwrap_or_default(),
-        trigger: task.trigger.unwrap_or(crate::Trigger::Manual),
-        search_term: task.search_term.as_deref(),
-        location: task.location.as_deref(),
-        results_wanted: task.results_wanted,
-    };
     if let Err(err) = store::create_run(&services.db, &run).await {
-        locks.release(site_name, run_id).await?;
+        if let Some(key) = run.lock_key {
+            locks.release(key, run.run_id).await?;
+        }
         return Err(err.into());
     }
     Ok(())
@@ -55,13 +69,23 @@ pub async fn reserve_run(
 
 /// Reserves the run and enqueues its task. If the enqueue fails the run is failed with the
 /// reason and the lock released: nothing is left `queued` without a task.
-pub async fn submit_run(
+pub async fn submit_run(services: &Services, task: &Task, plan: &Plan) -> Result<(), SubmitError> {
+    reserve_run(services, task, plan).await?;
+    enqueue_or_fail(services, &plan.queue, task).await
+}
+
+/// Enqueues the task of a recorded run on `queue`; if that fails, fails the run with the
+/// reason (and releases its lock), so no run is left `queued` without a task.
+pub async fn enqueue_or_fail(
     services: &Services,
-    site_schedule_id: uuid::Uuid,
+    queue: &str,
     task: &Task,
 ) -> Result<(), SubmitError> {
-    reserve_run(services, site_schedule_id, task).await?;
-    if let Err(err) = services.queue.enqueue(task).await {
+    let enqueued = match services.register_queues(&[queue]).await {
+        Ok(()) => services.queue_named(queue).enqueue(task).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = enqueued {
         let run_id = task.run_id.as_deref().unwrap_or_default();
         fail_run(
             services,
@@ -74,19 +98,20 @@ pub async fn submit_run(
     Ok(())
 }
 
-/// Fails a run that has not ended, with the reason, and releases its site's lock: every way a
-/// run ends gives the lock back (a worker ending its own attempt releases it itself), so no
-/// site answers "busy" for a run that is over. Counts come from the run's links. Returns false
-/// if the run had already ended.
+/// Fails a run that has not ended, with the reason, and releases its run lock: every way a run
+/// ends gives the lock back (a worker ending its own attempt releases it itself), so no site
+/// answers "busy" for a run that is over. Returns false if the run had already ended.
 pub async fn fail_run(
     services: &Services,
     run_id: &str,
     message: &str,
 ) -> Result<bool, SubmitError> {
-    let Some(site) = store::fail_run(&services.db, run_id, message).await? else {
+    let Some(failed) = store::fail_run(&services.db, run_id, message).await? else {
         return Ok(false);
     };
-    services.locks.release(&site, run_id).await?;
+    if let Some(key) = &failed.lock_key {
+        services.locks.release(key, run_id).await?;
+    }
     Ok(true)
 }
 

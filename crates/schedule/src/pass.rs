@@ -1,10 +1,12 @@
 //! One scheduler pass: find due sites, and for each take its lock, record a `queued` run,
 //! enqueue its task and move its `next_run_at` on.
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
-use queue_core::store::{self, NewRun};
 use queue_core::{QueueError, Services, StoreError, Task, Trigger};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
+use trawl_scrape_runs::ScrapeTask;
 use trawl_scrape_runs::sites::SiteSchedule;
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +79,9 @@ pub async fn run_pass_at(
     };
     // First give dead workers' tasks back: they are older than anything this pass queues.
     recover_crashed(services, &mut stats).await?;
-    stats.promoted = services.queue.promote_due().await?;
+    for queue in services.known_queues().await? {
+        stats.promoted += queue.promote_due().await?;
+    }
     let reconciled = queue_core::reconcile(services, services.reconcile_grace).await?;
     for run_id in &reconciled.requeued {
         warn!(run_id = %run_id, event = "reconciled", "run's task was not in Redis; queued again");
@@ -108,24 +112,28 @@ pub async fn run_pass_at(
     Ok(stats)
 }
 
-/// Gives dead workers' tasks back to the queue; a poison task's run fails with the reason.
+/// Gives dead workers' tasks back to their queues (every queue in use); a poison task's run
+/// fails with the reason.
 async fn recover_crashed(services: &Services, stats: &mut PassStats) -> Result<(), PassError> {
-    let recovery = services
-        .queue
-        .recover_crashed(services.max_deliveries)
-        .await?;
-    for worker in &recovery.workers {
-        warn!(worker_id = %worker, event = "recovered", "worker presumed dead; its tasks were recovered");
-    }
-    for (raw, reason) in &recovery.poisoned {
-        if let Some(run_id) = Task::parse_bytes(raw).ok().and_then(|task| task.run_id) {
-            warn!(run_id = %run_id, event = "dead_letter", reason = %reason, "poison task dead-lettered");
-            queue_core::fail_run(services, &run_id, reason).await?;
+    let (mut workers, mut requeued, mut poisoned) = (HashSet::new(), 0, 0);
+    for queue in services.known_queues().await? {
+        let recovery = queue.recover_crashed(services.max_deliveries).await?;
+        for worker in &recovery.workers {
+            warn!(worker_id = %worker, queue = queue.keys().queue_name(), event = "recovered", "worker presumed dead; its tasks were recovered");
         }
+        for (raw, reason) in &recovery.poisoned {
+            if let Some(run_id) = Task::parse_bytes(raw).ok().and_then(|task| task.run_id) {
+                warn!(run_id = %run_id, event = "dead_letter", reason = %reason, "poison task dead-lettered");
+                queue_core::fail_run(services, &run_id, reason).await?;
+            }
+        }
+        workers.extend(recovery.workers);
+        requeued += recovery.requeued;
+        poisoned += recovery.poisoned.len() as u32;
     }
-    stats.recovered_workers = recovery.workers.len() as u32;
-    stats.requeued = recovery.requeued;
-    stats.poisoned = recovery.poisoned.len() as u32;
+    stats.recovered_workers = workers.len() as u32;
+    stats.requeued = requeued;
+    stats.poisoned = poisoned;
     Ok(())
 }
 
@@ -140,7 +148,7 @@ async fn schedule_site(
     site: &SiteSchedule,
     now: DateTime<Utc>,
 ) -> Result<SiteOutcome, PassError> {
-    let run_id = format!("sched_{}", uuid::Uuid::new_v4().simple());
+    let run_id = queue_core::new_run_id(Trigger::Schedule);
     if !services
         .locks
         .acquire(&site.site_name, &run_id, services.lock_ttl)
@@ -155,28 +163,22 @@ async fn schedule_site(
     }
     // A definition or schedule that went bad after it was stored fails its run, saying why.
     let spec = site.schedule().and_then(|_| site.spec());
-    let mut task = Task::new(&site.site_name, run_id.clone(), Trigger::Schedule);
+    let mut scrape = ScrapeTask::new(&site.site_name);
     if let Ok(spec) = &spec {
-        trawl_scrape_runs::apply_site_defaults(&mut task, spec);
+        scrape.apply_defaults(spec);
     }
+    let task = scrape.into_task(run_id.clone(), Trigger::Schedule);
     let task_id = task.task_id.clone().unwrap_or_default();
-    let run = NewRun {
-        run_id: &run_id,
-        site_name: &site.site_name,
-        site_schedule_id: Some(site.id),
-        task_id: &task_id,
-        trigger: Trigger::Schedule,
-        search_term: task.search_term.as_deref(),
-        location: task.location.as_deref(),
-        results_wanted: task.results_wanted,
-    };
+    let plan = trawl_scrape_runs::plan_for(site);
+    let run = queue_core::new_run(&task, &plan);
     // From now, never from the fire that was due: missed fires are caught up once.
     let next = match site.schedule() {
         Ok(schedule) => schedule.next_after(now, &mut rand::rng()),
         // A schedule that went bad in the table: try again in an hour, and say so below.
         Err(_) => now + chrono::Duration::hours(1),
     };
-    let claimed = store::create_scheduled_run(&services.db, &run, now, next).await;
+    let claimed =
+        trawl_scrape_runs::runs::create_scheduled_run(&services.db, site.id, &run, now, next).await;
     if !matches!(claimed, Ok(true)) {
         services.locks.release(&site.site_name, &run_id).await?;
         return claimed
@@ -188,15 +190,7 @@ async fn schedule_site(
         queue_core::fail_run(services, &run_id, &err.to_string()).await?;
         return Err(err.into());
     }
-    if let Err(err) = services.queue.enqueue(&task).await {
-        queue_core::fail_run(
-            services,
-            &run_id,
-            &format!("could not enqueue the task: {err}"),
-        )
-        .await?;
-        return Err(err.into());
-    }
+    queue_core::enqueue_or_fail(services, &plan.queue, &task).await?;
     info!(site_name = %site.site_name, run_id = %run_id, task_id = %task_id, event = "enqueued", status = "queued", "run queued");
     Ok(SiteOutcome::Enqueued(run_id))
 }

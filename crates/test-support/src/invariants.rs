@@ -18,7 +18,7 @@ pub async fn violations(services: &Services) -> Vec<String> {
     let mut conn = services.redis.get().await.expect("redis connection");
 
     let runs: Vec<(String, String, Option<String>)> =
-        sqlx::query!("SELECT run_id, status, worker_id FROM scrape_runs")
+        sqlx::query!("SELECT run_id, status, worker_id FROM task_runs")
             .fetch_all(db)
             .await
             .expect("runs")
@@ -36,7 +36,7 @@ pub async fn violations(services: &Services) -> Vec<String> {
     };
 
     // Locks.
-    let lock_prefix = keys.site_lock("");
+    let lock_prefix = keys.run_lock("");
     let locks: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{lock_prefix}*"))
         .query_async(&mut conn)
@@ -55,43 +55,39 @@ pub async fn violations(services: &Services) -> Vec<String> {
         }
     }
 
-    // In-flight lists of live workers.
-    let live: HashSet<String> = services
-        .queue
-        .live_workers()
-        .await
-        .expect("live workers")
-        .into_iter()
-        .collect();
+    // In-flight lists of live workers, in every queue in use.
     let mut in_redis = HashSet::new();
-    for worker in &live {
-        for raw in services.queue.inflight(worker).await.expect("in-flight") {
-            let Ok(task) = Task::parse_bytes(&raw) else {
-                found.push(format!(
-                    "worker {worker} holds an unparsable task in flight: {}",
-                    String::from_utf8_lossy(&raw)
-                ));
-                continue;
-            };
-            let run = task.run_id.unwrap_or_default();
-            in_redis.insert(run.clone());
-            match status.get(run.as_str()) {
-                Some(("running", Some(owner))) if owner == worker => {}
-                other => found.push(format!(
-                    "worker {worker} holds run {run}'s task in flight but is not running it \
-                     ({other:?})"
-                )),
+    for queue in services.known_queues().await.expect("known queues") {
+        let live = queue.live_workers().await.expect("live workers");
+        for worker in &live {
+            for raw in queue.inflight(worker).await.expect("in-flight") {
+                let Ok(task) = Task::parse_bytes(&raw) else {
+                    found.push(format!(
+                        "worker {worker} holds an unparsable task in flight: {}",
+                        String::from_utf8_lossy(&raw)
+                    ));
+                    continue;
+                };
+                let run = task.run_id.unwrap_or_default();
+                in_redis.insert(run.clone());
+                match status.get(run.as_str()) {
+                    Some(("running", Some(owner))) if owner == worker => {}
+                    other => found.push(format!(
+                        "worker {worker} holds run {run}'s task in flight but is not running \
+                         it ({other:?})"
+                    )),
+                }
             }
         }
-    }
-    for raw in services.queue.snapshot().await.expect("snapshot") {
-        if let Some(run) = Task::parse_bytes(&raw).ok().and_then(|t| t.run_id) {
-            if ended(&run) {
-                found.push(format!(
-                    "run {run} has ended but its task is still in Redis"
-                ));
+        for raw in queue.snapshot().await.expect("snapshot") {
+            if let Some(run) = Task::parse_bytes(&raw).ok().and_then(|t| t.run_id) {
+                if ended(&run) {
+                    found.push(format!(
+                        "run {run} has ended but its task is still in Redis"
+                    ));
+                }
+                in_redis.insert(run);
             }
-            in_redis.insert(run);
         }
     }
     for (run, state, _) in &runs {
@@ -105,9 +101,9 @@ pub async fn violations(services: &Services) -> Vec<String> {
     // Counts against links.
     // Counted here independently of `scrape_run_counts`, which the code under test uses.
     let mismatched = sqlx::query!(
-        r#"SELECT r.run_id, r.jobs_found, count(p.job_id) AS "linked!" FROM scrape_runs r
+        r#"SELECT r.run_id, r.jobs_found, count(p.job_id) AS "linked!" FROM task_runs r
          LEFT JOIN scrape_run_postings p USING (run_id)
-         WHERE r.status NOT IN ('queued', 'running')
+         WHERE r.kind = 'scrape' AND r.status NOT IN ('queued', 'running')
          GROUP BY r.run_id, r.jobs_found, r.jobs_inserted, r.jobs_updated, r.jobs_unchanged
          HAVING r.jobs_found <> count(p.job_id)
              OR r.jobs_inserted <> count(*) FILTER (WHERE p.outcome = 'inserted')

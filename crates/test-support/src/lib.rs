@@ -12,6 +12,7 @@ use trawl_scrape_runs::sites::{NewSite, SiteSchedule};
 use url::Url;
 
 pub mod invariants;
+pub mod nap;
 pub mod procs;
 
 pub use invariants::{assert_invariants, violations};

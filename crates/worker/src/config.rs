@@ -17,6 +17,19 @@ pub struct WorkerConfig {
     /// Tasks this process runs at once.
     #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
+    /// Queues to serve, `name[:weight[:cap]]` comma-separated (e.g. `scraping:3,embeddings:1:2`);
+    /// empty: every queue of this worker's kinds, equal weights.
+    #[arg(long, env = "WORKER_QUEUES", default_value = "")]
+    pub queues: String,
+    /// `weighted` (slots shared by weight) or `strict` (a queue only while those listed before
+    /// it are empty).
+    #[arg(
+        long,
+        env = "WORKER_QUEUE_ORDER",
+        value_enum,
+        default_value = "weighted"
+    )]
+    pub queue_order: QueueOrder,
     /// Seconds running tasks get to finish after SIGTERM before they are requeued.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
@@ -92,11 +105,19 @@ pub struct WorkerConfig {
     pub browser_slot_wait: u64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueueOrder {
+    Weighted,
+    Strict,
+}
+
 impl WorkerConfig {
     /// The worker's settings; a value no worker can run with is refused, naming its variable.
     pub fn settings(&self) -> Result<WorkerSettings, String> {
         let mut settings = WorkerSettings::new(new_worker_id());
         settings.concurrency = at_least("WORKER_CONCURRENCY", self.concurrency, 1)?;
+        settings.queues = crate::settings::QueueShare::parse_list(&self.queues)?;
+        settings.strict_order = self.queue_order == QueueOrder::Strict;
         settings.shutdown_grace = Duration::from_secs(self.shutdown_grace);
         settings.lock_wait = Duration::from_secs(self.lock_wait);
         // Renewed every third of it: below 300 ms a busy Redis round trip could expire it.

@@ -14,6 +14,9 @@ pub enum WorkerError {
     /// Failing a run from outside its attempt (`queue_core::fail_run`).
     #[error(transparent)]
     Submit(#[from] SubmitError),
+    /// The task's kind could not plan its run (a fatal one refuses the task).
+    #[error("cannot plan the run: {0}")]
+    Plan(#[source] trawl_tasks::HandlerError),
 }
 
 impl WorkerError {
@@ -27,6 +30,8 @@ impl WorkerError {
             }
             WorkerError::Submit(SubmitError::Store(err)) => err.is_unavailable(),
             WorkerError::Submit(_) => false,
+            // Retryable: the kind could not reach what it plans with (its database).
+            WorkerError::Plan(err) => err.is_retryable(),
         }
     }
 }

@@ -31,6 +31,66 @@ pub struct WorkerSettings {
     pub domain_interval: Option<Duration>,
     /// Adzuna API credentials; None: Adzuna sites fail with that reason.
     pub adzuna: Option<trawl_scrape::AdzunaCredentials>,
+    /// The queues this worker serves, with their weights and caps (WORKER_QUEUES); empty: every
+    /// queue its kinds use, weight 1, no cap.
+    pub queues: Vec<QueueShare>,
+    /// Serve the queues in their listed order (a queue gets a slot only while the ones before
+    /// it are empty or at their cap) instead of by weight.
+    pub strict_order: bool,
+}
+
+/// One queue of a worker's list: `name[:weight[:cap]]` in WORKER_QUEUES.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueShare {
+    pub name: String,
+    /// Slots go to queues in proportion to their weights while they all have tasks.
+    pub weight: u32,
+    /// Most tasks of this queue running at once in this worker; None: up to the concurrency.
+    pub cap: Option<usize>,
+}
+
+impl QueueShare {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            weight: 1,
+            cap: None,
+        }
+    }
+
+    /// Reads WORKER_QUEUES (`scraping:3,embeddings:1:2`), naming the variable in its errors.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, String> {
+        let mut shares: Vec<Self> = Vec::new();
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let mut parts = entry.split(':');
+            let name = parts.next().unwrap_or_default().to_owned();
+            let number = |part: Option<&str>, what: &str| -> Result<Option<u64>, String> {
+                part.map(|p| {
+                    p.parse::<u64>()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| format!("WORKER_QUEUES: {what} of {name:?} must be a whole number of at least 1, got {p:?}"))
+                })
+                .transpose()
+            };
+            let weight = number(parts.next(), "the weight")?.unwrap_or(1);
+            let cap = number(parts.next(), "the cap")?;
+            if parts.next().is_some() || name.is_empty() || name.contains(['{', '}']) {
+                return Err(format!(
+                    "WORKER_QUEUES: {entry:?} is not name[:weight[:cap]]"
+                ));
+            }
+            if shares.iter().any(|s| s.name == name) {
+                return Err(format!("WORKER_QUEUES names {name:?} twice"));
+            }
+            shares.push(Self {
+                name,
+                weight: weight.min(1000) as u32,
+                cap: cap.map(|c| c as usize),
+            });
+        }
+        Ok(shares)
+    }
 }
 
 impl WorkerSettings {
@@ -50,6 +110,8 @@ impl WorkerSettings {
             per_domain_concurrency: 1,
             domain_interval: None,
             adzuna: None,
+            queues: Vec::new(),
+            strict_order: false,
         }
     }
 }

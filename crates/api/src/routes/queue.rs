@@ -11,15 +11,54 @@ use super::{check_field, query};
 use crate::auth::Authorized;
 use crate::{ApiError, AppState, success};
 
-pub async fn queue_status(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let metrics = state.services.queue.metrics().await?;
+/// `?queue=<name>`: which queue an operator endpoint acts on (default: the home queue,
+/// `scraping`, whose status keeps seed 003's shape).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueQuery {
+    queue: Option<String>,
+}
+
+fn chosen(
+    state: &AppState,
+    which: Result<Query<QueueQuery>, QueryRejection>,
+) -> Result<queue_core::Queue, ApiError> {
+    match query(which)?.queue {
+        None => Ok(state.services.queue.clone()),
+        Some(name) => {
+            check_field("queue", &name)?;
+            if name.is_empty() || name.contains(['{', '}']) {
+                return Err(ApiError::bad_request(format!(
+                    "queue {name:?} is not a queue name"
+                )));
+            }
+            Ok(state.services.queue_named(&name))
+        }
+    }
+}
+
+/// Every queue in use, each with its depth, in-flight tasks, dead letters and workers.
+pub async fn queues(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let mut all = Vec::new();
+    for queue in state.services.known_queues().await? {
+        all.push(queue.metrics().await?);
+    }
+    Ok(success(StatusCode::OK, json!({"queues": all})))
+}
+
+pub async fn queue_status(
+    State(state): State<AppState>,
+    which: Result<Query<QueueQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let queue = chosen(&state, which)?;
+    let metrics = queue.metrics().await?;
     let runs: serde_json::Map<String, serde_json::Value> =
         store::count_runs_by_status(&state.services.db)
             .await?
             .into_iter()
             .map(|(status, count)| (status, json!(count)))
             .collect();
-    let keys = state.services.keys();
+    let keys = queue.keys();
     Ok(success(
         StatusCode::OK,
         json!({"queue": metrics.queue, "pending": metrics.pending, "in_flight": metrics.in_flight,
@@ -32,6 +71,7 @@ pub async fn queue_status(State(state): State<AppState>) -> Result<Response, Api
 #[serde(deny_unknown_fields)]
 pub struct DeadQuery {
     limit: Option<usize>,
+    queue: Option<String>,
 }
 
 /// Newest dead letters first, with the reason each was set aside.
@@ -39,14 +79,15 @@ pub async fn dead_letters(
     State(state): State<AppState>,
     limit: Result<Query<DeadQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let limit = query(limit)?.limit.unwrap_or(100);
+    let asked = query(limit)?;
+    let queue = chosen(&state, Ok(Query(QueueQuery { queue: asked.queue })))?;
+    let limit = asked.limit.unwrap_or(100);
     if !(1..=queue_core::DEFAULT_DEAD_LETTER_CAP).contains(&limit) {
         return Err(ApiError::bad_request(format!(
             "limit must be between 1 and {}, got {limit}",
             queue_core::DEFAULT_DEAD_LETTER_CAP
         )));
     }
-    let queue = &state.services.queue;
     let total = queue.metrics().await?.dead;
     let entries = queue.dead_letters(limit).await?;
     Ok(success(
@@ -92,17 +133,27 @@ pub async fn delete_dead_letter(
 pub async fn pause_queue(
     _: Authorized,
     State(state): State<AppState>,
+    which: Result<Query<QueueQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    state.services.queue.set_paused(true).await?;
-    Ok(success(StatusCode::OK, json!({"paused": true})))
+    let queue = chosen(&state, which)?;
+    queue.set_paused(true).await?;
+    Ok(success(
+        StatusCode::OK,
+        json!({"queue": queue.keys().queue_name(), "paused": true}),
+    ))
 }
 
 pub async fn resume_queue(
     _: Authorized,
     State(state): State<AppState>,
+    which: Result<Query<QueueQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    state.services.queue.set_paused(false).await?;
-    Ok(success(StatusCode::OK, json!({"paused": false})))
+    let queue = chosen(&state, which)?;
+    queue.set_paused(false).await?;
+    Ok(success(
+        StatusCode::OK,
+        json!({"queue": queue.keys().queue_name(), "paused": false}),
+    ))
 }
 
 pub async fn scheduler_run(

@@ -285,3 +285,54 @@ async fn pause_resume_and_cancel_endpoints(db: PgPool) -> anyhow::Result<()> {
     .await;
     Ok(())
 }
+
+/// Every queue in use has its status; the operator endpoints take `?queue=`.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn each_queue_has_its_status_and_controls(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let api = spawn_api(&services).await;
+    test_support::nap::submit_nap(&services, 5, 0).await;
+
+    let (status, body) = read(api.get("/queues")).await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["data"]["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["queue"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["scraping", "naps"]);
+    assert_eq!(body["data"]["queues"][1]["pending"], 1);
+
+    let (status, body) = read(api.get("/jobs/queue/status?queue=naps")).await;
+    assert_eq!((status, body["data"]["pending"].clone()), (200, json!(1)));
+    // Without ?queue=, seed 003's shape for the scraping queue.
+    let (_, body) = read(api.get("/jobs/queue/status")).await;
+    assert_eq!(
+        (
+            body["data"]["queue"].clone(),
+            body["data"]["pending"].clone()
+        ),
+        (json!("scraping"), json!(0))
+    );
+    let (status, body) = read(api.post("/jobs/queue/pause?queue=naps")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(services.queue_named("naps").is_paused().await?);
+    assert!(!services.queue.is_paused().await?);
+    expect_error(
+        api.get("/jobs/queue/status?queue=%7Bbad%7D"),
+        400,
+        "invalid_request",
+        "not a queue name",
+    )
+    .await;
+    expect_error(
+        api.get("/jobs/queue/status?queues=naps"),
+        400,
+        "invalid_request",
+        "queues",
+    )
+    .await;
+    Ok(())
+}

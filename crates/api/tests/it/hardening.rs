@@ -1,6 +1,5 @@
 //! Issue 7 at the API's door: bad input is a 4xx naming the field, every error is the JSON
 //! envelope, one rule for defaults, and a fuzz over hostile inputs that must never see a 5xx.
-use queue_core::store;
 use reqwest::Method;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -67,7 +66,7 @@ async fn a_database_error_is_a_500_not_a_503(db: PgPool) -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let services = redis.services(&db);
     let api = spawn_api(&services).await;
-    sqlx::query("ALTER TABLE scrape_runs RENAME TO gone")
+    sqlx::query("ALTER TABLE task_runs RENAME TO gone")
         .execute(&db)
         .await?;
     let (status, body) = read(api.get("/jobs/scrape/some_run")).await;
@@ -96,7 +95,7 @@ async fn a_request_without_results_wanted_takes_the_sites_default(
     )
     .await;
     assert_eq!(status, 202, "{body}");
-    let run = store::get_run(&db, body["data"]["run_id"].as_str().unwrap())
+    let run = trawl_scrape_runs::get_scrape_run(&db, body["data"]["run_id"].as_str().unwrap())
         .await?
         .unwrap();
     assert_eq!(

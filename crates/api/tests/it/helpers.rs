@@ -6,7 +6,6 @@ use serde_json::Value;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use trawl_api::{ApiKeys, AppState};
 use trawl_scrape::HttpFetcher;
-use trawl_scrape_runs::Executor;
 
 pub const KEY: &str = "test-key-1";
 
@@ -19,15 +18,14 @@ pub struct TestApi {
 
 pub async fn spawn_api(services: &Services) -> TestApi {
     let fetcher = HttpFetcher::new("trawl-test", Duration::from_secs(5)).unwrap();
-    let executor = Executor {
-        services: services.clone(),
+    let sync_scrape = trawl_tasks::erased(trawl_scrape_runs::ScrapeHandler {
+        db: services.db.clone(),
         fetchers: trawl_scrape::Fetchers::http(fetcher),
         retry_base_delay: Duration::from_millis(5),
-        run_retry_base: None,
-    };
+    });
     let state = AppState {
         services: services.clone(),
-        executor,
+        sync_scrape,
         keys: ApiKeys::parse(KEY),
         sync_timeout: Duration::from_secs(20),
         scheduler_batch: 100,

@@ -32,13 +32,14 @@ async fn async_scrape_queues_a_run(db: PgPool) -> anyhow::Result<()> {
     )
     .await;
     let task = queue_core::Task::parse(&raw[0])?;
+    let scrape = trawl_scrape_runs::ScrapeTask::from_task(&task)?;
     assert_eq!(task.run_id.as_deref(), Some(run_id));
     assert_eq!(task.task_id.as_deref(), data["task_id"].as_str());
     assert_eq!(
         (
-            task.search_term.as_deref(),
-            task.location.as_deref(),
-            task.results_wanted
+            scrape.search_term.as_deref(),
+            scrape.location.as_deref(),
+            scrape.results_wanted
         ),
         (Some("rust"), Some("Remote"), Some(40))
     );

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use queue_core::{Keys, Queue, Task, Trigger};
+use queue_core::{Keys, Queue};
 
 /// Time from LPUSH to the moment an idle consumer holds the task, on the worker's own path:
 /// `next_batch` (an empty `take_batch.lua`, then BLMOVE, then `hold_if_paused.lua`).
@@ -15,7 +15,7 @@ pub(super) async fn latency(
     let mut consumer = queue.consumer(url, "bench-latency", Duration::from_secs(5));
     let mut millis = Vec::with_capacity(samples);
     for i in 0..samples {
-        let task = Task::new("bench", format!("lat_{i}"), Trigger::Manual);
+        let task = super::bench_task(format!("lat_{i}"));
         let taking = tokio::spawn(async move {
             let raw = match consumer.next_batch(1).await {
                 Ok(queue_core::Taken::Tasks(mut taken)) => Ok(taken.pop()),

@@ -37,6 +37,15 @@ impl Consumer {
     ///
     /// Cancel safety: as `next`.
     pub async fn next_batch(&mut self, max: usize) -> Result<Taken, QueueError> {
+        match self.take_now(max).await? {
+            Taken::Tasks(taken) if taken.is_empty() => self.next_unless_paused().await,
+            taken => Ok(taken),
+        }
+    }
+
+    /// Takes up to `max` tasks into the in-flight list if the queue has any, without waiting
+    /// (a worker serving several queues polls them rather than block on one).
+    pub async fn take_now(&mut self, max: usize) -> Result<Taken, QueueError> {
         let mut conn = self.connection().await?;
         let taken: Result<redis::Value, _> = TAKE_BATCH
             .key(&self.pending)
@@ -46,20 +55,15 @@ impl Consumer {
             .invoke_async(&mut conn)
             .await;
         match taken {
-            Ok(redis::Value::Int(_)) => return Ok(Taken::Paused),
-            Ok(value) => {
-                let taken: Vec<RawTask> =
-                    redis::from_redis_value(value).map_err(redis::RedisError::from)?;
-                if !taken.is_empty() {
-                    return Ok(Taken::Tasks(taken));
-                }
-            }
+            Ok(redis::Value::Int(_)) => Ok(Taken::Paused),
+            Ok(value) => Ok(Taken::Tasks(
+                redis::from_redis_value(value).map_err(redis::RedisError::from)?,
+            )),
             Err(err) => {
                 self.conn = None;
-                return Err(err.into());
+                Err(err.into())
             }
         }
-        self.next_unless_paused().await
     }
 
     /// The consumer's connection (a handle: clones share it), opened on first use.

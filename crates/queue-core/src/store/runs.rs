@@ -7,9 +7,9 @@ use crate::{StoreError, Trigger};
 
 mod ending;
 
-pub use ending::{RunReport, fail_run, finish_run, requeue_run, retry_run};
+pub use ending::{Failed, RunReport, fail_run, finish_run, requeue_run, retry_run};
 
-/// `scrape_runs.status` (a CHECK constraint in PostgreSQL keeps the same five values).
+/// `task_runs.status` (a CHECK constraint in PostgreSQL keeps the same five values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
@@ -53,33 +53,27 @@ impl RunStatus {
     }
 }
 
-/// A row of `scrape_runs`.
+/// A row of `task_runs`: the lifecycle columns every kind shares.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct ScrapeRun {
+pub struct Run {
     pub run_id: String,
-    pub site_name: String,
+    pub kind: String,
+    pub queue: String,
     pub task_id: Option<String>,
     pub trigger: Trigger,
     pub status: RunStatus,
-    pub search_term: Option<String>,
-    pub location: Option<String>,
-    pub results_wanted: Option<i32>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub requested_pages: Option<i32>,
-    pub completed_pages: Option<i32>,
-    pub errors_count: Option<i32>,
-    pub jobs_found: i32,
-    pub jobs_inserted: i32,
-    pub jobs_updated: i32,
-    pub jobs_unchanged: i32,
-    pub jobs_invalid: i32,
+    pub payload: serde_json::Value,
+    pub result: serde_json::Value,
+    pub lock_key: Option<String>,
+    pub max_retries: i32,
     pub attempt: i32,
     pub retries: i32,
     pub retry_at: Option<DateTime<Utc>>,
     pub worker_id: Option<String>,
     pub message: Option<String>,
     pub error_detail: serde_json::Value,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -88,32 +82,36 @@ pub struct ScrapeRun {
 #[derive(Debug, Clone)]
 pub struct NewRun<'a> {
     pub run_id: &'a str,
-    pub site_name: &'a str,
-    pub site_schedule_id: Option<Uuid>,
+    pub kind: &'a str,
+    pub queue: &'a str,
     pub task_id: &'a str,
     pub trigger: Trigger,
-    pub search_term: Option<&'a str>,
-    pub location: Option<&'a str>,
-    pub results_wanted: Option<u32>,
+    pub payload: &'a serde_json::Map<String, serde_json::Value>,
+    /// The exclusive key the run holds while it is active (a scrape's: its site), released by
+    /// every way the run ends.
+    pub lock_key: Option<&'a str>,
+    /// How many times a transiently failed attempt may be retried.
+    pub max_retries: u32,
 }
 
-async fn insert_run(
+/// Records a `queued` run; inside a caller's transaction when it must commit with other writes.
+pub async fn insert_run(
     executor: impl sqlx::PgExecutor<'_>,
     run: &NewRun<'_>,
 ) -> Result<(), StoreError> {
     sqlx::query!(
-        "INSERT INTO scrape_runs (id, run_id, site_name, site_schedule_id, task_id, trigger, \
-             search_term, location, results_wanted) \
+        "INSERT INTO task_runs (id, run_id, kind, queue, task_id, trigger, payload, lock_key, \
+             max_retries) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         Uuid::new_v4(),
         run.run_id,
-        run.site_name,
-        run.site_schedule_id,
+        run.kind,
+        run.queue,
         run.task_id,
         run.trigger.as_str(),
-        run.search_term,
-        run.location,
-        run.results_wanted.map(|n| n as i32),
+        serde_json::Value::Object(run.payload.clone()),
+        run.lock_key,
+        run.max_retries.min(100) as i32,
     )
     .execute(executor)
     .await?;
@@ -124,43 +122,14 @@ pub async fn create_run(pool: &PgPool, run: &NewRun<'_>) -> Result<(), StoreErro
     insert_run(pool, run).await
 }
 
-/// Claims a due site for one run and records the run, in one transaction: the compare-and-set on
-/// `next_run_at` makes two racing scheduler passes create one run, not two. Returns false when
-/// another pass got there first (nothing written).
-pub async fn create_scheduled_run(
-    pool: &PgPool,
-    run: &NewRun<'_>,
-    now: DateTime<Utc>,
-    next_run_at: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let mut tx = pool.begin().await?;
-    let claimed = sqlx::query!(
-        "UPDATE site_schedules SET last_run_at = now(), next_run_at = $2, updated_at = now() \
-         WHERE id = $1 AND enabled AND (next_run_at IS NULL OR next_run_at <= $3)",
-        run.site_schedule_id,
-        next_run_at,
-        now,
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if claimed == 0 {
-        return Ok(false);
-    }
-    insert_run(&mut *tx, run).await?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-pub async fn get_run(pool: &PgPool, run_id: &str) -> Result<Option<ScrapeRun>, StoreError> {
+pub async fn get_run(pool: &PgPool, run_id: &str) -> Result<Option<Run>, StoreError> {
     Ok(sqlx::query_as!(
-        ScrapeRun,
-        r#"SELECT run_id, site_name, task_id, trigger AS "trigger: Trigger",
-               status AS "status: RunStatus", search_term, location, results_wanted,
-               started_at, finished_at, requested_pages, completed_pages, errors_count,
-               jobs_found, jobs_inserted, jobs_updated, jobs_unchanged, jobs_invalid, attempt,
-               retries, retry_at, worker_id, message, error_detail, created_at, updated_at
-           FROM scrape_runs WHERE run_id = $1"#,
+        Run,
+        r#"SELECT run_id, kind, queue, task_id, trigger AS "trigger: Trigger",
+               status AS "status: RunStatus", payload, result, lock_key, max_retries, attempt,
+               retries, retry_at, worker_id, message, error_detail, started_at, finished_at,
+               created_at, updated_at
+           FROM task_runs WHERE run_id = $1"#,
         run_id
     )
     .fetch_optional(pool)
@@ -191,7 +160,7 @@ pub async fn start_run(
 ) -> Result<StartOutcome, StoreError> {
     let mut tx = pool.begin().await?;
     let started = sqlx::query_scalar!(
-        "UPDATE scrape_runs SET status = 'running', started_at = now(), task_id = $2, \
+        "UPDATE task_runs SET status = 'running', started_at = now(), task_id = $2, \
              worker_id = $3, attempt = attempt + 1, retry_at = NULL, message = NULL, \
              updated_at = now() \
          WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING attempt",
@@ -203,7 +172,7 @@ pub async fn start_run(
     .await?;
     if let Some(attempt) = started {
         sqlx::query!(
-            "UPDATE scrape_run_attempts SET status = 'abandoned', finished_at = now(), \
+            "UPDATE task_run_attempts SET status = 'abandoned', finished_at = now(), \
                  message = 'attempt ' || $2::int || ' started while this one was still running' \
              WHERE run_id = $1 AND status = 'running'",
             run_id,
@@ -212,7 +181,7 @@ pub async fn start_run(
         .execute(&mut *tx)
         .await?;
         sqlx::query!(
-            "INSERT INTO scrape_run_attempts (run_id, attempt, worker_id) VALUES ($1, $2, $3)",
+            "INSERT INTO task_run_attempts (run_id, attempt, worker_id) VALUES ($1, $2, $3)",
             run_id,
             attempt,
             worker_id,
@@ -223,7 +192,7 @@ pub async fn start_run(
         return Ok(StartOutcome::Started { attempt });
     }
     let status = sqlx::query_scalar!(
-        r#"SELECT status AS "status: RunStatus" FROM scrape_runs WHERE run_id = $1"#,
+        r#"SELECT status AS "status: RunStatus" FROM task_runs WHERE run_id = $1"#,
         run_id
     )
     .fetch_optional(&mut *tx)
@@ -234,7 +203,7 @@ pub async fn start_run(
     })
 }
 
-/// `scrape_run_attempts.status` (CHECKed to these values in PostgreSQL).
+/// `task_run_attempts.status` (CHECKed to these values in PostgreSQL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
@@ -291,7 +260,7 @@ pub async fn run_attempts(pool: &PgPool, run_id: &str) -> Result<Vec<RunAttempt>
         RunAttempt,
         r#"SELECT attempt, worker_id, status AS "status: AttemptStatus", started_at,
                finished_at, retried, message
-           FROM scrape_run_attempts WHERE run_id = $1 ORDER BY attempt"#,
+           FROM task_run_attempts WHERE run_id = $1 ORDER BY attempt"#,
         run_id
     )
     .fetch_all(pool)
@@ -301,7 +270,7 @@ pub async fn run_attempts(pool: &PgPool, run_id: &str) -> Result<Vec<RunAttempt>
 /// How many runs are in each status.
 pub async fn count_runs_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, StoreError> {
     let rows = sqlx::query!(
-        r#"SELECT status, count(*) AS "runs!" FROM scrape_runs GROUP BY status ORDER BY status"#
+        r#"SELECT status, count(*) AS "runs!" FROM task_runs GROUP BY status ORDER BY status"#
     )
     .fetch_all(pool)
     .await?;
@@ -312,15 +281,14 @@ pub async fn count_runs_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, S
 pub async fn stale_active_runs(
     pool: &PgPool,
     grace: std::time::Duration,
-) -> Result<Vec<ScrapeRun>, StoreError> {
+) -> Result<Vec<Run>, StoreError> {
     Ok(sqlx::query_as!(
-        ScrapeRun,
-        r#"SELECT run_id, site_name, task_id, trigger AS "trigger: Trigger",
-               status AS "status: RunStatus", search_term, location, results_wanted,
-               started_at, finished_at, requested_pages, completed_pages, errors_count,
-               jobs_found, jobs_inserted, jobs_updated, jobs_unchanged, jobs_invalid, attempt,
-               retries, retry_at, worker_id, message, error_detail, created_at, updated_at
-           FROM scrape_runs WHERE status IN ('queued', 'running')
+        Run,
+        r#"SELECT run_id, kind, queue, task_id, trigger AS "trigger: Trigger",
+               status AS "status: RunStatus", payload, result, lock_key, max_retries, attempt,
+               retries, retry_at, worker_id, message, error_detail, started_at, finished_at,
+               created_at, updated_at
+           FROM task_runs WHERE status IN ('queued', 'running')
              AND updated_at < now() - make_interval(secs => $1)
            ORDER BY updated_at LIMIT 1000"#,
         grace.as_secs_f64()

@@ -1,13 +1,13 @@
 use std::time::Duration;
 
-use queue_core::{Keys, SiteLocks};
+use queue_core::{Keys, RunLocks};
 use test_support::{TestRedis, redis_cmd};
 
 const TTL: Duration = Duration::from_secs(30);
 
-fn locks(redis: &TestRedis) -> (SiteLocks, Keys) {
+fn locks(redis: &TestRedis) -> (RunLocks, Keys) {
     let keys = Keys::new(&redis.prefix, "scraping");
-    (SiteLocks::new(redis.pool.clone(), keys.clone()), keys)
+    (RunLocks::new(redis.pool.clone(), keys.clone()), keys)
 }
 
 #[tokio::test]
@@ -38,7 +38,7 @@ async fn renew_and_release_with_a_wrong_token_do_nothing() -> anyhow::Result<()>
             .renew("demo", "run_b", Duration::from_secs(100))
             .await?
     );
-    let ttl: i64 = redis_cmd(&redis.pool, redis::cmd("PTTL").arg(keys.site_lock("demo"))).await;
+    let ttl: i64 = redis_cmd(&redis.pool, redis::cmd("PTTL").arg(keys.run_lock("demo"))).await;
     assert!(
         ttl <= 5_000,
         "a wrong token must not extend the lock (ttl {ttl})"
@@ -55,7 +55,7 @@ async fn renew_and_release_with_a_wrong_token_do_nothing() -> anyhow::Result<()>
             .renew("demo", "run_a", Duration::from_secs(100))
             .await?
     );
-    let ttl: i64 = redis_cmd(&redis.pool, redis::cmd("PTTL").arg(keys.site_lock("demo"))).await;
+    let ttl: i64 = redis_cmd(&redis.pool, redis::cmd("PTTL").arg(keys.run_lock("demo"))).await;
     assert!(ttl > 5_000, "the owner extends the lock (ttl {ttl})");
     assert!(
         locks.claim("demo", "run_a", TTL).await?,

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use crate::test_task;
 use queue_core::{GivenBack, Keys, Queue, Taken, Task, Trigger};
 use test_support::{TestRedis, redis_cmd};
 
@@ -15,8 +16,8 @@ fn queue(redis: &TestRedis) -> Queue {
 async fn dequeue_moves_into_flight_and_ack_removes() -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let queue = queue(&redis);
-    let first = Task::new("demo", "run_1".into(), Trigger::Manual);
-    let second = Task::new("demo", "run_2".into(), Trigger::Manual);
+    let first = test_task("run_1".into(), Trigger::Manual);
+    let second = test_task("run_2".into(), Trigger::Manual);
     queue.enqueue(&first).await?;
     queue.enqueue(&second).await?;
     let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
@@ -93,7 +94,7 @@ async fn requeue_gives_in_flight_tasks_back_first() -> anyhow::Result<()> {
     let queue = queue(&redis);
     for n in 1..=3 {
         queue
-            .enqueue(&Task::new("demo", format!("run_{n}"), Trigger::Manual))
+            .enqueue(&test_task(format!("run_{n}"), Trigger::Manual))
             .await?;
     }
     let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
@@ -115,7 +116,7 @@ async fn adopt_replaces_the_in_flight_copy() -> anyhow::Result<()> {
     queue.enqueue_raw(r#"{"site_name":"demo"}"#).await?;
     let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
     let raw = consumer.next().await?.expect("task");
-    let complete = Task::new("demo", "manual_1".into(), Trigger::Manual).to_json();
+    let complete = test_task("manual_1".into(), Trigger::Manual).to_json();
     assert!(queue.adopt("w1", &raw, &complete).await?);
     assert_eq!(queue.inflight("w1").await?, vec![complete.into_bytes()]);
     Ok(())
@@ -125,7 +126,7 @@ async fn adopt_replaces_the_in_flight_copy() -> anyhow::Result<()> {
 async fn dead_letters_are_retried_as_fresh_runs_or_deleted_by_id() -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let queue = queue(&redis);
-    let task = Task::new("demo", "sched_failed".into(), Trigger::Schedule);
+    let task = test_task("sched_failed".into(), Trigger::Schedule);
     queue.enqueue(&task).await?;
     queue.enqueue_raw("garbage").await?;
     let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
@@ -144,7 +145,7 @@ async fn dead_letters_are_retried_as_fresh_runs_or_deleted_by_id() -> anyhow::Re
     let fresh = Task::parse(&retried)?;
     assert_eq!(
         (
-            fresh.site_name.as_str(),
+            fresh.payload["name"].as_str().unwrap(),
             fresh.run_id.clone(),
             fresh.trigger
         ),
@@ -171,8 +172,8 @@ async fn dead_letters_are_retried_as_fresh_runs_or_deleted_by_id() -> anyhow::Re
 async fn retries_wait_in_the_delayed_set_until_redis_time_says_due() -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let queue = queue(&redis);
-    let soon = Task::new("demo", "run_soon".into(), Trigger::Manual);
-    let later = Task::new("demo", "run_later".into(), Trigger::Manual);
+    let soon = test_task("run_soon".into(), Trigger::Manual);
+    let later = test_task("run_later".into(), Trigger::Manual);
     queue.enqueue_many(&[soon.clone(), later.clone()]).await?;
     let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
     let first = consumer.next().await?.expect("a task");
@@ -220,7 +221,7 @@ async fn tasks_are_taken_and_acked_in_batches_without_leaving_the_lists() -> any
     let redis = TestRedis::new();
     let queue = queue(&redis);
     let tasks: Vec<Task> = (0..5)
-        .map(|i| Task::new("demo", format!("run_{i}"), Trigger::Manual))
+        .map(|i| test_task(format!("run_{i}"), Trigger::Manual))
         .collect();
     queue.enqueue_many(&tasks).await?;
     let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
@@ -286,7 +287,7 @@ async fn a_paused_queue_gives_nothing_even_to_a_blocked_consumer() -> anyhow::Re
     });
     tokio::time::sleep(Duration::from_millis(300)).await; // the consumer is blocked in BLMOVE
     queue.set_paused(true).await?;
-    let task = Task::new("demo", "run_1".into(), Trigger::Manual);
+    let task = test_task("run_1".into(), Trigger::Manual);
     queue.enqueue(&task).await?;
     let (mut consumer, taken) = waiting.await?;
     assert_eq!(taken?, Taken::Paused, "the task arrived after the pause");
@@ -311,7 +312,7 @@ fn taken_now(taken: Taken) -> Vec<Vec<u8>> {
 async fn a_batch_with_bytes_that_are_not_utf8_is_taken_whole() -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let queue = queue(&redis);
-    let task = Task::new("demo", "run_1".into(), Trigger::Manual);
+    let task = test_task("run_1".into(), Trigger::Manual);
     queue.enqueue(&task).await?;
     let garbage: &[u8] = b"\xff\xfe{not utf-8}";
     let _: i64 = test_support::redis_cmd(
@@ -339,7 +340,7 @@ async fn a_batch_with_bytes_that_are_not_utf8_is_taken_whole() -> anyhow::Result
 async fn a_task_given_back_too_often_is_dead_lettered() -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let queue = queue(&redis);
-    let task = Task::new("demo", "run_1".into(), Trigger::Manual);
+    let task = test_task("run_1".into(), Trigger::Manual);
     queue.enqueue(&task).await?;
     let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
     let id = task.task_id.clone().unwrap();

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use crate::test_task;
 use queue_core::{Keys, Queue, Recovery, Task, Trigger};
 use test_support::TestRedis;
 
@@ -33,7 +34,7 @@ async fn a_dead_workers_tasks_go_back_and_a_live_workers_stay() -> anyhow::Resul
     let queue = queue(&redis);
     for n in 1..=2 {
         queue
-            .enqueue(&Task::new("demo", format!("run_{n}"), Trigger::Manual))
+            .enqueue(&test_task(format!("run_{n}"), Trigger::Manual))
             .await?;
     }
     let lost = take_and_die(&queue, &redis, "dead-worker").await;
@@ -75,7 +76,7 @@ async fn a_dead_workers_tasks_go_back_and_a_live_workers_stay() -> anyhow::Resul
 async fn a_task_that_keeps_killing_workers_is_dead_lettered_as_poison() -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let queue = queue(&redis);
-    let task = Task::new("demo", "run_poison".into(), Trigger::Manual);
+    let task = test_task("run_poison".into(), Trigger::Manual);
     queue.enqueue(&task).await?;
     for attempt in 1..=3 {
         take_and_die(&queue, &redis, &format!("victim-{attempt}")).await;
@@ -120,7 +121,7 @@ async fn a_task_that_keeps_killing_workers_is_dead_lettered_as_poison() -> anyho
 async fn an_acked_task_forgets_its_recoveries() -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let queue = queue(&redis);
-    let task = Task::new("demo", "run_1".into(), Trigger::Manual);
+    let task = test_task("run_1".into(), Trigger::Manual);
     queue.enqueue(&task).await?;
     take_and_die(&queue, &redis, "victim").await;
     queue.recover_crashed(3).await?;
@@ -177,10 +178,10 @@ async fn die_with(queue: &Queue, redis: &TestRedis, worker: &str, tasks: &[&[u8]
 async fn deaths_explained_by_other_deaths_blame_nobody() -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let queue = queue(&redis);
-    let innocent = Task::new("demo", "run_innocent".into(), Trigger::Manual);
+    let innocent = test_task("run_innocent".into(), Trigger::Manual);
     let mut raw = innocent.to_json().into_bytes();
     for round in 1..=5 {
-        let other = Task::new("demo", format!("run_other_{round}"), Trigger::Manual);
+        let other = test_task(format!("run_other_{round}"), Trigger::Manual);
         die_with(
             &queue,
             &redis,
@@ -205,8 +206,8 @@ async fn deaths_explained_by_other_deaths_blame_nobody() -> anyhow::Result<()> {
 async fn a_poison_task_is_caught_within_max_deliveries_even_in_company() -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let queue = queue(&redis);
-    let poison = Task::new("demo", "run_poison".into(), Trigger::Manual).to_json();
-    let neighbour = Task::new("demo", "run_neighbour".into(), Trigger::Manual).to_json();
+    let poison = test_task("run_poison".into(), Trigger::Manual).to_json();
+    let neighbour = test_task("run_neighbour".into(), Trigger::Manual).to_json();
     let first = die_with(
         &queue,
         &redis,

@@ -42,7 +42,8 @@ async fn a_due_site_is_enqueued_exactly_once(db: PgPool) -> anyhow::Result<()> {
 
     let tasks = pending(&redis).await;
     assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0].site_name, "demo");
+    assert_eq!(tasks[0].payload["site_name"], "demo");
+    assert_eq!(tasks[0].kind.as_deref(), Some("scrape"));
     assert_eq!(tasks[0].trigger, Some(Trigger::Schedule));
     let run_id = tasks[0].run_id.clone().unwrap();
     assert_eq!(stats.run_ids, vec![run_id.clone()]);

@@ -20,9 +20,14 @@ impl Worker {
     /// is dead-lettered with the reason after MAX_DELIVERIES of them, so a task that can never
     /// be processed does not go round forever. Until Redis takes it back, it stays in flight
     /// (requeued at shutdown).
-    pub(super) async fn process_or_give_back(&self, raw: RawTask, task: Result<Task, TaskError>) {
+    pub(super) async fn process_or_give_back(
+        &self,
+        index: usize,
+        raw: RawTask,
+        task: Result<Task, TaskError>,
+    ) {
         let mut in_flight = raw.clone();
-        let Err(err) = self.process_tracked(raw, task, &mut in_flight).await else {
+        let Err(err) = self.process_tracked(index, raw, task, &mut in_flight).await else {
             if self.giving_back.swap(false, Ordering::Relaxed) {
                 info!("tasks are processed again");
             }
@@ -56,7 +61,7 @@ impl Worker {
         };
         let mut backoff = Duration::from_millis(250);
         loop {
-            let queue = &self.services.queue;
+            let queue = &self.served[index].queue;
             let given = if outage {
                 queue
                     .retry_later(self.id(), &in_flight, GIVE_BACK_DELAY)

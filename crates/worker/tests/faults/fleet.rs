@@ -9,6 +9,9 @@ use test_support::{FaultAction, FaultRule, FaultTarget, TestBoard, unpaused_site
 /// Postings each load run asks for (one listing page and as many detail pages).
 pub const WANTED: u32 = 8;
 
+/// How long each nap of the second kind's load sleeps.
+pub const NAP_MS: u64 = 250;
+
 pub struct Fleet {
     base_env: Vec<(&'static str, String)>,
     logs: tempfile::TempDir,
@@ -59,12 +62,14 @@ impl Fleet {
         }
     }
 
+    /// A worker process: trawl-worker's kinds plus the tests' `nap` (`trawl-test-worker`), so
+    /// every fault test loads a second kind beside scrapes.
     pub fn spawn_worker(&mut self) {
         self.spawned += 1;
         let name = format!("worker-{}", self.spawned);
         let proc = Proc::spawn(
             &name,
-            std::path::Path::new(env!("CARGO_BIN_EXE_trawl-worker")),
+            &workspace_binary("trawl-test-worker"),
             &self.base_env,
             self.logs.path(),
         );
@@ -155,9 +160,40 @@ pub fn slow_details(board: &TestBoard, millis: u64) {
     }]);
 }
 
-/// Runs by status.
+impl Fleet {
+    /// Services in the fleet's namespace, for submitting work as the API would.
+    pub fn services(&self, db: &PgPool) -> queue_core::Services {
+        let env = |key: &str| {
+            let found = self.base_env.iter().find(|(k, _)| *k == key);
+            found.map(|(_, v)| v.clone()).unwrap_or_default()
+        };
+        let config = queue_core::CommonConfig {
+            database_url: env("DATABASE_URL"),
+            redis_url: env("REDIS_URL"),
+            redis_prefix: env("REDIS_PREFIX"),
+            queue_name: "scraping".to_owned(),
+            result_ttl: 600,
+            job_timeout: 60,
+            max_deliveries: 3,
+            reconcile_grace: 3,
+            database_max_connections: 2,
+        };
+        let redis = queue_core::create_pool(&config.redis_url, 2).expect("redis pool");
+        queue_core::Services::new(db.clone(), redis, &config)
+    }
+}
+
+/// The second kind's share of the load: `count` nap runs of NAP_MS recorded and queued.
+pub async fn submit_naps(fleet: &Fleet, db: &PgPool, count: usize) {
+    let services = fleet.services(db);
+    for _ in 0..count {
+        test_support::nap::submit_nap(&services, NAP_MS, 0).await;
+    }
+}
+
+/// Runs of every kind by status.
 pub async fn statuses(db: &PgPool) -> HashMap<String, i64> {
-    sqlx::query_as::<_, (String, i64)>("SELECT status, count(*) FROM scrape_runs GROUP BY status")
+    sqlx::query_as::<_, (String, i64)>("SELECT status, count(*) FROM task_runs GROUP BY status")
         .fetch_all(db)
         .await
         .map(|rows| rows.into_iter().collect())
@@ -198,9 +234,30 @@ pub async fn until_terminal(
     }
 }
 
-/// Nothing lost, nothing doubled: `runs` runs, each succeeded with exactly WANTED postings
-/// counted once, and one `jobs` row per posting.
-pub async fn assert_exactly_once(db: &PgPool, runs: i64) {
+/// Nothing lost, nothing doubled: `runs` scrape runs, each succeeded with exactly WANTED
+/// postings counted once, and one `jobs` row per posting; `naps` nap runs, each succeeded by
+/// exactly one attempt.
+pub async fn assert_exactly_once(db: &PgPool, runs: i64, naps: i64) {
+    let (nap_runs, naps_succeeded): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'succeeded') FROM task_runs \
+         WHERE kind = 'nap'",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (nap_runs, naps_succeeded),
+        (naps, naps),
+        "every nap ran, once"
+    );
+    let doubled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT run_id FROM task_run_attempts \
+         WHERE status = 'succeeded' GROUP BY run_id HAVING count(*) > 1) twice",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(doubled, 0, "no run succeeded by two attempts");
     let (total, succeeded, found, inserted): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'), \
              COALESCE(sum(jobs_found), 0), COALESCE(sum(jobs_inserted), 0) FROM scrape_runs",

@@ -11,7 +11,7 @@ use crate::fleet::*;
 /// Worker processes whose runs are `running` right now, by pid (worker ids are host-pid-random).
 async fn busy_worker_pids(db: &PgPool) -> HashSet<u32> {
     sqlx::query_scalar::<_, String>(
-        "SELECT worker_id FROM scrape_runs WHERE status = 'running' AND worker_id IS NOT NULL",
+        "SELECT worker_id FROM task_runs WHERE status = 'running' AND worker_id IS NOT NULL",
     )
     .fetch_all(db)
     .await
@@ -24,6 +24,7 @@ async fn busy_worker_pids(db: &PgPool) -> HashSet<u32> {
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn workers_killed_mid_task_again_and_again_lose_and_double_nothing(db: PgPool) {
     const SITES: usize = 200;
+    const NAPS: usize = 100;
     const KILLS: usize = 24;
     let redis = TestRedis::new();
     let board = TestBoard::start().await;
@@ -38,11 +39,12 @@ async fn workers_killed_mid_task_again_and_again_lose_and_double_nothing(db: PgP
         // deaths stopped counting against a task).
         &[("MAX_DELIVERIES", "3"), ("SCHEDULER_BATCH", "500")],
     );
+    submit_naps(&fleet, &db, NAPS).await;
     fleet.spawn_loop(3);
 
     let mut kills_mid_task = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    while terminal_runs(&db).await < SITES as i64 {
+    while terminal_runs(&db).await < (SITES + NAPS) as i64 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "runs not all terminal: {:?}; logs:\n{}",
@@ -64,7 +66,7 @@ async fn workers_killed_mid_task_again_and_again_lose_and_double_nothing(db: PgP
         kills_mid_task >= 20,
         "only {kills_mid_task} kills landed mid-task"
     );
-    let redelivered: i64 = sqlx::query_scalar("SELECT count(*) FROM scrape_runs WHERE attempt > 1")
+    let redelivered: i64 = sqlx::query_scalar("SELECT count(*) FROM task_runs WHERE attempt > 1")
         .fetch_one(&db)
         .await
         .unwrap();
@@ -73,7 +75,7 @@ async fn workers_killed_mid_task_again_and_again_lose_and_double_nothing(db: PgP
         "{redelivered} runs were recovered from a killed worker"
     );
     let poisoned: Vec<String> =
-        sqlx::query_scalar("SELECT message FROM scrape_runs WHERE message LIKE 'poison%'")
+        sqlx::query_scalar("SELECT message FROM task_runs WHERE message LIKE 'poison%'")
             .fetch_all(&db)
             .await
             .unwrap();
@@ -81,7 +83,7 @@ async fn workers_killed_mid_task_again_and_again_lose_and_double_nothing(db: PgP
         poisoned.is_empty(),
         "innocent runs failed as poison: {poisoned:?}"
     );
-    assert_exactly_once(&db, SITES as i64).await;
+    assert_exactly_once(&db, SITES as i64, NAPS as i64).await;
     test_support::assert_invariants(&redis.services(&db)).await;
     fleet.assert_all_running("after the load");
 }
@@ -168,6 +170,7 @@ async fn a_task_that_kills_every_worker_ends_in_the_dead_letter_list(db: PgPool)
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn sigterm_under_load_finishes_or_requeues_everything(db: PgPool) {
     const SITES: usize = 40;
+    const NAPS: usize = 40;
     let redis = TestRedis::new();
     let services = redis.services(&db);
     let board = TestBoard::start().await;
@@ -181,35 +184,35 @@ async fn sigterm_under_load_finishes_or_requeues_everything(db: PgPool) {
         &redis.prefix,
         &[("SHUTDOWN_GRACE", "1")],
     );
+    submit_naps(&fleet, &db, NAPS).await;
     fleet.spawn_loop(2);
     some_runs_done(&db, 4).await;
     stop_cleanly(&mut fleet.workers, Duration::from_secs(15));
     // Nothing lost: every run is terminal, or queued with its task back in the queue.
     let by_status = statuses(&db).await;
     assert_eq!(by_status.get("running"), None, "{by_status:?}");
-    let metrics = services.queue.metrics().await.unwrap();
-    assert_eq!(
-        metrics.in_flight, 0,
-        "no task left in a stopped worker's list"
-    );
+    // Every queue in use: the scrapes' and the naps'.
+    let (mut pending, mut in_flight) = (0, 0);
+    for queue in services.known_queues().await.unwrap() {
+        let metrics = queue.metrics().await.unwrap();
+        (pending, in_flight) = (pending + metrics.pending, in_flight + metrics.in_flight);
+    }
+    assert_eq!(in_flight, 0, "no task left in a stopped worker's list");
     let queued = by_status.get("queued").copied().unwrap_or(0);
     assert!(queued > 0, "the load outlived the workers: {by_status:?}");
-    assert_eq!(
-        metrics.pending as i64, queued,
-        "each queued run has its task"
-    );
+    assert_eq!(pending as i64, queued, "each queued run has its task");
 
     fleet.workers.clear();
     fleet.spawn_worker();
     until_terminal(
         &db,
         &mut fleet,
-        SITES as i64,
+        (SITES + NAPS) as i64,
         Duration::from_secs(90),
         |_| {},
     )
     .await;
-    assert_exactly_once(&db, SITES as i64).await;
+    assert_exactly_once(&db, SITES as i64, NAPS as i64).await;
 }
 
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]

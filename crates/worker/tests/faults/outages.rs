@@ -12,6 +12,9 @@ use crate::fleet::*;
 /// Lines a worker logs when its dequeue fails: once per outage, not once per retry.
 const DEQUEUE_FAILED: &str = "cannot take tasks from redis";
 
+/// Nap runs (the second kind) in each outage test's load.
+const NAPS: usize = 30;
+
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn redis_restarted_empty_under_load_loses_no_run(db: PgPool) {
     const SITES: usize = 60;
@@ -21,6 +24,7 @@ async fn redis_restarted_empty_under_load_loses_no_run(db: PgPool) {
     register_sites(&db, &board, "load", SITES).await;
     let api_port = free_port();
     let mut fleet = Fleet::new(&database_url(&db), &redis.url(), "trawl:", &[]);
+    submit_naps(&fleet, &db, NAPS).await;
     fleet.spawn_api(api_port);
     fleet.spawn_loop(2);
     some_runs_done(&db, 10).await;
@@ -61,6 +65,7 @@ async fn postgres_stopped_for_ten_seconds_under_load_loses_no_run() {
     register_sites(&db, &board, "load", SITES).await;
     let api_port = free_port();
     let mut fleet = Fleet::new(&postgres.url("trawl"), &redis.url, &redis.prefix, &[]);
+    submit_naps(&fleet, &db, NAPS).await;
     fleet.spawn_api(api_port);
     fleet.spawn_loop(2);
     some_runs_done(&db, 5).await;
@@ -99,11 +104,12 @@ async fn recovers_and_completes(
         (health_status(api_port).await == Some(200)).then_some(())
     })
     .await;
-    until_terminal(db, fleet, sites as i64, Duration::from_secs(120), |f| {
+    let all = (sites + NAPS) as i64;
+    until_terminal(db, fleet, all, Duration::from_secs(120), |f| {
         f.assert_all_running(when)
     })
     .await;
-    assert_exactly_once(db, sites as i64).await;
+    assert_exactly_once(db, sites as i64, NAPS as i64).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +144,7 @@ async fn a_worker_that_cannot_store_its_result_keeps_the_task_and_retries_the_wr
     start_again(&postgres).await;
 
     until_terminal(&db, &mut fleet, 1, Duration::from_secs(60), |_| {}).await;
-    assert_exactly_once(&db, 1).await;
+    assert_exactly_once(&db, 1, 0).await;
     assert_eq!(
         fleet.workers[0].log_count("cannot store the run's result"),
         1,

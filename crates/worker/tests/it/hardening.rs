@@ -66,8 +66,8 @@ async fn nul_and_undecodable_tasks_are_dead_lettered_and_their_batch_runs(
     assert_eq!(
         reasons,
         [
-            "invalid task: search_term contains a NUL character",
-            "invalid task: site_name contains a NUL character",
+            "invalid scrape task: search_term contains a NUL character",
+            "invalid scrape task: site_name contains a NUL character",
             "task is not valid UTF-8: invalid utf-8 sequence of 1 bytes from index 15",
             "unknown kind \"embed\"; this trawl runs: scrape",
         ]
@@ -107,7 +107,7 @@ async fn a_task_that_can_never_be_processed_ends_dead_lettered(db: PgPool) -> an
     let board = TestBoard::start().await;
     register_site(&db, "demo", &board.url, 0).await;
     let task = queue_run(&services, "demo", None, 3).await;
-    sqlx::query("ALTER TABLE scrape_run_attempts RENAME TO gone")
+    sqlx::query("ALTER TABLE task_run_attempts RENAME TO gone")
         .execute(&db)
         .await?;
     let worker = worker(&services);
@@ -122,15 +122,11 @@ async fn a_task_that_can_never_be_processed_ends_dead_lettered(db: PgPool) -> an
         "{}",
         dead.reason
     );
-    assert!(
-        dead.reason.contains("scrape_run_attempts"),
-        "{}",
-        dead.reason
-    );
+    assert!(dead.reason.contains("task_run_attempts"), "{}", dead.reason);
     // Stopped first: its own attempt to fail the run (which needs the same table) is over.
     shutdown.cancel();
     running.await?;
-    sqlx::query("ALTER TABLE gone RENAME TO scrape_run_attempts")
+    sqlx::query("ALTER TABLE gone RENAME TO task_run_attempts")
         .execute(&db)
         .await?;
     // The worker could not fail the run (the same table was gone); the reconciler does, with
@@ -171,14 +167,17 @@ async fn every_way_a_run_ends_releases_its_site_lock(db: PgPool) -> anyhow::Resu
         async move { services.locks.holder(site).await.unwrap() }
     };
 
-    // Dead-lettered: the site's definition went bad after the run was queued.
+    // Failed by its kind: the site's definition went bad after the run was queued.
     let task = queue_run(&services, "demo", None, 3).await;
     sqlx::query("UPDATE site_schedules SET payload = '{\"source\":\"nowhere\"}'")
         .execute(&db)
         .await?;
     assert!(matches!(
         process_next(&worker(&services)).await,
-        Processed::DeadLettered { .. }
+        Processed::Finished {
+            status: RunStatus::Failed,
+            ..
+        }
     ));
     assert_eq!(
         run(&db, task.run_id.as_deref().unwrap()).await.status,

@@ -1,10 +1,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use queue_core::store::{self, ScrapeRun};
 use queue_core::{Services, Task};
 use sqlx::PgPool;
 use test_support::TestRedis;
+use trawl_scrape_runs::{ScrapeRun, ScrapeTask};
 use trawl_worker::{Outcome, Processed, Worker, WorkerSettings};
 
 pub fn worker(services: &Services) -> Arc<Worker> {
@@ -35,14 +35,14 @@ pub async fn queue_run(
         .await
         .unwrap()
         .expect("site exists");
-    let mut task = Task::new(
-        &site.site_name,
-        format!("sched_{}", uuid::Uuid::new_v4().simple()),
-        queue_core::Trigger::Schedule,
-    );
-    task.search_term = search_term.map(str::to_owned);
-    task.results_wanted = Some(wanted);
-    queue_core::submit_run(services, site.id, &task)
+    let scrape = ScrapeTask {
+        search_term: search_term.map(str::to_owned),
+        results_wanted: Some(wanted),
+        ..ScrapeTask::new(&site.site_name)
+    };
+    let trigger = queue_core::Trigger::Schedule;
+    let task = scrape.into_task(queue_core::new_run_id(trigger), trigger);
+    queue_core::submit_run(services, &task, &trawl_scrape_runs::plan_for(&site))
         .await
         .expect("run submitted");
     task
@@ -59,7 +59,7 @@ pub async fn process_next(worker: &Worker) -> Processed {
 }
 
 pub async fn run(db: &PgPool, run_id: &str) -> ScrapeRun {
-    store::get_run(db, run_id)
+    trawl_scrape_runs::get_scrape_run(db, run_id)
         .await
         .unwrap()
         .expect("run exists")

@@ -4,6 +4,8 @@ mod crash;
 mod faults;
 mod hardening;
 mod helpers;
+mod kinds;
+mod queues;
 mod reconcile;
 mod runs;
 mod shutdown;

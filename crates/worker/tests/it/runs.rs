@@ -217,13 +217,8 @@ async fn a_stale_attempt_cannot_overwrite_the_current_one(db: PgPool) -> anyhow:
 
     // The stalled worker wakes up and reports its own attempt: refused, nothing changes.
     let stale_report = RunReport {
-        status: RunStatus::Failed,
-        requested_pages: 9,
-        completed_pages: 0,
-        errors_count: 9,
-        jobs_invalid: 0,
-        message: "stale".into(),
-        error_detail: serde_json::json!({}),
+        result: serde_json::json!({"requested_pages": 9, "errors_count": 9}),
+        ..RunReport::failed("stale")
     };
     assert!(!store::finish_run(&db, &run_id, stale, &stale_report).await?);
     assert!(

@@ -1,6 +1,5 @@
 use std::time::Duration;
 
-use queue_core::store;
 use sqlx::PgPool;
 use test_support::{TestBoard, TestRedis, eventually, redis_cmd, register_site};
 use tokio_util::sync::CancellationToken;
@@ -44,7 +43,13 @@ async fn bad_tasks_are_dead_lettered_and_the_worker_goes_on(db: PgPool) -> anyho
     .await;
     assert!(run.0.starts_with("manual_"));
     assert_eq!((run.1.as_str(), run.3.as_deref()), ("manual", Some("rust")));
-    assert_eq!(store::get_run(&db, &run.0).await?.unwrap().jobs_found, 5);
+    assert_eq!(
+        trawl_scrape_runs::get_scrape_run(&db, &run.0)
+            .await?
+            .unwrap()
+            .jobs_found,
+        5
+    );
 
     // Tasks run concurrently, so dead letters arrive in any order.
     let mut dead = queue.dead_letters(10).await?;
@@ -52,7 +57,7 @@ async fn bad_tasks_are_dead_lettered_and_the_worker_goes_on(db: PgPool) -> anyho
     let reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert!(
-        reasons[0].starts_with("invalid task: results_wanted"),
+        reasons[0].starts_with("invalid scrape task: results_wanted"),
         "{}",
         reasons[0]
     );
@@ -158,7 +163,11 @@ async fn a_task_for_a_busy_site_waits_in_the_delayed_set_then_fails_as_busy(
     assert!(waits >= 2, "waited {waits} times");
     assert_eq!(status, queue_core::store::RunStatus::Failed);
     let run = run(&db, &run_id).await;
-    assert!(run.message.unwrap().contains("site busy: run someone_else"));
+    assert!(
+        run.message
+            .unwrap()
+            .contains("busy: run someone_else held demo")
+    );
     assert_eq!(
         board.board.requests().listing,
         0,

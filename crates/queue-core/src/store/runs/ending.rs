@@ -1,26 +1,36 @@
 //! How a run ends, or goes back to wait: finished by its attempt, retried later, failed from
-//! outside, requeued. Every write is compare-and-set, and every end counts the run's postings
-//! from its links.
+//! outside, requeued. Every write is compare-and-set. A kind's own columns follow from what is
+//! written here (the scrape kind's trigger counts its postings on every end).
 use sqlx::PgPool;
 
 use super::{AttemptStatus, RunStatus};
 use crate::StoreError;
 
-/// What a worker reports when a run ends.
+/// What an attempt reports when it ends, whatever its kind.
 #[derive(Debug, Clone)]
 pub struct RunReport {
     pub status: RunStatus,
-    pub requested_pages: u32,
-    pub completed_pages: u32,
-    pub errors_count: u32,
-    pub jobs_invalid: u32,
     pub message: String,
+    /// Why it failed, in detail (the pages that failed, the postings refused...).
     pub error_detail: serde_json::Value,
+    /// The kind's figures (`task_runs.result`): a scrape's pages and refused postings.
+    pub result: serde_json::Value,
+}
+
+impl RunReport {
+    /// A failed attempt that has only a message to show.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self {
+            status: RunStatus::Failed,
+            message: message.into(),
+            error_detail: serde_json::json!({}),
+            result: serde_json::json!({}),
+        }
+    }
 }
 
 /// Writes a run's terminal status, if `attempt` is still the run's current attempt and it is
-/// running (compare-and-set). Posting counts come from `scrape_run_postings`, so a run processed
-/// twice counts each posting once. Returns false if the run was not running this attempt.
+/// running (compare-and-set). Returns false if the run was not running this attempt.
 pub async fn finish_run(
     pool: &PgPool,
     run_id: &str,
@@ -28,23 +38,16 @@ pub async fn finish_run(
     report: &RunReport,
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
-    // Counts from the links (`scrape_run_counts`, one definition for every way a run ends).
     let updated = sqlx::query!(
-        "UPDATE scrape_runs SET status = $3, finished_at = now(), requested_pages = $4, \
-             completed_pages = $5, errors_count = $6, jobs_invalid = $7, message = $8, \
-             error_detail = $9, updated_at = now(), \
-             (jobs_found, jobs_inserted, jobs_updated, jobs_unchanged) = \
-                 (SELECT found, inserted, updated, unchanged FROM scrape_run_counts($1)) \
+        "UPDATE task_runs SET status = $3, finished_at = now(), message = $4, \
+             error_detail = $5, result = $6, updated_at = now() \
          WHERE run_id = $1 AND attempt = $2 AND status = 'running'",
         run_id,
         attempt,
         report.status.as_str(),
-        report.requested_pages as i32,
-        report.completed_pages as i32,
-        report.errors_count as i32,
-        report.jobs_invalid as i32,
         report.message,
         report.error_detail,
+        report.result,
     )
     .execute(&mut *tx)
     .await?
@@ -65,29 +68,27 @@ pub async fn finish_run(
 }
 
 /// Puts a run whose attempt failed transiently back to `queued` if it has retries left
-/// (`retries < max_retries`) and `attempt` is still its current attempt (compare-and-set).
+/// (`retries < max_retries`, the budget recorded with the run) and `attempt` is still its current attempt (compare-and-set).
 /// `delay_for(n)` says how long the n-th retry waits. Returns the retry number and its delay, or
 /// None when the run must end instead.
 pub async fn retry_run(
     pool: &PgPool,
     run_id: &str,
     attempt: i32,
-    max_retries: i32,
     delay_for: impl FnOnce(i32) -> std::time::Duration,
     report: &RunReport,
 ) -> Result<Option<(i32, std::time::Duration)>, StoreError> {
     let mut tx = pool.begin().await?;
-    let retry = sqlx::query_scalar!(
-        "UPDATE scrape_runs SET status = 'queued', retries = retries + 1, updated_at = now() \
-         WHERE run_id = $1 AND attempt = $2 AND status = 'running' AND retries < $3 \
-         RETURNING retries",
+    let retry = sqlx::query!(
+        r#"UPDATE task_runs SET status = 'queued', retries = retries + 1, updated_at = now()
+           WHERE run_id = $1 AND attempt = $2 AND status = 'running' AND retries < max_retries
+           RETURNING retries AS "retries!", max_retries AS "max_retries!""#,
         run_id,
         attempt,
-        max_retries,
     )
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(retry) = retry else {
+    let Some((retry, max_retries)) = retry.map(|row| (row.retries, row.max_retries)) else {
         return Ok(None);
     };
     let delay = delay_for(retry);
@@ -97,16 +98,14 @@ pub async fn retry_run(
         report.message
     );
     sqlx::query!(
-        "UPDATE scrape_runs SET retry_at = now() + make_interval(secs => $2), message = $3, \
-             requested_pages = $4, completed_pages = $5, errors_count = $6, error_detail = $7 \
+        "UPDATE task_runs SET retry_at = now() + make_interval(secs => $2), message = $3, \
+             error_detail = $4, result = $5 \
          WHERE run_id = $1",
         run_id,
         delay.as_secs_f64(),
         message,
-        report.requested_pages as i32,
-        report.completed_pages as i32,
-        report.errors_count as i32,
         report.error_detail,
+        report.result,
     )
     .execute(&mut *tx)
     .await?;
@@ -132,7 +131,7 @@ async fn end_attempt(
     retried: bool,
 ) -> Result<(), StoreError> {
     sqlx::query!(
-        "UPDATE scrape_run_attempts SET status = $3, finished_at = now(), message = $4, \
+        "UPDATE task_run_attempts SET status = $3, finished_at = now(), message = $4, \
              retried = $5 \
          WHERE run_id = $1 AND attempt = $2",
         run_id,
@@ -150,21 +149,18 @@ async fn end_attempt(
 /// Used by whoever has authority over the run as a whole (reconciler, recovery, cancel, a
 /// worker that cannot start it); a worker ending its own attempt uses `finish_run`.
 ///
-/// Its posting counts come from `scrape_run_postings`, like every other way a run ends: pages an
-/// attempt stored before it died are the run's results. Returns the run's site (whose lock the
-/// caller releases: `queue_core::fail_run` does both), or None if the run had already ended.
+/// Returns the run's lock key (which the caller releases: `queue_core::fail_run` does both), or
+/// None if the run had already ended.
 pub async fn fail_run(
     pool: &PgPool,
     run_id: &str,
     message: &str,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<Failed>, StoreError> {
     let mut tx = pool.begin().await?;
     let ended = sqlx::query!(
-        "UPDATE scrape_runs SET status = 'failed', finished_at = now(), message = $2, \
-             errors_count = GREATEST(COALESCE(errors_count, 0), 1), updated_at = now(), \
-             (jobs_found, jobs_inserted, jobs_updated, jobs_unchanged) = \
-                 (SELECT found, inserted, updated, unchanged FROM scrape_run_counts($1)) \
-         WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING attempt, site_name",
+        "UPDATE task_runs SET status = 'failed', finished_at = now(), message = $2, \
+             updated_at = now() \
+         WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING attempt, lock_key",
         run_id,
         message,
     )
@@ -174,7 +170,16 @@ pub async fn fail_run(
         close_running_attempt(&mut tx, run_id, row.attempt, AttemptStatus::Failed, message).await?;
     }
     tx.commit().await?;
-    Ok(ended.map(|row| row.site_name))
+    Ok(ended.map(|row| Failed {
+        lock_key: row.lock_key,
+    }))
+}
+
+/// A run `fail_run` ended.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    /// The exclusive key the run held, to release.
+    pub lock_key: Option<String>,
 }
 
 /// Ends the attempt if it is still marked running (it may never have started).
@@ -186,7 +191,7 @@ async fn close_running_attempt(
     message: &str,
 ) -> Result<(), StoreError> {
     sqlx::query!(
-        "UPDATE scrape_run_attempts SET status = $3, finished_at = now(), message = $4 \
+        "UPDATE task_run_attempts SET status = $3, finished_at = now(), message = $4 \
          WHERE run_id = $1 AND attempt = $2 AND status = 'running'",
         run_id,
         attempt,
@@ -209,7 +214,7 @@ pub async fn requeue_run(
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
     let requeued = sqlx::query_scalar!(
-        "UPDATE scrape_runs SET status = 'queued', message = $2, updated_at = now() \
+        "UPDATE task_runs SET status = 'queued', message = $2, updated_at = now() \
          WHERE run_id = $1 AND status IN ('queued', 'running') \
              AND ($3::int IS NULL OR attempt = $3) RETURNING attempt",
         run_id,

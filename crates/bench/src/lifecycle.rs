@@ -1,0 +1,281 @@
+//! The whole lifecycle of a task, beside its parts measured in the same run: a no-op kind's
+//! ledger rows submitted (INSERT + LPUSH), then started and finished in PostgreSQL by two
+//! `trawl-bench lifecycle-worker` processes (the real `trawl_worker::Worker` loop), against a
+//! plain single-row UPDATE and the raw batched queue drain.
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use queue_core::store::{RunReport, RunStatus};
+use queue_core::{CommonConfig, Keys, Plan, Queue, Services, Task, Trigger};
+use sqlx::postgres::PgPoolOptions;
+use trawl_tasks::{Handler, HandlerError, RunContext};
+
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// A PostgreSQL server to measure against: the bench creates (and drops) its own database.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// Runs through the whole lifecycle.
+    #[arg(long, default_value_t = 20_000)]
+    tasks: usize,
+    /// Tasks each worker process runs at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+}
+
+/// One worker process of `lifecycle` (spawned by it, not for people).
+#[derive(Debug, clap::Args)]
+pub struct WorkerOptions {
+    #[arg(long)]
+    database_url: String,
+    #[arg(long)]
+    redis_url: String,
+    #[arg(long)]
+    prefix: String,
+    #[arg(long)]
+    concurrency: usize,
+}
+
+/// Does nothing, successfully: what is left is the lifecycle's own cost.
+struct Noop;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoopTask {}
+
+impl Handler for Noop {
+    type Payload = NoopTask;
+    const KIND: &'static str = "noop";
+    const QUEUE: &'static str = "bench";
+
+    async fn run(&self, _: RunContext, _: NoopTask) -> Result<RunReport, HandlerError> {
+        Ok(RunReport {
+            status: RunStatus::Succeeded,
+            message: String::new(),
+            error_detail: serde_json::json!({}),
+            result: serde_json::json!({}),
+        })
+    }
+}
+
+fn config(database_url: &str, redis_url: &str, prefix: &str, connections: u32) -> CommonConfig {
+    CommonConfig {
+        database_url: database_url.to_owned(),
+        redis_url: redis_url.to_owned(),
+        redis_prefix: prefix.to_owned(),
+        queue_name: "scraping".to_owned(),
+        result_ttl: 60,
+        job_timeout: 60,
+        max_deliveries: 3,
+        reconcile_grace: 120,
+        database_max_connections: connections,
+    }
+}
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let url = bench_database(&options.database_url).await?;
+    let prefix = format!("bench-{}:", uuid::Uuid::new_v4().simple());
+    let services = config(&url, &options.redis_url, &prefix, 32).services()?;
+    queue_core::store::MIGRATOR.run(&services.db).await?;
+    let n = options.tasks;
+
+    let (update_1, update_16) = (
+        update_rate(&services, 1).await?,
+        update_rate(&services, 16).await?,
+    );
+    println!("PostgreSQL single-row UPDATE, 1 connection : {update_1:>8.0} /s   (baseline)");
+    println!("PostgreSQL single-row UPDATE, 16 connections: {update_16:>7.0} /s");
+
+    let raw = Queue::new(
+        services.redis.clone(),
+        Keys::new(&prefix, "raw"),
+        Duration::from_secs(60),
+    );
+    let tasks: Vec<Task> = (0..n)
+        .map(|i| crate::queue::bench_task(format!("raw_{i}")))
+        .collect();
+    crate::queue::refill(&services.redis, raw.keys(), &raw, &tasks, 1000).await?;
+    let started = Instant::now();
+    crate::queue::drain_batched(&raw, &options.redis_url, "bench-raw", n, 100).await?;
+    let drained = n as f64 / started.elapsed().as_secs_f64();
+    crate::queue::clear(&services.redis, raw.keys()).await?;
+    println!(
+        "raw queue drain, 1 consumer, batched         : {drained:>8.0} /s   ({:.2} of UPDATE/1)",
+        drained / update_1
+    );
+
+    let started = Instant::now();
+    submit(&services, n).await?;
+    let submitted = n as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "lifecycle submit (INSERT run + LPUSH), 32 at once: {submitted:>4.0} /s   ({:.2} of UPDATE/1)",
+        submitted / update_1
+    );
+
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        workers.push(
+            tokio::process::Command::new(std::env::current_exe()?)
+                .args(["lifecycle-worker", "--database-url", &url, "--redis-url"])
+                .arg(&options.redis_url)
+                .args(["--prefix", &prefix, "--concurrency"])
+                .arg(options.concurrency.to_string())
+                .kill_on_drop(true)
+                .spawn()?,
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM task_runs WHERE kind = 'noop' AND status = 'succeeded'",
+        )
+        .fetch_one(&services.db)
+        .await?;
+        if done as usize >= n {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {done} of {n} runs finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // From the first start to the last finish, as the ledger recorded them.
+    let span: f64 = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM max(finished_at) - min(started_at))::float8 FROM task_runs",
+    )
+    .fetch_one(&services.db)
+    .await?;
+    let through = n as f64 / span;
+    println!(
+        "lifecycle start + finish, 2 worker processes : {through:>8.0} /s   ({:.2} of UPDATE/1; no-op kind, {} slots each)",
+        through / update_1,
+        options.concurrency
+    );
+    for worker in &workers {
+        if let Some(pid) = worker.id() {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+    for mut worker in workers {
+        let _ = tokio::time::timeout(Duration::from_secs(20), worker.wait()).await;
+    }
+    services.db.close().await;
+    drop_database(&options.database_url).await
+}
+
+/// `trawl_bench_lifecycle` on the server of `url`, created afresh.
+async fn bench_database(url: &str) -> anyhow::Result<String> {
+    drop_database(url).await?;
+    let admin = PgPoolOptions::new().max_connections(1).connect(url).await?;
+    sqlx::query("CREATE DATABASE trawl_bench_lifecycle")
+        .execute(&admin)
+        .await?;
+    let mut bench = url::Url::parse(url).context("DATABASE_URL is not a URL")?;
+    bench.set_path("/trawl_bench_lifecycle");
+    Ok(bench.to_string())
+}
+
+async fn drop_database(url: &str) -> anyhow::Result<()> {
+    let admin = PgPoolOptions::new().max_connections(1).connect(url).await?;
+    sqlx::query("DROP DATABASE IF EXISTS trawl_bench_lifecycle WITH (FORCE)")
+        .execute(&admin)
+        .await?;
+    Ok(())
+}
+
+/// Durable single-row UPDATEs per second over `connections` connections (each its own row),
+/// for two seconds.
+async fn update_rate(services: &Services, connections: i32) -> anyhow::Result<f64> {
+    let db = &services.db;
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_counter (id int PRIMARY KEY, n bigint)")
+        .execute(db)
+        .await?;
+    sqlx::query("INSERT INTO bench_counter SELECT g, 0 FROM generate_series(1, 16) g ON CONFLICT DO NOTHING")
+        .execute(db)
+        .await?;
+    let until = Instant::now() + Duration::from_secs(2);
+    let started = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    for id in 1..=connections {
+        let db = db.clone();
+        running.spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < until {
+                sqlx::query("UPDATE bench_counter SET n = n + 1 WHERE id = $1")
+                    .bind(id)
+                    .execute(&db)
+                    .await?;
+                done += 1;
+            }
+            anyhow::Ok(done)
+        });
+    }
+    let mut total = 0;
+    while let Some(done) = running.join_next().await {
+        total += done??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Records and enqueues `n` no-op runs, 32 submitters at once.
+async fn submit(services: &Services, n: usize) -> anyhow::Result<()> {
+    let plan = Plan {
+        queue: Noop::QUEUE.to_owned(),
+        lock_key: None,
+        max_retries: 0,
+    };
+    let mut running = tokio::task::JoinSet::new();
+    for submitter in 0..32 {
+        let (services, plan) = (services.clone(), plan.clone());
+        running.spawn(async move {
+            for i in (submitter..n).step_by(32) {
+                let task = Task::new(
+                    Noop::KIND,
+                    Default::default(),
+                    format!("noop_{i}"),
+                    Trigger::Manual,
+                );
+                queue_core::submit_run(&services, &task, &plan).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = running.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+pub async fn worker(options: WorkerOptions) -> anyhow::Result<()> {
+    let config = config(
+        &options.database_url,
+        &options.redis_url,
+        &options.prefix,
+        16,
+    );
+    let services = config.services()?;
+    let mut settings = trawl_worker::WorkerSettings::new(trawl_worker::new_worker_id());
+    settings.concurrency = options.concurrency;
+    settings.block_for = Duration::from_millis(200);
+    let registry = trawl_tasks::Registry::new().register(Noop);
+    let worker =
+        trawl_worker::Worker::with_registry(services, settings, registry, Default::default())
+            .map_err(anyhow::Error::msg)?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            term.recv().await;
+        }
+        on_signal.cancel();
+    });
+    worker.run(stop).await;
+    Ok(())
+}

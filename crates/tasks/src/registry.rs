@@ -1,0 +1,159 @@
+//! The kinds a process runs, by name.
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use queue_core::store::RunReport;
+use queue_core::{Payload, Plan, Task, TaskError};
+
+use crate::{Handler, HandlerError, RunContext};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A handler with its payload type erased: what the registry holds, so one worker loop serves
+/// every kind. Implemented for every `Handler`; payloads cross it as JSON objects and are read
+/// with the kind's strict type on the way in.
+pub trait DynHandler: Send + Sync {
+    fn kind(&self) -> &'static str;
+    fn queue(&self) -> &'static str;
+    /// Reads the payload with the kind's type and checks it.
+    fn decode(&self, payload: &Payload) -> Result<(), TaskError>;
+    /// `Handler::plan`, returning the completed payload with the plan.
+    fn plan(&self, payload: Payload) -> BoxFuture<'_, Result<(Payload, Plan), HandlerError>>;
+    fn run(
+        &self,
+        ctx: RunContext,
+        payload: Payload,
+    ) -> BoxFuture<'static, Result<RunReport, HandlerError>>;
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+struct Typed<H>(Arc<H>);
+
+/// `handler` behind the erased interface, to run it outside a registry (the API's sync mode).
+pub fn erased<H: Handler>(handler: H) -> Arc<dyn DynHandler> {
+    Arc::new(Typed(Arc::new(handler)))
+}
+
+fn read<H: Handler>(payload: &Payload) -> Result<H::Payload, TaskError> {
+    let invalid = |reason: String| TaskError::Payload {
+        kind: H::KIND.to_owned(),
+        reason,
+    };
+    let typed: H::Payload = serde_json::from_value(serde_json::Value::Object(payload.clone()))
+        .map_err(|err| invalid(err.to_string()))?;
+    H::check(&typed).map_err(invalid)?;
+    Ok(typed)
+}
+
+fn write<T: serde::Serialize>(payload: &T) -> Payload {
+    match serde_json::to_value(payload) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => Payload::new(),
+    }
+}
+
+impl<H: Handler> DynHandler for Typed<H> {
+    fn kind(&self) -> &'static str {
+        H::KIND
+    }
+
+    fn queue(&self) -> &'static str {
+        H::QUEUE
+    }
+
+    fn decode(&self, payload: &Payload) -> Result<(), TaskError> {
+        read::<H>(payload).map(|_| ())
+    }
+
+    fn plan(&self, payload: Payload) -> BoxFuture<'_, Result<(Payload, Plan), HandlerError>> {
+        Box::pin(async move {
+            let mut typed = read::<H>(&payload).map_err(HandlerError::fatal)?;
+            let plan = self.0.plan(&mut typed).await?;
+            Ok((write(&typed), plan))
+        })
+    }
+
+    fn run(
+        &self,
+        ctx: RunContext,
+        payload: Payload,
+    ) -> BoxFuture<'static, Result<RunReport, HandlerError>> {
+        let handler = self.0.clone();
+        Box::pin(async move {
+            let typed = read::<H>(&payload).map_err(HandlerError::fatal)?;
+            handler.run(ctx, typed).await
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.0.close())
+    }
+}
+
+/// The kinds a worker runs. A task without a kind is of the default kind.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: BTreeMap<&'static str, Arc<dyn DynHandler>>,
+    default_kind: Option<&'static str>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a kind. The first kind registered is the default until `default_kind` says
+    /// otherwise.
+    pub fn register<H: Handler>(mut self, handler: H) -> Self {
+        self.default_kind.get_or_insert(H::KIND);
+        self.handlers.insert(H::KIND, erased(handler));
+        self
+    }
+
+    /// The kind of tasks that do not name one.
+    pub fn default_kind(mut self, kind: &'static str) -> Self {
+        self.default_kind = Some(kind);
+        self
+    }
+
+    /// The kind of tasks that do not name one ("" if nothing is registered).
+    pub fn default_kind_name(&self) -> &'static str {
+        self.default_kind.unwrap_or("")
+    }
+
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.handlers.keys().copied().collect()
+    }
+
+    /// Every queue the registered kinds use, each once, sorted.
+    pub fn queues(&self) -> Vec<&'static str> {
+        let mut queues: Vec<_> = self.handlers.values().map(|h| h.queue()).collect();
+        queues.sort_unstable();
+        queues.dedup();
+        queues
+    }
+
+    /// Releases what every handler holds (`Handler::close`).
+    pub async fn close(&self) {
+        for handler in self.handlers.values() {
+            handler.close().await;
+        }
+    }
+
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn DynHandler>> {
+        self.handlers.get(kind)
+    }
+
+    /// The handler of the task's kind, and the payload read strictly by it.
+    pub fn resolve(&self, task: &Task) -> Result<&Arc<dyn DynHandler>, TaskError> {
+        let kind = task.kind.as_deref().or(self.default_kind).unwrap_or("");
+        let handler = self.get(kind).ok_or_else(|| TaskError::UnknownKind {
+            kind: kind.to_owned(),
+            known: self.kinds().join(", "),
+        })?;
+        handler.decode(&task.payload)?;
+        Ok(handler)
+    }
+}

@@ -1,0 +1,50 @@
+//! The kinds this worker runs: one registration line per kind.
+use std::sync::Arc;
+
+use queue_core::{RedisPacer, Services};
+use tokio_util::task::TaskTracker;
+use trawl_scrape::{BrowserPool, BrowserSlots, DomainLimits, DomainPacer, Fetchers, HttpFetcher};
+use trawl_scrape_runs::{RedisDomainPacer, ScrapeHandler};
+use trawl_tasks::Registry;
+
+use crate::WorkerSettings;
+
+/// trawl's kinds, configured from the worker's settings. `background` owns the handlers'
+/// background tasks (the browser reaper), joined when the worker stops.
+pub fn registry(
+    services: &Services,
+    settings: &WorkerSettings,
+    slots: Option<Arc<dyn BrowserSlots>>,
+    background: &TaskTracker,
+) -> Result<Registry, trawl_scrape::ScrapeError> {
+    Ok(Registry::new().register(scrape(services, settings, slots, background)?))
+}
+
+fn scrape(
+    services: &Services,
+    settings: &WorkerSettings,
+    slots: Option<Arc<dyn BrowserSlots>>,
+    background: &TaskTracker,
+) -> Result<ScrapeHandler, trawl_scrape::ScrapeError> {
+    let fetchers = Fetchers {
+        http: HttpFetcher::new(&settings.user_agent, settings.page_timeout)?,
+        browser: settings
+            .browser
+            .clone()
+            .map(|browser| BrowserPool::new(browser, slots, background.clone())),
+        adzuna: settings.adzuna.clone(),
+        domain_limits: DomainLimits::new(settings.per_domain_concurrency),
+        pacer: settings.domain_interval.map(|interval| {
+            Arc::new(RedisDomainPacer(RedisPacer::new(
+                services.redis.clone(),
+                services.keys().clone(),
+                interval,
+            ))) as Arc<dyn DomainPacer>
+        }),
+    };
+    Ok(ScrapeHandler {
+        db: services.db.clone(),
+        fetchers,
+        retry_base_delay: settings.retry_base_delay,
+    })
+}
