@@ -62,6 +62,7 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidSite(message) => {
                 ApiError::bad_request(format!("invalid site definition: {message}"))
             }
+            err @ StoreError::InvalidSchedule(_) => ApiError::bad_request(err.to_string()),
             other if other.is_unavailable() => ApiError::unavailable(&other),
             other => ApiError::internal(&other),
         }

@@ -53,6 +53,11 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/queue/resume", post(routes::resume_queue))
         .route("/scheduler/run", post(routes::scheduler_run))
         .route("/scheduler/status", get(routes::scheduler_status))
+        .route(
+            "/schedules",
+            get(routes::schedules).post(routes::upsert_schedule),
+        )
+        .route("/schedules/{name}", delete(routes::delete_schedule))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

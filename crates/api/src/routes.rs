@@ -21,8 +21,8 @@ use crate::{ApiError, AppState, success};
 mod queue;
 
 pub use queue::{
-    dead_letters, delete_dead_letter, pause_queue, queue_status, queues, resume_queue,
-    retry_dead_letter, scheduler_run, scheduler_status,
+    dead_letters, delete_dead_letter, delete_schedule, pause_queue, queue_status, queues,
+    resume_queue, retry_dead_letter, scheduler_run, scheduler_status, schedules, upsert_schedule,
 };
 
 /// Sync mode is for small diagnostic runs (seed 003): at most this many results.

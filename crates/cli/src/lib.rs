@@ -14,6 +14,9 @@ pub enum Command {
     /// Register or update sites.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Recurring work of any kind: cron or interval schedules.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Queue depth, in-flight, dead letters and live workers.
     #[command(subcommand)]
     Queue(QueueCommand),
@@ -41,6 +44,22 @@ pub enum SiteCommand {
     Upsert { file: String },
     /// List the registered sites.
     List,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ScheduleCommand {
+    /// Insert or replace recurring tasks from JSON (a file path, or `-` for stdin):
+    /// {"name": "nightly-pipeline", "kind": "pipeline", "queue": "pipeline", "payload": {...},
+    /// "cron": "30 0 * * *", "time_zone": "UTC"} or "interval_minutes": n instead of cron.
+    /// A JSON array loads several.
+    Upsert {
+        file: String,
+    },
+    List,
+    /// Stop and forget a recurring task (its past runs stay).
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -87,6 +106,21 @@ fn queue_of(services: &Services, name: Option<&str>) -> anyhow::Result<queue_cor
     }
 }
 
+/// The JSON objects in `file` (`-`: stdin): one object, or an array of them.
+fn json_items(file: &str, what: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let text = if file == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{what} file is not JSON"))?;
+    Ok(match value {
+        serde_json::Value::Array(items) => items,
+        other => vec![other],
+    })
+}
+
 /// A fresh PostgreSQL server has no `trawl` database yet: make it, so `migrate` is all a new
 /// deployment needs.
 async fn create_database_if_missing(database_url: &str) -> anyhow::Result<bool> {
@@ -119,19 +153,8 @@ pub async fn execute(
             Ok(json!({"migrated": true, "database_created": created}))
         }
         Command::Site(SiteCommand::Upsert { file }) => {
-            let text = if file == "-" {
-                std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
-            } else {
-                std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?
-            };
-            let value: serde_json::Value =
-                serde_json::from_str(&text).context("site file is not JSON")?;
-            let items = match value {
-                serde_json::Value::Array(items) => items,
-                other => vec![other],
-            };
             let mut saved = Vec::new();
-            for item in items {
+            for item in json_items(&file, "site")? {
                 let site: NewSite = serde_json::from_value(item).context("not a site")?;
                 let row = trawl_scrape_runs::sites::upsert_site(&services.db, &site)
                     .await
@@ -139,6 +162,27 @@ pub async fn execute(
                 saved.push(row.site_name);
             }
             Ok(json!({"saved": saved}))
+        }
+        Command::Schedule(ScheduleCommand::Upsert { file }) => {
+            let mut saved = Vec::new();
+            for item in json_items(&file, "schedule")? {
+                let new: store::NewRecurringTask =
+                    serde_json::from_value(item).context("not a schedule")?;
+                let row = store::upsert_recurring(&services.db, &new)
+                    .await
+                    .with_context(|| format!("schedule {} refused", new.name))?;
+                saved.push(json!({"name": row.name, "next_run_at": row.next_run_at}));
+            }
+            Ok(json!({"saved": saved}))
+        }
+        Command::Schedule(ScheduleCommand::List) => Ok(serde_json::to_value(
+            store::list_recurring(&services.db).await?,
+        )?),
+        Command::Schedule(ScheduleCommand::Delete { name }) => {
+            if !store::delete_recurring(&services.db, &name).await? {
+                bail!("no schedule named {name}");
+            }
+            Ok(json!({"name": name, "deleted": true}))
         }
         Command::Site(SiteCommand::List) => Ok(serde_json::to_value(
             trawl_scrape_runs::sites::list_sites(&services.db).await?,

@@ -72,3 +72,44 @@ async fn operators_manage_sites_runs_and_dead_letters_from_the_shell(
     assert!(!ok && err.contains("no dead letter"), "{err}");
     Ok(())
 }
+
+/// Recurring work of any kind and the queues, from the shell.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn operators_schedule_recurring_work_and_see_every_queue(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("schedules.json");
+    std::fs::write(
+        &file,
+        r#"[{"name": "nightly", "kind": "pipeline", "queue": "pipeline", "cron": "30 0 * * *"},
+            {"name": "digest", "kind": "digest", "queue": "digests", "cron": "0 8 * * *",
+             "time_zone": "Europe/Paris", "payload": {"audience": "all"}}]"#,
+    )?;
+    let path = file.to_str().unwrap();
+    let (ok, out, err) = trawl(&db, &redis, &["schedule", "upsert", path]);
+    assert!(ok, "{err}");
+    assert_eq!(out["saved"][1]["name"], "digest");
+    let (_, out, _) = trawl(&db, &redis, &["schedule", "list"]);
+    assert_eq!(out.as_array().map(Vec::len), Some(2));
+    std::fs::write(
+        &file,
+        r#"{"name": "bad", "kind": "x", "queue": "x", "cron": "61 * * * *"}"#,
+    )?;
+    let (ok, _, err) = trawl(&db, &redis, &["schedule", "upsert", path]);
+    assert!(
+        !ok && err.contains("schedule bad refused") && err.contains("cron"),
+        "{err}"
+    );
+    let (ok, _, err) = trawl(&db, &redis, &["schedule", "delete", "nightly"]);
+    assert!(ok, "{err}");
+
+    test_support::nap::submit_nap(&redis.services(&db), 5, 0).await;
+    let (ok, out, err) = trawl(&db, &redis, &["queue", "list"]);
+    assert!(ok, "{err}");
+    assert_eq!(out["queues"][1]["queue"], "naps");
+    let (_, out, _) = trawl(&db, &redis, &["queue", "status", "--queue", "naps"]);
+    assert_eq!(out["pending"], 1);
+    let (ok, out, _) = trawl(&db, &redis, &["queue", "pause", "--queue", "naps"]);
+    assert!(ok && out["queue"] == "naps" && out["paused"] == true);
+    Ok(())
+}

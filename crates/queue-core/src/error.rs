@@ -52,6 +52,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("invalid site definition: {0}")]
     InvalidSite(String),
+    /// A schedule refused at upsert; the text names the field.
+    #[error("invalid schedule: {0}")]
+    InvalidSchedule(String),
 }
 
 impl StoreError {
@@ -71,7 +74,7 @@ impl StoreError {
                     .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
                 _ => false,
             },
-            StoreError::InvalidSite(_) => false,
+            StoreError::InvalidSite(_) | StoreError::InvalidSchedule(_) => false,
         }
     }
 }

@@ -29,9 +29,10 @@ pub struct PassStats {
     pub origin: String,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Sites and recurring tasks due.
     pub due: u32,
     pub enqueued: u32,
-    /// Due, but a run of the site still holds its lock.
+    /// Due, but a run of the site (or recurring task) still holds its lock.
     pub skipped_locked: u32,
     /// Due, but another scheduler pass scheduled it first.
     pub skipped_claimed: u32,
@@ -107,6 +108,7 @@ pub async fn run_pass_at(
             }
         }
     }
+    crate::recurring::fire_due(services, batch, now, &mut stats).await?;
     stats.finished_at = Some(Utc::now());
     record(services, &stats).await?;
     Ok(stats)

@@ -174,6 +174,42 @@ pub async fn scheduler_run(
     ))
 }
 
+/// Recurring work of every kind, with each one's next fire.
+pub async fn schedules(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let all = store::list_recurring(&state.services.db).await?;
+    Ok(success(StatusCode::OK, json!({"schedules": all})))
+}
+
+/// Inserts or replaces a recurring task; a bad cron, zone, name or retry count is a 400 naming
+/// the field.
+pub async fn upsert_schedule(
+    _: Authorized,
+    State(state): State<AppState>,
+    super::ApiJson(body): super::ApiJson<store::NewRecurringTask>,
+) -> Result<Response, ApiError> {
+    let row = store::upsert_recurring(&state.services.db, &body).await?;
+    Ok(success(StatusCode::OK, json!({"schedule": row})))
+}
+
+pub async fn delete_schedule(
+    _: Authorized,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    check_field("name", &name)?;
+    if store::delete_recurring(&state.services.db, &name).await? {
+        Ok(success(
+            StatusCode::OK,
+            json!({"name": name, "deleted": true}),
+        ))
+    } else {
+        Err(ApiError::not_found(
+            "unknown_schedule",
+            format!("no schedule named {name}"),
+        ))
+    }
+}
+
 pub async fn scheduler_status(State(state): State<AppState>) -> Result<Response, ApiError> {
     let status = trawl_schedule::status(&state.services).await?;
     let sites: Vec<_> = trawl_scrape_runs::sites::list_sites(&state.services.db)
@@ -185,6 +221,7 @@ pub async fn scheduler_status(State(state): State<AppState>) -> Result<Response,
         .collect();
     Ok(success(
         StatusCode::OK,
-        json!({"last_pass": status.last_pass, "totals": status.totals, "sites": sites}),
+        json!({"last_pass": status.last_pass, "totals": status.totals, "sites": sites,
+               "schedules": store::list_recurring(&state.services.db).await?}),
     ))
 }

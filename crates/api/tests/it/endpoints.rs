@@ -336,3 +336,54 @@ async fn each_queue_has_its_status_and_controls(db: PgPool) -> anyhow::Result<()
     .await;
     Ok(())
 }
+
+/// Recurring work of any kind through the API: registered, listed, refused with the field
+/// named, deleted.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn schedules_are_managed_through_the_api(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let api = spawn_api(&redis.services(&db)).await;
+    let nightly = json!({"name": "nightly", "kind": "pipeline", "queue": "pipeline",
+                         "cron": "30 0 * * *", "payload": {"stages": ["collect"]}});
+    let (status, body) = read(api.post("/schedules").json(&nightly)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["schedule"]["name"], "nightly");
+    let (_, body) = read(api.get("/schedules")).await;
+    assert_eq!(body["data"]["schedules"][0]["cron"], "30 0 * * *");
+    let (_, body) = read(api.get("/scheduler/status")).await;
+    assert_eq!(body["data"]["schedules"][0]["name"], "nightly");
+
+    let mut bad = nightly.clone();
+    bad["cron"] = json!("30 0 * *");
+    expect_error(
+        api.post("/schedules").json(&bad),
+        400,
+        "invalid_request",
+        "cron",
+    )
+    .await;
+    let mut bad = nightly.clone();
+    bad["crn"] = json!("x");
+    expect_error(
+        api.post("/schedules").json(&bad),
+        422,
+        "invalid_json",
+        "crn",
+    )
+    .await;
+    let unkeyed = api.client.post(format!("{}/schedules", api.base));
+    let (status, _) = read(unkeyed.json(&nightly)).await;
+    assert_eq!(status, 401, "needs a key");
+
+    let delete = format!("{}/schedules/nightly", api.base);
+    let (status, _) = read(api.client.delete(&delete).bearer_auth(KEY)).await;
+    assert_eq!(status, 200);
+    expect_error(
+        api.client.delete(&delete).bearer_auth(KEY),
+        404,
+        "unknown_schedule",
+        "nightly",
+    )
+    .await;
+    Ok(())
+}

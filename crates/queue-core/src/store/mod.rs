@@ -4,11 +4,16 @@
 //! `scrape_run_postings`, read and written by `trawl-scrape-runs`); the migrations of all of
 //! them live here.
 mod runs;
+mod schedules;
 
 pub use runs::{
     AttemptStatus, Failed, NewRun, Run, RunAttempt, RunReport, RunStatus, StartOutcome,
     count_runs_by_status, create_run, fail_run, finish_run, get_run, insert_run, requeue_run,
     retry_run, run_attempts, stale_active_runs, start_run,
+};
+pub use schedules::{
+    NewRecurringTask, RecurringTask, claim_fire, delete_recurring, due_recurring, list_recurring,
+    upsert_recurring,
 };
 
 /// The schema, embedded so every binary and test migrates the same way.

@@ -1,3 +1,4 @@
 mod cron;
 mod failover;
 mod pass;
+mod recurring;

@@ -46,6 +46,11 @@ async fn a_worker_killed_mid_task_loses_nothing(db: PgPool) -> anyhow::Result<()
         },
     )
     .await;
+    // Its listing request is in the board (and hangs there): it is truly mid-task.
+    eventually(Duration::from_secs(20), "the listing request", || async {
+        (board.board.requests().listing >= 1).then_some(())
+    })
+    .await;
     child.start_kill()?; // SIGKILL: no cleanup of any kind
     child.wait().await?;
 
@@ -56,12 +61,15 @@ async fn a_worker_killed_mid_task_loses_nothing(db: PgPool) -> anyhow::Result<()
     assert_eq!((recovery.workers, recovery.requeued), (vec![worker_id], 1));
 
     let next = worker(&services);
+    let processed = process_next(&next).await;
     assert_eq!(
-        process_next(&next).await,
+        processed,
         Processed::Finished {
             run_id: run_id.clone(),
             status: RunStatus::Succeeded
-        }
+        },
+        "{:?}",
+        run(&db, &run_id).await.message
     );
     let run = run(&db, &run_id).await;
     assert_eq!(
