@@ -224,6 +224,7 @@ async fn scrape_inline(
             services: state.services.clone(),
             // Sync mode answers in one request: there is no queue for a retry to wait in.
             retry_base: None,
+            ledger: None,
         };
         let result = async {
             let attempt = match store::start_run(&state.services.db, &run, &id, "api-sync").await? {

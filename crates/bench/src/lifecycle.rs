@@ -114,6 +114,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         submitted / update_1
     );
 
+    let commits_before = commits(&services).await?;
     let mut workers = Vec::new();
     for _ in 0..2 {
         workers.push(
@@ -149,8 +150,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     .fetch_one(&services.db)
     .await?;
     let through = n as f64 / span;
+    let per_task = (commits(&services).await? - commits_before) as f64 / n as f64;
     println!(
-        "lifecycle start + finish, 2 worker processes : {through:>8.0} /s   ({:.2} of UPDATE/1; no-op kind, {} slots each)",
+        "lifecycle start + finish, 2 worker processes : {through:>8.0} /s   ({:.2} of UPDATE/1; no-op kind, {} slots each; {per_task:.2} commits per task)",
         through / update_1,
         options.concurrency
     );
@@ -166,6 +168,18 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
     services.db.close().await;
     drop_database(&options.database_url).await
+}
+
+/// Transactions committed in the bench database so far (reads included: every statement
+/// outside a transaction commits).
+async fn commits(services: &Services) -> anyhow::Result<i64> {
+    // The statistics collector reports with a short delay.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    Ok(sqlx::query_scalar(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&services.db)
+    .await?)
 }
 
 /// `trawl_bench_lifecycle` on the server of `url`, created afresh.

@@ -55,6 +55,10 @@ pub enum StoreError {
     /// A schedule refused at upsert; the text names the field.
     #[error("invalid schedule: {0}")]
     InvalidSchedule(String),
+    /// A batched ledger write (several runs' starts or ends in one statement) failed; every
+    /// run in the batch gets this, and whether the database was unreachable.
+    #[error("batched ledger write failed: {reason}")]
+    Batched { reason: String, unavailable: bool },
 }
 
 impl StoreError {
@@ -75,6 +79,7 @@ impl StoreError {
                 _ => false,
             },
             StoreError::InvalidSite(_) | StoreError::InvalidSchedule(_) => false,
+            StoreError::Batched { unavailable, .. } => *unavailable,
         }
     }
 }

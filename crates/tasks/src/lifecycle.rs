@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use queue_core::store::{self, RunReport};
+use queue_core::store::{self, LedgerBatcher, RunReport, StartOutcome};
 use queue_core::{Payload, Services, StoreError};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +33,9 @@ pub struct Lifecycle {
     /// First delay before a transiently failed run is tried again (doubles per retry, with
     /// jitter). None: runs are never retried (the API's sync mode has no queue to wait in).
     pub retry_base: Option<Duration>,
+    /// Batches the starts and ends of runs happening at the same moment into one statement
+    /// each; None: one write per run (the API's sync mode runs one at a time).
+    pub ledger: Option<LedgerBatcher>,
 }
 
 /// How one attempt of a run ended.
@@ -144,8 +147,11 @@ impl Lifecycle {
             }
         };
         let finished = self
-            .persist("result", || {
-                store::finish_run(&self.services.db, run_id, attempt, &report)
+            .persist("result", || async {
+                match &self.ledger {
+                    Some(ledger) => ledger.finish(run_id, attempt, &report).await,
+                    None => store::finish_run(&self.services.db, run_id, attempt, &report).await,
+                }
             })
             .await?;
         Ok(if finished {
@@ -199,6 +205,20 @@ impl Lifecycle {
             ) {
                 return;
             }
+        }
+    }
+
+    /// Starts a run as its next attempt (`store::start_run`, batched when there is a ledger
+    /// batcher).
+    pub async fn start(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        worker_id: &str,
+    ) -> Result<StartOutcome, StoreError> {
+        match &self.ledger {
+            Some(ledger) => ledger.start(run_id, task_id, worker_id).await,
+            None => store::start_run(&self.services.db, run_id, task_id, worker_id).await,
         }
     }
 

@@ -83,9 +83,16 @@ impl Worker {
         background: TaskTracker,
     ) -> Result<Arc<Self>, String> {
         let served = queues::served_queues(&services, &settings, &registry.queues())?;
+        let background_stop = CancellationToken::new();
         let lifecycle = Lifecycle {
             services: services.clone(),
             retry_base: Some(settings.run_retry_base),
+            ledger: Some(queue_core::store::LedgerBatcher::new(
+                services.db.clone(),
+                settings.concurrency,
+                background.clone(),
+                background_stop.clone(),
+            )),
         };
         Ok(Arc::new(Self {
             services,
@@ -95,7 +102,7 @@ impl Worker {
             lifecycle,
             giving_back: AtomicBool::new(false),
             background,
-            background_stop: CancellationToken::new(),
+            background_stop,
         }))
     }
 

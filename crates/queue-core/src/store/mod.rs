@@ -3,9 +3,11 @@
 //! Kinds keep their own tables (the scrape kind's `site_schedules`, `jobs`,
 //! `scrape_run_postings`, read and written by `trawl-scrape-runs`); the migrations of all of
 //! them live here.
+mod batched;
 mod runs;
 mod schedules;
 
+pub use batched::{LedgerBatcher, finish_runs, start_runs};
 pub use runs::{
     AttemptStatus, Failed, NewRun, Run, RunAttempt, RunReport, RunStatus, StartOutcome,
     count_runs_by_status, create_run, fail_run, finish_run, get_run, insert_run, requeue_run,

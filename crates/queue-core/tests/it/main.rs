@@ -1,3 +1,4 @@
+mod ledger;
 mod lock;
 mod queue;
 mod recovery;

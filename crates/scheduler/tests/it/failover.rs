@@ -59,7 +59,10 @@ async fn one_of_three_schedulers_leads_and_another_takes_over_when_it_dies(
         );
     }
     let first = eventually(Duration::from_secs(5), "a leader", || leader(&services)).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    eventually(Duration::from_secs(5), "the leader's first pass", || {
+        last_origin(&services)
+    })
+    .await;
     for _ in 0..10 {
         assert_eq!(
             last_origin(&services).await,

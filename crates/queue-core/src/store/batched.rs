@@ -1,0 +1,286 @@
+//! Many runs' starts, and many runs' ends, each in one statement: the ledger's writes batched
+//! the way the acks are. Tasks of one worker that start (or end) at the same moment share one
+//! round trip and one commit, with the same compare-and-set as one run's write. Nothing is
+//! acked before its end is committed, so a worker dying between a batch's PostgreSQL and
+//! Redis halves leaves its tasks in flight, to be recovered and seen as already ended.
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{RunReport, RunStatus, StartOutcome};
+use crate::StoreError;
+
+/// Starts `(run_id, task_id, worker_id)` as `start_run` does each, in one statement. A run may
+/// appear once per call.
+pub async fn start_runs(
+    pool: &PgPool,
+    runs: &[(String, String, String)],
+) -> Result<Vec<StartOutcome>, StoreError> {
+    let (ids, tasks, workers): (Vec<_>, Vec<_>, Vec<_>) = runs.iter().cloned().fold(
+        (Vec::new(), Vec::new(), Vec::new()),
+        |(mut a, mut b, mut c), (x, y, z)| {
+            a.push(x);
+            b.push(y);
+            c.push(z);
+            (a, b, c)
+        },
+    );
+    // The final SELECT sees the table as it was before the statement: a run it did not start
+    // shows the status that stopped it. `run_id = ANY($1)` beside each join keeps the plan on
+    // the run_id indexes whatever the planner guesses of unnest's size (a prepared statement's
+    // generic plan otherwise scans the whole table per batch).
+    let rows = sqlx::query!(
+        r#"WITH asked AS (
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+                   AS a(run_id, task_id, worker_id)),
+           started AS (
+               UPDATE task_runs r SET status = 'running', started_at = now(),
+                   task_id = a.task_id, worker_id = a.worker_id, attempt = r.attempt + 1,
+                   retry_at = NULL, message = NULL, updated_at = now()
+               FROM asked a
+               WHERE r.run_id = ANY($1) AND r.run_id = a.run_id
+                   AND r.status IN ('queued', 'running')
+               RETURNING r.run_id, r.attempt, a.worker_id),
+           abandoned AS (
+               UPDATE task_run_attempts t SET status = 'abandoned', finished_at = now(),
+                   message = 'attempt ' || s.attempt || ' started while this one was still running'
+               FROM started s
+               WHERE t.run_id = ANY($1) AND t.run_id = s.run_id AND t.status = 'running'),
+           recorded AS (
+               INSERT INTO task_run_attempts (run_id, attempt, worker_id)
+               SELECT run_id, attempt, worker_id FROM started)
+           SELECT a.run_id AS "run_id!", s.attempt AS "attempt?",
+                  r.status AS "status?: RunStatus"
+           FROM asked a LEFT JOIN started s USING (run_id)
+               LEFT JOIN task_runs r ON r.run_id = a.run_id AND r.run_id = ANY($1)"#,
+        &ids,
+        &tasks,
+        &workers,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(ids
+        .iter()
+        .map(|id| {
+            let row = rows.iter().find(|row| &row.run_id == id);
+            match row {
+                Some(row) if row.attempt.is_some() => StartOutcome::Started {
+                    attempt: row.attempt.unwrap_or_default(),
+                },
+                Some(row) => match row.status {
+                    Some(status) => StartOutcome::AlreadyFinished { status },
+                    None => StartOutcome::Missing,
+                },
+                None => StartOutcome::Missing,
+            }
+        })
+        .collect())
+}
+
+/// Ends `(run_id, attempt, report)` as `finish_run` does each, in one statement. Returns, for
+/// each, whether it was still its run's running attempt (compare-and-set).
+pub async fn finish_runs(
+    pool: &PgPool,
+    runs: &[(String, i32, RunReport)],
+) -> Result<Vec<bool>, StoreError> {
+    let ids: Vec<String> = runs.iter().map(|r| r.0.clone()).collect();
+    let attempts: Vec<i32> = runs.iter().map(|r| r.1).collect();
+    let statuses: Vec<String> = runs
+        .iter()
+        .map(|r| r.2.status.as_str().to_owned())
+        .collect();
+    let messages: Vec<String> = runs.iter().map(|r| r.2.message.clone()).collect();
+    let details: Vec<serde_json::Value> = runs.iter().map(|r| r.2.error_detail.clone()).collect();
+    let results: Vec<serde_json::Value> = runs.iter().map(|r| r.2.result.clone()).collect();
+    let finished = sqlx::query_scalar!(
+        r#"WITH done AS (
+               SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::jsonb[],
+                   $6::jsonb[]) AS d(run_id, attempt, status, message, error_detail, result)),
+           finished AS (
+               UPDATE task_runs r SET status = d.status, finished_at = now(),
+                   message = d.message, error_detail = d.error_detail, result = d.result,
+                   updated_at = now()
+               FROM done d
+               WHERE r.run_id = ANY($1) AND r.run_id = d.run_id AND r.attempt = d.attempt
+                   AND r.status = 'running'
+               RETURNING r.run_id, r.attempt, d.status, d.message),
+           ended AS (
+               UPDATE task_run_attempts t SET status = f.status, finished_at = now(),
+                   message = f.message, retried = false
+               FROM finished f
+               WHERE t.run_id = ANY($1) AND t.run_id = f.run_id AND t.attempt = f.attempt)
+           SELECT run_id AS "run_id!" FROM finished"#,
+        &ids,
+        &attempts,
+        &statuses,
+        &messages,
+        &details,
+        &results,
+    )
+    .fetch_all(pool)
+    .await?;
+    let finished: HashSet<String> = finished.into_iter().collect();
+    Ok(ids.iter().map(|id| finished.contains(id)).collect())
+}
+
+enum Write {
+    Start {
+        run: (String, String, String),
+        reply: oneshot::Sender<Result<StartOutcome, StoreError>>,
+    },
+    Finish {
+        run: (String, i32, RunReport),
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+}
+
+impl Write {
+    fn run_id(&self) -> &str {
+        match self {
+            Write::Start { run, .. } => &run.0,
+            Write::Finish { run, .. } => &run.0,
+        }
+    }
+}
+
+/// A handle to one worker's ledger batching task (started on first use); clones share it.
+#[derive(Clone)]
+pub struct LedgerBatcher {
+    pool: PgPool,
+    max_batch: usize,
+    tracker: TaskTracker,
+    stop: CancellationToken,
+    tx: Arc<OnceLock<mpsc::Sender<Write>>>,
+}
+
+impl LedgerBatcher {
+    /// Batches at most `max_batch` writes per statement. The batching task runs on `tracker`
+    /// and ends once `stop` is cancelled and every write handed to it is done.
+    pub fn new(
+        pool: PgPool,
+        max_batch: usize,
+        tracker: TaskTracker,
+        stop: CancellationToken,
+    ) -> Self {
+        Self {
+            pool,
+            max_batch: max_batch.max(1),
+            tracker,
+            stop,
+            tx: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// `start_run`, batched with the starts and ends waiting at the same moment.
+    pub async fn start(
+        &self,
+        run_id: &str,
+        task_id: &str,
+        worker_id: &str,
+    ) -> Result<StartOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let run = (run_id.to_owned(), task_id.to_owned(), worker_id.to_owned());
+        self.send(Write::Start { run, reply }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// `finish_run`, batched likewise.
+    pub async fn finish(
+        &self,
+        run_id: &str,
+        attempt: i32,
+        report: &RunReport,
+    ) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let run = (run_id.to_owned(), attempt, report.clone());
+        self.send(Write::Finish { run, reply }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn send(&self, write: Write) -> Result<(), StoreError> {
+        let tx = self.tx.get_or_init(|| self.spawn());
+        tx.send(write).await.map_err(|_| stopped())
+    }
+
+    fn spawn(&self) -> mpsc::Sender<Write> {
+        let (tx, mut rx) = mpsc::channel::<Write>(self.max_batch * 4);
+        let (pool, max_batch, stop) = (self.pool.clone(), self.max_batch, self.stop.clone());
+        self.tracker.spawn(async move {
+            let mut waiting = Vec::with_capacity(max_batch);
+            loop {
+                let received = tokio::select! {
+                    biased;
+                    n = rx.recv_many(&mut waiting, max_batch) => n,
+                    () = stop.cancelled() => {
+                        rx.close();
+                        rx.recv_many(&mut waiting, max_batch).await
+                    }
+                };
+                if received == 0 {
+                    break;
+                }
+                // One write per run per statement; a second write of the same run waits for
+                // the next one.
+                while !waiting.is_empty() {
+                    let mut seen = HashSet::new();
+                    let (now, later): (Vec<_>, Vec<_>) = waiting
+                        .drain(..)
+                        .partition(|w| seen.insert(w.run_id().to_owned()));
+                    write_batch(&pool, now).await;
+                    waiting = later;
+                }
+            }
+        });
+        tx
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Batched {
+        reason: "the ledger batcher stopped".into(),
+        unavailable: false,
+    }
+}
+
+fn shared(err: &StoreError) -> StoreError {
+    StoreError::Batched {
+        reason: format!("{err:#}"),
+        unavailable: err.is_unavailable(),
+    }
+}
+
+async fn write_batch(pool: &PgPool, batch: Vec<Write>) {
+    let (mut starts, mut finishes) = (Vec::new(), Vec::new());
+    for write in batch {
+        match write {
+            Write::Start { run, reply } => starts.push((run, reply)),
+            Write::Finish { run, reply } => finishes.push((run, reply)),
+        }
+    }
+    if !starts.is_empty() {
+        let (runs, replies): (Vec<_>, Vec<_>) = starts.into_iter().unzip();
+        match start_runs(pool, &runs).await {
+            Ok(outcomes) => replies.into_iter().zip(outcomes).for_each(|(r, o)| {
+                let _ = r.send(Ok(o));
+            }),
+            Err(err) => replies.into_iter().for_each(|r| {
+                let _ = r.send(Err(shared(&err)));
+            }),
+        }
+    }
+    if !finishes.is_empty() {
+        let (runs, replies): (Vec<_>, Vec<_>) = finishes.into_iter().unzip();
+        match finish_runs(pool, &runs).await {
+            Ok(done) => replies.into_iter().zip(done).for_each(|(r, d)| {
+                let _ = r.send(Ok(d));
+            }),
+            Err(err) => replies.into_iter().for_each(|r| {
+                let _ = r.send(Err(shared(&err)));
+            }),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The ledger's batched writes keep every run's compare-and-set: many starts and ends in one
+//! statement behave as the same writes one by one.
+use queue_core::store::{self, LedgerBatcher, NewRun, RunReport, RunStatus, StartOutcome};
+use queue_core::{Payload, Trigger};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+async fn queued(db: &PgPool, run_id: &str) {
+    store::create_run(
+        db,
+        &NewRun {
+            run_id,
+            kind: "test",
+            queue: "tests",
+            task_id: "t",
+            trigger: Trigger::Manual,
+            payload: &Payload::new(),
+            lock_key: None,
+            max_retries: 0,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+fn succeeded() -> RunReport {
+    RunReport {
+        status: RunStatus::Succeeded,
+        ..RunReport::failed("done")
+    }
+}
+
+fn start(id: &str) -> (String, String, String) {
+    (id.to_owned(), "t".to_owned(), "w".to_owned())
+}
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn batched_starts_and_ends_are_compare_and_set_per_run(db: PgPool) -> anyhow::Result<()> {
+    queued(&db, "r1").await;
+    queued(&db, "r2").await;
+    let outcomes = store::start_runs(&db, &[start("r1"), start("r2"), start("nope")]).await?;
+    assert_eq!(
+        outcomes,
+        vec![
+            StartOutcome::Started { attempt: 1 },
+            StartOutcome::Started { attempt: 1 },
+            StartOutcome::Missing
+        ]
+    );
+    // r1 redelivered: attempt 2 owns it, attempt 1 is abandoned and can no longer end it.
+    assert_eq!(
+        store::start_runs(&db, &[start("r1")]).await?,
+        vec![StartOutcome::Started { attempt: 2 }]
+    );
+    let ended = store::finish_runs(
+        &db,
+        &[("r1".into(), 1, succeeded()), ("r2".into(), 1, succeeded())],
+    )
+    .await?;
+    assert_eq!(ended, vec![false, true]);
+    assert_eq!(
+        store::start_runs(&db, &[start("r2")]).await?,
+        vec![StartOutcome::AlreadyFinished {
+            status: RunStatus::Succeeded
+        }]
+    );
+    let attempts: Vec<_> = store::run_attempts(&db, "r1")
+        .await?
+        .into_iter()
+        .map(|a| a.status.as_str())
+        .collect();
+    assert_eq!(attempts, vec!["abandoned", "running"]);
+    Ok(())
+}
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn the_batcher_serves_many_callers_and_orders_two_writes_of_one_run(
+    db: PgPool,
+) -> anyhow::Result<()> {
+    for n in 0..40 {
+        queued(&db, &format!("run_{n}")).await;
+    }
+    let (tracker, stop) = (TaskTracker::new(), CancellationToken::new());
+    let batcher = LedgerBatcher::new(db.clone(), 16, tracker.clone(), stop.clone());
+    let mut starting = tokio::task::JoinSet::new();
+    for n in 0..40 {
+        let batcher = batcher.clone();
+        starting.spawn(async move { batcher.start(&format!("run_{n}"), "t", "w").await });
+    }
+    // The same run started twice at once: two attempts, in some order, never the same one.
+    let (a, b) = tokio::join!(
+        batcher.start("run_0", "t", "w"),
+        batcher.start("run_0", "t", "w")
+    );
+    let mut twice = [a?, b?];
+    while let Some(done) = starting.join_next().await {
+        assert!(matches!(done??, StartOutcome::Started { .. }));
+    }
+    twice.sort_by_key(|o| format!("{o:?}"));
+    let attempts: Vec<i32> = twice
+        .iter()
+        .map(|o| match o {
+            StartOutcome::Started { attempt } => *attempt,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(attempts.len(), 2);
+    assert_ne!(attempts[0], attempts[1]);
+    let finished = batcher.finish("run_5", 1, &succeeded()).await?;
+    assert!(finished);
+    stop.cancel();
+    tracker.close();
+    tracker.wait().await;
+    let status: String = sqlx::query_scalar("SELECT status FROM task_runs WHERE run_id = 'run_5'")
+        .fetch_one(&db)
+        .await?;
+    assert_eq!(status, "succeeded");
+    Ok(())
+}
