@@ -257,6 +257,10 @@ report() { # since
   psql "$DATABASE_URL" -Xq -c "SELECT site_name, COALESCE(cron || ' ' || COALESCE(time_zone, 'UTC'), 'every ' || interval_minutes || ' min') AS schedule, next_run_at FROM site_schedules ORDER BY site_name"
   log "queue"
   curl -fsS "http://127.0.0.1:$API_PORT/jobs/queue/status"; echo
+  log "every queue in use (each kind's tasks have a queue of their own)"
+  curl -fsS "http://127.0.0.1:$API_PORT/queues"; echo
+  log "ledger of every kind: runs by kind and status"
+  psql "$DATABASE_URL" -Xq -c "SELECT kind, queue, status, count(*) AS runs FROM task_runs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
   local key queue_key
   key=$(cat "$STATE/api_key")
   queue_key="${REDIS_PREFIX:-trawl:}{${QUEUE_NAME:-scraping}}:pending"
@@ -271,6 +275,8 @@ trawl is running.
 
 Try:
   curl http://127.0.0.1:$API_PORT/jobs/queue/status
+  curl http://127.0.0.1:$API_PORT/queues           # every queue; WORKER_QUEUES=scraping:3,other:1 weights them
+  curl http://127.0.0.1:$API_PORT/schedules        # recurring work of any kind (trawl schedule upsert FILE)
   curl -X POST http://127.0.0.1:$API_PORT/jobs/scrape -H 'Authorization: Bearer $key' \\
        -H 'Content-Type: application/json' -d '{"site_name":"demo","search_term":"python","results_wanted":10}'
   redis-cli -u $REDIS_URL LPUSH '$queue_key' '{"site_name":"demo-rust","search_term":"rust"}'
