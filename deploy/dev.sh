@@ -275,7 +275,7 @@ trawl is running.
 
 Try:
   curl http://127.0.0.1:$API_PORT/jobs/queue/status
-  curl http://127.0.0.1:$API_PORT/queues           # every queue; WORKER_QUEUES=scraping:3,other:1 weights them
+  curl http://127.0.0.1:$API_PORT/queues           # every queue (a worker serves WORKER_QUEUES=name:weight:cap,...)
   curl http://127.0.0.1:$API_PORT/schedules        # recurring work of any kind (trawl schedule upsert FILE)
   curl -X POST http://127.0.0.1:$API_PORT/jobs/scrape -H 'Authorization: Bearer $key' \\
        -H 'Content-Type: application/json' -d '{"site_name":"demo","search_term":"python","results_wanted":10}'
