@@ -1,5 +1,6 @@
-//! Two and three scheduler processes over the same sites for a minute, the leader killed
-//! midway: never two active runs of one site, and scheduling goes on within the lease TTL.
+//! Two and three scheduler processes over the same sites, and a recurring task of a second kind
+//! (`nap`), for a minute, the leader killed midway: never two active runs of one site or of the
+//! recurring task, and scheduling goes on within the lease TTL.
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +17,11 @@ async fn schedulers_fail_over(db: PgPool, schedulers: usize) {
     let board = TestBoard::start().await;
     slow_details(&board, 20);
     register_sites(&db, &board, "busy", 6).await;
+    let recurring = serde_json::json!({"name": "naps", "kind": "nap", "queue": "naps",
+        "payload": {"millis": 300}, "interval_minutes": 1});
+    queue_core::store::upsert_recurring(&db, &serde_json::from_value(recurring).unwrap())
+        .await
+        .unwrap();
     let mut fleet = Fleet::new(
         &database_url(&db),
         &redis.url,
@@ -36,10 +42,12 @@ async fn schedulers_fail_over(db: PgPool, schedulers: usize) {
     let mut killed: Option<(DateTime<Utc>, u32)> = None;
     while started.elapsed() < Duration::from_secs(62) {
         // Every site is due all the time: each pass schedules every site whose last run ended.
-        sqlx::query("UPDATE site_schedules SET next_run_at = NULL")
-            .execute(&db)
-            .await
-            .unwrap();
+        for table in ["site_schedules", "schedules"] {
+            sqlx::query(&format!("UPDATE {table} SET next_run_at = NULL"))
+                .execute(&db)
+                .await
+                .unwrap();
+        }
         if killed.is_none() && started.elapsed() >= Duration::from_secs(30) {
             let leader: Option<String> =
                 redis_cmd(&redis.pool, redis::cmd("GET").arg(&leader_key)).await;
@@ -78,6 +86,30 @@ async fn schedulers_fail_over(db: PgPool, schedulers: usize) {
     .await
     .unwrap();
     assert_eq!(overlaps, 0, "two runs of one site were active at once");
+    // The recurring nap, likewise: one run at a time, on both sides of the kill, none failed.
+    let (nap_overlaps, naps_before, naps_after, naps_failed): (i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT (SELECT count(*) FROM task_runs a JOIN task_runs b \
+                       ON a.schedule_id = b.schedule_id AND a.run_id < b.run_id \
+                     WHERE a.kind = 'nap' AND a.created_at < COALESCE(b.finished_at, 'infinity') \
+                       AND b.created_at < COALESCE(a.finished_at, 'infinity')), \
+                    count(*) FILTER (WHERE created_at < $1), \
+                    count(*) FILTER (WHERE created_at >= $1), \
+                    count(*) FILTER (WHERE status = 'failed') \
+             FROM task_runs WHERE kind = 'nap'",
+        )
+        .bind(killed.unwrap().0)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        nap_overlaps, 0,
+        "two runs of the recurring nap were active at once"
+    );
+    assert!(
+        naps_before >= 10 && naps_after >= 10 && naps_failed == 0,
+        "recurring naps: {naps_before} before the kill, {naps_after} after, {naps_failed} failed"
+    );
     let (before, after): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE created_at < $1), count(*) FILTER (WHERE created_at >= $1) \
          FROM scrape_runs",
