@@ -99,7 +99,7 @@ pub enum QueueCommand {
 fn queue_of(services: &Services, name: Option<&str>) -> anyhow::Result<queue_core::Queue> {
     match name {
         None => Ok(services.queue.clone()),
-        Some(name) if name.is_empty() || name.contains(['{', '}']) => {
+        Some(name) if !queue_core::is_queue_name(name) => {
             bail!("{name:?} is not a queue name")
         }
         Some(name) => Ok(services.queue_named(name)),

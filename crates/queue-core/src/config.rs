@@ -80,8 +80,10 @@ impl CommonConfig {
 
     /// Checks values clap cannot, naming the variable at fault.
     pub fn validate(&self) -> Result<(), String> {
-        if self.queue_name.is_empty() || self.queue_name.contains(['{', '}']) {
-            return Err("QUEUE_NAME must be non-empty and free of '{' and '}'".into());
+        if !crate::is_queue_name(&self.queue_name) {
+            return Err(
+                "QUEUE_NAME must be lowercase letters, digits, '_' or '-', a letter first".into(),
+            );
         }
         if self.job_timeout == 0 {
             return Err("JOB_TIMEOUT must be at least 1 second".into());

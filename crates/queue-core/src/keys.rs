@@ -23,6 +23,17 @@
 //! | `<prefix>{<queue>}:scheduler:totals` | hash | counters summed over all passes |
 //! | `<prefix>queues` | set | every queue in use (workers and submitters add theirs) |
 
+/// Whether `name` can name a queue: lowercase letters, digits, `_` and `-`, a letter first, at
+/// most 32 (the pattern `task_runs.queue` is CHECKed against; never a `{` or `}`, which would
+/// break the hash tag).
+pub fn is_queue_name(name: &str) -> bool {
+    name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
 /// `<prefix>queues`: a set of every queue in use (outside any queue's hash tag: it is read and
 /// written alone).
 pub fn known_queues(prefix: &str) -> String {

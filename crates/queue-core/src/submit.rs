@@ -81,7 +81,14 @@ pub async fn enqueue_or_fail(
     queue: &str,
     task: &Task,
 ) -> Result<(), SubmitError> {
-    let enqueued = match services.register_queues(&[queue]).await {
+    // The home queue is always known: only another queue costs the extra round trip.
+    let home = queue == services.queue.keys().queue_name();
+    let registered = if home {
+        Ok(())
+    } else {
+        services.register_queues(&[queue]).await
+    };
+    let enqueued = match registered {
         Ok(()) => services.queue_named(queue).enqueue(task).await,
         Err(err) => Err(err),
     };

@@ -21,6 +21,23 @@ pub struct NapTask {
     /// Attempts before this one fail with a retryable error (0: none).
     #[serde(default)]
     pub fail_first: i32,
+    /// The delay those failures ask for (none: the lifecycle's backoff).
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
+    /// Panic instead of sleeping (a bug in a kind).
+    #[serde(default)]
+    pub panic: bool,
+}
+
+impl NapTask {
+    pub fn new(millis: u64) -> Self {
+        Self {
+            millis,
+            fail_first: 0,
+            retry_after_ms: None,
+            panic: false,
+        }
+    }
 }
 
 /// Longest nap a task may ask for.
@@ -66,11 +83,13 @@ fn check_nap(payload: &NapTask) -> Result<(), String> {
 
 async fn nap(ctx: RunContext, task: NapTask) -> Result<RunReport, HandlerError> {
     if ctx.attempt <= task.fail_first {
-        return Err(HandlerError::retryable(format!(
-            "nap attempt {} fails",
-            ctx.attempt
-        )));
+        let failed = HandlerError::retryable(format!("nap attempt {} fails", ctx.attempt));
+        return Err(match task.retry_after_ms {
+            Some(ms) => failed.with_delay(Duration::from_millis(ms)),
+            None => failed,
+        });
     }
+    assert!(!task.panic, "a nap that panics");
     tokio::select! {
         () = tokio::time::sleep(Duration::from_millis(task.millis)) => Ok(RunReport {
             status: RunStatus::Succeeded,
@@ -85,7 +104,19 @@ async fn nap(ctx: RunContext, task: NapTask) -> Result<RunReport, HandlerError> 
 /// Records and enqueues a nap run on the `naps` queue, as any submitter would. Returns its run
 /// id.
 pub async fn submit_nap(services: &Services, millis: u64, fail_first: i32) -> String {
-    let payload = serde_json::json!({"millis": millis, "fail_first": fail_first});
+    submit_nap_task(
+        services,
+        &NapTask {
+            fail_first,
+            ..NapTask::new(millis)
+        },
+    )
+    .await
+}
+
+/// `submit_nap` of any nap.
+pub async fn submit_nap_task(services: &Services, nap: &NapTask) -> String {
+    let payload = serde_json::to_value(nap).expect("a nap serializes");
     let payload = payload.as_object().cloned().unwrap_or_default();
     let run_id = queue_core::new_run_id(Trigger::Manual);
     let task = queue_core::Task::new(Nap::KIND, payload, run_id.clone(), Trigger::Manual);

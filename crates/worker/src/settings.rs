@@ -75,7 +75,7 @@ impl QueueShare {
             };
             let weight = number(parts.next(), "the weight")?.unwrap_or(1);
             let cap = number(parts.next(), "the cap")?;
-            if parts.next().is_some() || name.is_empty() || name.contains(['{', '}']) {
+            if parts.next().is_some() || !queue_core::is_queue_name(&name) {
                 return Err(format!(
                     "WORKER_QUEUES: {entry:?} is not name[:weight[:cap]]"
                 ));

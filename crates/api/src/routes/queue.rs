@@ -27,7 +27,7 @@ fn chosen(
         None => Ok(state.services.queue.clone()),
         Some(name) => {
             check_field("queue", &name)?;
-            if name.is_empty() || name.contains(['{', '}']) {
+            if !queue_core::is_queue_name(&name) {
                 return Err(ApiError::bad_request(format!(
                     "queue {name:?} is not a queue name"
                 )));

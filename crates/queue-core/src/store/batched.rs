@@ -20,15 +20,9 @@ pub async fn start_runs(
     pool: &PgPool,
     runs: &[(String, String, String)],
 ) -> Result<Vec<StartOutcome>, StoreError> {
-    let (ids, tasks, workers): (Vec<_>, Vec<_>, Vec<_>) = runs.iter().cloned().fold(
-        (Vec::new(), Vec::new(), Vec::new()),
-        |(mut a, mut b, mut c), (x, y, z)| {
-            a.push(x);
-            b.push(y);
-            c.push(z);
-            (a, b, c)
-        },
-    );
+    let ids: Vec<String> = runs.iter().map(|r| r.0.clone()).collect();
+    let tasks: Vec<String> = runs.iter().map(|r| r.1.clone()).collect();
+    let workers: Vec<String> = runs.iter().map(|r| r.2.clone()).collect();
     // The final SELECT sees the table as it was before the statement: a run it did not start
     // shows the status that stopped it. `run_id = ANY($1)` beside each join keeps the plan on
     // the run_id indexes whatever the planner guesses of unnest's size (a prepared statement's

@@ -94,9 +94,9 @@ fn invalid(reason: impl Into<String>) -> StoreError {
 /// Checks a schedule the way the table will, naming the field, before anything is written.
 fn check(new: &NewRecurringTask) -> Result<Schedule, StoreError> {
     for (field, value, pattern_ok) in [
-        ("name", &new.name, names_ok(&new.name, 63, true)),
-        ("kind", &new.kind, names_ok(&new.kind, 32, false)),
-        ("queue", &new.queue, names_ok(&new.queue, 32, false)),
+        ("name", &new.name, name_ok(&new.name)),
+        ("kind", &new.kind, kind_ok(&new.kind)),
+        ("queue", &new.queue, crate::is_queue_name(&new.queue)),
     ] {
         check_text(field, value).map_err(invalid)?;
         if !pattern_ok {
@@ -121,16 +121,17 @@ fn check(new: &NewRecurringTask) -> Result<Schedule, StoreError> {
     )
 }
 
-fn names_ok(name: &str, max: usize, digits_first: bool) -> bool {
-    let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || (digits_first && c.is_ascii_digit()));
-    first_ok
-        && name.len() <= max
+/// The patterns `schedules` CHECKs: a name may start with a digit, a kind has no `-`.
+fn name_ok(name: &str) -> bool {
+    name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn kind_ok(kind: &str) -> bool {
+    crate::is_queue_name(kind) && !kind.contains('-')
 }
 
 /// Inserts or replaces a recurring task. A new or rescheduled one waits for its first fire

@@ -115,6 +115,10 @@ async fn a_digest_follows_paris_time_and_bad_schedules_are_refused(
             "kind \"Pipeline\" must be lowercase",
         ),
         (
+            serde_json::json!({"kind": "my-kind"}),
+            "kind \"my-kind\" must be lowercase",
+        ),
+        (
             serde_json::json!({"queue": "a{b}"}),
             "queue \"a{b}\" must be lowercase",
         ),

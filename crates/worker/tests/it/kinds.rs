@@ -191,3 +191,71 @@ async fn bad_kinds_and_payloads_are_dead_lettered_with_the_reason(
     assert_eq!(queue.metrics().await?.in_flight, 0);
     Ok(())
 }
+
+/// What the lifecycle promises every kind beyond a clean run: the delay a retryable error asks
+/// for is the one the retry waits, a panic fails the run (not the worker), and a handler that
+/// ignores its time limit is stopped shortly after it and retried.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn the_lifecycle_keeps_a_kinds_delay_stops_its_panic_and_its_overrun(
+    db: PgPool,
+) -> anyhow::Result<()> {
+    use test_support::nap::{NapTask, submit_nap_task};
+    let redis = TestRedis::new();
+    let services = crate::helpers::services_with_timeout(&redis, &db, 1);
+    let worker = nap_worker(&services);
+
+    let asked = NapTask {
+        fail_first: 1,
+        retry_after_ms: Some(1500),
+        ..NapTask::new(5)
+    };
+    submit_nap_task(&services, &asked).await;
+    let processed = process_next(&worker).await;
+    assert!(
+        matches!(processed, Processed::Retrying { retry: 1, delay, .. } if delay == Duration::from_millis(1500)),
+        "{processed:?}"
+    );
+
+    let run_id = submit_nap_task(
+        &services,
+        &NapTask {
+            panic: true,
+            ..NapTask::new(5)
+        },
+    )
+    .await;
+    // Only the panicking run's task is pending (the retry waits in the delayed set).
+    assert_eq!(
+        process_next(&worker).await,
+        Processed::Finished {
+            run_id: run_id.clone(),
+            status: RunStatus::Failed
+        }
+    );
+    let run = store::get_run(&db, &run_id).await?.expect("run");
+    assert_eq!(run.message.as_deref(), Some("the task panicked"));
+
+    // JOB_TIMEOUT 1 s; the nap ignores it: stopped 5 s later, retryable.
+    let run_id = submit_nap_task(&services, &NapTask::new(20_000)).await;
+    let started = std::time::Instant::now();
+    let processed = process_next(&worker).await;
+    assert!(
+        matches!(&processed, Processed::Retrying { run_id: id, retry: 1, .. } if id == &run_id),
+        "{processed:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let run = store::get_run(&db, &run_id).await?.expect("run");
+    assert!(
+        run.message
+            .as_deref()
+            .unwrap()
+            .contains("timed out after 1 s (JOB_TIMEOUT)"),
+        "{:?}",
+        run.message
+    );
+    Ok(())
+}
