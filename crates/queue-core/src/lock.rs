@@ -102,9 +102,19 @@ impl RunLocks {
         Ok(redis::cmd("GET").arg(key).query_async(&mut conn).await?)
     }
 
-    /// The run holding the site's lock, if any.
+    /// The run holding the lock `key`, if any.
     pub async fn holder(&self, key: &str) -> Result<Option<String>, QueueError> {
         self.holder_of(&self.keys.run_lock(key)).await
+    }
+
+    /// How long the lock `key` has left (None: not held).
+    pub async fn remaining(&self, key: &str) -> Result<Option<Duration>, QueueError> {
+        let mut conn = self.pool.get().await?;
+        let ms: i64 = redis::cmd("PTTL")
+            .arg(self.keys.run_lock(key))
+            .query_async(&mut conn)
+            .await?;
+        Ok(u64::try_from(ms).ok().map(Duration::from_millis))
     }
 }
 

@@ -44,15 +44,46 @@ pub fn new_run<'a>(task: &'a Task, plan: &'a Plan) -> NewRun<'a> {
     }
 }
 
+/// A lock whose holder has no ledger row this long after it was taken was left by a submitter
+/// that died between taking it and recording its run (a scheduler killed mid-pass); it would
+/// otherwise keep its site or recurring task idle until its TTL (JOB_TIMEOUT + 60 s).
+pub const ORPHAN_LOCK_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Takes the run lock `key` for `run_id`. Returns the holder when another run holds it; a lock
+/// left behind by a run that was never recorded (older than ORPHAN_LOCK_AGE) is released and
+/// taken.
+pub async fn take_run_lock(
+    services: &Services,
+    key: &str,
+    run_id: &str,
+) -> Result<Option<String>, SubmitError> {
+    let locks = &services.locks;
+    for _ in 0..2 {
+        if locks.acquire(key, run_id, services.lock_ttl).await? {
+            return Ok(None);
+        }
+        let Some(holder) = locks.holder(key).await? else {
+            continue; // released meanwhile
+        };
+        let left = locks.remaining(key).await?.unwrap_or(services.lock_ttl);
+        let age = services.lock_ttl.saturating_sub(left);
+        if age < ORPHAN_LOCK_AGE || store::get_run(&services.db, &holder).await?.is_some() {
+            return Ok(Some(holder));
+        }
+        tracing::warn!(lock = key, holder = %holder, "lock held by a run that was never recorded; released");
+        locks.release(key, &holder).await?;
+    }
+    Ok(Some(locks.holder(key).await?.unwrap_or_default()))
+}
+
 /// Takes the run lock the plan names (if any) for `task.run_id` and records the run as
 /// `queued`. On any failure the lock is given back.
 pub async fn reserve_run(services: &Services, task: &Task, plan: &Plan) -> Result<(), SubmitError> {
     let run = new_run(task, plan);
     let locks = &services.locks;
     if let Some(key) = run.lock_key
-        && !locks.acquire(key, run.run_id, services.lock_ttl).await?
+        && let Some(holder) = take_run_lock(services, key, run.run_id).await?
     {
-        let holder = locks.holder(key).await?.unwrap_or_default();
         return Err(SubmitError::Busy {
             lock_key: key.to_owned(),
             holder,

@@ -151,16 +151,7 @@ async fn schedule_site(
     now: DateTime<Utc>,
 ) -> Result<SiteOutcome, PassError> {
     let run_id = queue_core::new_run_id(Trigger::Schedule);
-    if !services
-        .locks
-        .acquire(&site.site_name, &run_id, services.lock_ttl)
-        .await?
-    {
-        let holder = services
-            .locks
-            .holder(&site.site_name)
-            .await?
-            .unwrap_or_default();
+    if let Some(holder) = queue_core::take_run_lock(services, &site.site_name, &run_id).await? {
         return Ok(SiteOutcome::Locked(holder));
     }
     // A definition or schedule that went bad after it was stored fails its run, saying why.

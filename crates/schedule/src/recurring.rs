@@ -51,10 +51,8 @@ async fn fire(
     let run_id = queue_core::new_run_id(Trigger::Schedule);
     let lock_key = format!("schedule:{}", recurring.name);
     let locks = &services.locks;
-    if !locks.acquire(&lock_key, &run_id, services.lock_ttl).await? {
-        return Ok(Fired::Locked(
-            locks.holder(&lock_key).await?.unwrap_or_default(),
-        ));
+    if let Some(holder) = queue_core::take_run_lock(services, &lock_key, &run_id).await? {
+        return Ok(Fired::Locked(holder));
     }
     let task = Task::new(
         &recurring.kind,

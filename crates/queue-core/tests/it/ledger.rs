@@ -118,3 +118,48 @@ async fn the_batcher_serves_many_callers_and_orders_two_writes_of_one_run(
     assert_eq!(status, "succeeded");
     Ok(())
 }
+
+/// A submitter killed between taking a run lock and recording its run leaves the lock behind:
+/// after ORPHAN_LOCK_AGE it is released and taken, but never while it is young (its run may be
+/// being recorded right now) or while its run exists.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn a_lock_left_by_a_run_never_recorded_is_taken_over(db: PgPool) -> anyhow::Result<()> {
+    let redis = test_support::TestRedis::new();
+    let services = redis.services(&db);
+    let key = services.keys().run_lock("schedule:nightly");
+    let aged = services.lock_ttl - queue_core::ORPHAN_LOCK_AGE - std::time::Duration::from_secs(1);
+    let set = |holder: &'static str, ttl: std::time::Duration| {
+        let (pool, key) = (redis.pool.clone(), key.clone());
+        async move {
+            let _: () = test_support::redis_cmd(
+                &pool,
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(holder)
+                    .arg("PX")
+                    .arg(ttl.as_millis() as u64),
+            )
+            .await;
+        }
+    };
+    // Young: perhaps being recorded this instant.
+    set("ghost", services.lock_ttl).await;
+    let held = queue_core::take_run_lock(&services, "schedule:nightly", "mine").await?;
+    assert_eq!(held.as_deref(), Some("ghost"));
+    // Old, but its run exists: really busy.
+    queued(&db, "real").await;
+    set("real", aged).await;
+    let held = queue_core::take_run_lock(&services, "schedule:nightly", "mine").await?;
+    assert_eq!(held.as_deref(), Some("real"));
+    // Old, and no such run: orphaned, taken over.
+    set("ghost", aged).await;
+    assert_eq!(
+        queue_core::take_run_lock(&services, "schedule:nightly", "mine").await?,
+        None
+    );
+    assert_eq!(
+        services.locks.holder("schedule:nightly").await?.as_deref(),
+        Some("mine")
+    );
+    Ok(())
+}
