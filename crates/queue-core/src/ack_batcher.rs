@@ -67,7 +67,7 @@ impl AckBatcher {
                         }
                     }
                     Err(err) => {
-                        let reason = format!("{err:#}");
+                        let reason = crate::error_chain(&err);
                         for reply in replies {
                             let _ = reply.send(Err(QueueError::BatchedAck(reason.clone())));
                         }

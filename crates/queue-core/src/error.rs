@@ -83,3 +83,20 @@ impl StoreError {
         }
     }
 }
+
+/// An error and its sources, outermost first: "a: b: c" (a top-level message rarely says what
+/// went wrong; its sources do). A source whose text its parent already ends with is not
+/// repeated.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -17,7 +17,7 @@ mod task;
 
 pub use ack_batcher::AckBatcher;
 pub use config::{CommonConfig, LOCK_MARGIN, Services, at_least};
-pub use error::{QueueError, StoreError};
+pub use error::{QueueError, StoreError, error_chain};
 pub use keys::{Keys, is_queue_name};
 pub use lock::RunLocks;
 pub use pace::RedisPacer;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use queue_core::{Consumer, Services, Taken, Task};
+use queue_core::{Consumer, Services, Taken};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -30,9 +30,11 @@ const BACKGROUND_JOIN: Duration = Duration::from_secs(5);
 /// Longest pause between dequeue attempts while Redis is unreachable.
 pub(crate) const MAX_FETCH_BACKOFF: Duration = Duration::from_secs(10);
 
+mod batch;
 mod give_back;
 mod process;
 mod queues;
+mod recovered;
 mod upkeep;
 
 use queues::{Picker, Served};
@@ -49,6 +51,8 @@ pub struct Worker {
     /// Set while tasks cannot be processed (a dependency is down), so the outage is logged
     /// once, not once per task given back.
     giving_back: AtomicBool,
+    /// Set while this worker holds a task recovered from a crashed worker (see `recovered`).
+    holds_recovered: AtomicBool,
     /// Owns every background task (heartbeat, promoter, ack batchers, browser reaper, slot
     /// renewers); joined at the end of `run`.
     background: TaskTracker,
@@ -101,6 +105,7 @@ impl Worker {
             served,
             lifecycle,
             giving_back: AtomicBool::new(false),
+            holds_recovered: AtomicBool::new(false),
             background,
             background_stop,
         }))
@@ -257,8 +262,8 @@ impl Worker {
                         if tasks.is_empty() && !blocking {
                             picker.skip(index, now + EMPTY_POLL);
                         }
-                        for (raw, held) in tasks.into_iter().zip(slots_given) {
-                            self.spawn_task(&mut running, &slots, index, raw, held);
+                        for (taken, held) in self.batch(tasks).into_iter().zip(slots_given) {
+                            self.spawn_task(&mut running, &slots, index, taken, held);
                         }
                     }
                     Err(err) => failed = Some(err),
@@ -291,37 +296,33 @@ impl Worker {
         running: &mut JoinSet<()>,
         slots: &Arc<Semaphore>,
         queue: usize,
-        raw: queue_core::RawTask,
-        held: (
-            tokio::sync::OwnedSemaphorePermit,
-            tokio::sync::OwnedSemaphorePermit,
-        ),
+        taken: batch::InBatch,
+        held: recovered::Held,
     ) {
         let worker = self.clone();
-        let task = Task::parse_bytes(&raw);
+        let batch::InBatch { raw, task, batched } = taken;
         let recovered = task.as_ref().ok().and_then(|task| task.recovered);
-        let Some(recovered) = recovered else {
-            running.spawn(async move {
-                let _held = held;
-                worker.process_or_give_back(queue, raw, task).await;
-            });
-            return;
-        };
-        // A worker died holding this task: it runs alone here, once every other task has
-        // finished, and nothing new starts meanwhile (the semaphore is fair). Taking all slots
-        // in one request cannot deadlock with another such task.
-        let (slot, cap) = held;
-        drop(slot);
-        let all = slots
-            .clone()
-            .acquire_many_owned(self.settings.concurrency.max(1) as u32);
-        running.spawn(async move {
-            let (_all, _cap) = (all.await.expect("semaphore is never closed"), cap);
-            info!(
-                recovered,
-                "task recovered from a crashed worker; running it alone"
-            );
-            worker.process_or_give_back(queue, raw, task).await;
-        });
+        match recovered {
+            None => {
+                running.spawn(async move {
+                    let _held = held;
+                    let found = match &batched {
+                        Some(batched) => worker.taken_run(batched).await,
+                        None => None,
+                    };
+                    worker.process_or_give_back(queue, raw, task, found).await;
+                });
+            }
+            Some(recovered) => {
+                running.spawn(worker.run_recovered(
+                    slots.clone(),
+                    queue,
+                    raw,
+                    task,
+                    recovered,
+                    held,
+                ));
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{RunReport, RunStatus, StartOutcome};
+use super::{RunReport, StartOutcome};
 use crate::StoreError;
 
 /// Starts `(run_id, task_id, worker_id)` as `start_run` does each, in one statement. A run may
@@ -20,57 +20,16 @@ pub async fn start_runs(
     pool: &PgPool,
     runs: &[(String, String, String)],
 ) -> Result<Vec<StartOutcome>, StoreError> {
-    let ids: Vec<String> = runs.iter().map(|r| r.0.clone()).collect();
-    let tasks: Vec<String> = runs.iter().map(|r| r.1.clone()).collect();
-    let workers: Vec<String> = runs.iter().map(|r| r.2.clone()).collect();
-    // The final SELECT sees the table as it was before the statement: a run it did not start
-    // shows the status that stopped it. `run_id = ANY($1)` beside each join keeps the plan on
-    // the run_id indexes whatever the planner guesses of unnest's size (a prepared statement's
-    // generic plan otherwise scans the whole table per batch).
-    let rows = sqlx::query!(
-        r#"WITH asked AS (
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-                   AS a(run_id, task_id, worker_id)),
-           started AS (
-               UPDATE task_runs r SET status = 'running', started_at = now(),
-                   task_id = a.task_id, worker_id = a.worker_id, attempt = r.attempt + 1,
-                   retry_at = NULL, message = NULL, updated_at = now()
-               FROM asked a
-               WHERE r.run_id = ANY($1) AND r.run_id = a.run_id
-                   AND r.status IN ('queued', 'running')
-               RETURNING r.run_id, r.attempt, a.worker_id),
-           abandoned AS (
-               UPDATE task_run_attempts t SET status = 'abandoned', finished_at = now(),
-                   message = 'attempt ' || s.attempt || ' started while this one was still running'
-               FROM started s
-               WHERE t.run_id = ANY($1) AND t.run_id = s.run_id AND t.status = 'running'),
-           recorded AS (
-               INSERT INTO task_run_attempts (run_id, attempt, worker_id)
-               SELECT run_id, attempt, worker_id FROM started)
-           SELECT a.run_id AS "run_id!", s.attempt AS "attempt?",
-                  r.status AS "status?: RunStatus"
-           FROM asked a LEFT JOIN started s USING (run_id)
-               LEFT JOIN task_runs r ON r.run_id = a.run_id AND r.run_id = ANY($1)"#,
-        &ids,
-        &tasks,
-        &workers,
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(ids
-        .iter()
-        .map(|id| {
-            let row = rows.iter().find(|row| &row.run_id == id);
-            match row {
-                Some(row) if row.attempt.is_some() => StartOutcome::Started {
-                    attempt: row.attempt.unwrap_or_default(),
-                },
-                Some(row) => match row.status {
-                    Some(status) => StartOutcome::AlreadyFinished { status },
-                    None => StartOutcome::Missing,
-                },
-                None => StartOutcome::Missing,
-            }
+    let ids = runs.iter().map(|r| r.0.clone()).collect();
+    let tasks = runs.iter().map(|r| r.1.clone()).collect();
+    let workers = runs.iter().map(|r| r.2.clone()).collect();
+    let found = super::taken::start_many(pool, ids, tasks, workers, true).await?;
+    Ok(found
+        .into_iter()
+        .map(|run| match (run.started, run.status) {
+            (Some(attempt), _) => StartOutcome::Started { attempt },
+            (None, Some(status)) => StartOutcome::AlreadyFinished { status },
+            (None, None) => StartOutcome::Missing,
         })
         .collect())
 }
@@ -106,7 +65,7 @@ pub async fn finish_runs(
                UPDATE task_run_attempts t SET status = f.status, finished_at = now(),
                    message = f.message, retried = false
                FROM finished f
-               WHERE t.run_id = ANY($1) AND t.run_id = f.run_id AND t.attempt = f.attempt)
+               WHERE t.run_id = f.run_id AND t.attempt = f.attempt)
            SELECT run_id AS "run_id!" FROM finished"#,
         &ids,
         &attempts,
@@ -242,7 +201,7 @@ fn stopped() -> StoreError {
 
 fn shared(err: &StoreError) -> StoreError {
     StoreError::Batched {
-        reason: format!("{err:#}"),
+        reason: crate::error_chain(err),
         unavailable: err.is_unavailable(),
     }
 }

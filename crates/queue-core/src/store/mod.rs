@@ -6,6 +6,7 @@
 mod batched;
 mod runs;
 mod schedules;
+mod taken;
 
 pub use batched::{LedgerBatcher, finish_runs, start_runs};
 pub use runs::{
@@ -17,6 +18,7 @@ pub use schedules::{
     NewRecurringTask, RecurringTask, claim_fire, delete_recurring, due_recurring, list_recurring,
     upsert_recurring,
 };
+pub use taken::{TakenRun, start_taken};
 
 /// The schema, embedded so every binary and test migrates the same way.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -163,3 +163,72 @@ async fn a_lock_left_by_a_run_never_recorded_is_taken_over(db: PgPool) -> anyhow
     );
     Ok(())
 }
+
+/// One taken batch's runs in one statement: the ones that need no lock start (a redelivered
+/// one as its next attempt); a locked run, an ended run and a missing one are only read.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn a_taken_batch_starts_its_lockless_runs_and_reads_the_rest(
+    db: PgPool,
+) -> anyhow::Result<()> {
+    queued(&db, "free").await;
+    queued(&db, "again").await;
+    queued(&db, "ended").await;
+    store::create_run(
+        &db,
+        &NewRun {
+            run_id: "locked",
+            kind: "test",
+            queue: "tests",
+            task_id: "t",
+            trigger: Trigger::Manual,
+            payload: &Payload::new(),
+            lock_key: Some("site:demo"),
+            max_retries: 0,
+        },
+    )
+    .await?;
+    store::start_runs(&db, &[start("again"), start("ended")]).await?;
+    store::finish_runs(&db, &[("ended".into(), 1, succeeded())]).await?;
+
+    let asked: Vec<(String, String)> = ["free", "again", "locked", "ended", "nope"]
+        .iter()
+        .map(|id| (id.to_string(), format!("task-{id}")))
+        .collect();
+    let found = store::start_taken(&db, &asked, "w2").await?;
+    let seen: Vec<_> = found
+        .iter()
+        .map(|run| (run.status, run.lock_key.as_deref(), run.started))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (Some(RunStatus::Queued), None, Some(1)),
+            (Some(RunStatus::Running), None, Some(2)),
+            (Some(RunStatus::Queued), Some("site:demo"), None),
+            (Some(RunStatus::Succeeded), None, None),
+            (None, None, None),
+        ]
+    );
+    assert!(found[..4].iter().all(|run| run.created_at.is_some()));
+    // Started as `start_run` starts: its worker and task recorded, the older attempt abandoned.
+    let again = store::get_run(&db, "again").await?.unwrap();
+    assert_eq!(
+        (again.worker_id.as_deref(), again.task_id.as_deref()),
+        (Some("w2"), Some("task-again"))
+    );
+    let attempts: Vec<_> = store::run_attempts(&db, "again")
+        .await?
+        .into_iter()
+        .map(|a| a.status)
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![
+            store::AttemptStatus::Abandoned,
+            store::AttemptStatus::Running
+        ]
+    );
+    let locked = store::get_run(&db, "locked").await?.unwrap();
+    assert_eq!((locked.status, locked.attempt), (RunStatus::Queued, 0));
+    Ok(())
+}

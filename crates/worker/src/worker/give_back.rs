@@ -3,6 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use queue_core::store::TakenRun;
 use queue_core::{GivenBack, RawTask, Task, TaskError};
 use tracing::{error, info, warn};
 
@@ -25,9 +26,13 @@ impl Worker {
         index: usize,
         raw: RawTask,
         task: Result<Task, TaskError>,
+        found: Option<TakenRun>,
     ) {
         let mut in_flight = raw.clone();
-        let Err(err) = self.process_tracked(index, raw, task, &mut in_flight).await else {
+        let Err(err) = self
+            .process_tracked(index, raw, task, found, &mut in_flight)
+            .await
+        else {
             if self.giving_back.swap(false, Ordering::Relaxed) {
                 info!("tasks are processed again");
             }

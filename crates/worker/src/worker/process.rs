@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use queue_core::store::{self, NewRun, RunStatus, StartOutcome};
+use queue_core::store::{self, NewRun, RunStatus, StartOutcome, TakenRun};
 use queue_core::{RawTask, Task, TaskError, Trigger};
 use tracing::{Instrument, info, info_span, warn};
 use trawl_tasks::{DynHandler, Ended, HandlerError};
@@ -25,6 +25,8 @@ struct Adopted {
     status: RunStatus,
     created_at: DateTime<Utc>,
     lock_key: Option<String>,
+    /// The attempt its batch's statement started, if it did.
+    started: Option<i32>,
 }
 
 impl Worker {
@@ -34,16 +36,19 @@ impl Worker {
     pub async fn process(&self, raw: RawTask) -> Result<Processed, WorkerError> {
         let mut in_flight = raw.clone();
         let task = Task::parse_bytes(&raw);
-        self.process_tracked(0, raw, task, &mut in_flight).await
+        self.process_tracked(0, raw, task, None, &mut in_flight)
+            .await
     }
 
     /// `process` of `raw`, already parsed as `task`, keeping `in_flight` equal to the message as
-    /// it stands in the in-flight list (a hand-written task is rewritten with its ids).
+    /// it stands in the in-flight list (a hand-written task is rewritten with its ids). `found`:
+    /// its run as its batch's statement found (and perhaps started) it.
     pub(super) async fn process_tracked(
         &self,
         queue: usize,
         raw: RawTask,
         task: Result<Task, TaskError>,
+        found: Option<TakenRun>,
         in_flight: &mut RawTask,
     ) -> Result<Processed, WorkerError> {
         let task = match task {
@@ -58,7 +63,7 @@ impl Worker {
                 return self.dead_letter(queue, &raw, err.to_string(), run_id).await;
             }
         };
-        let adopted = match self.adopt(queue, task, raw.clone(), &handler).await {
+        let adopted = match self.adopt(queue, task, raw.clone(), &handler, found).await {
             Ok(adopted) => adopted,
             // The kind refuses the task (a scrape of an unknown site).
             Err(WorkerError::Plan(err @ HandlerError::Fatal { .. })) => {
@@ -90,6 +95,7 @@ impl Worker {
             status,
             created_at,
             lock_key,
+            started,
         } = adopted;
         // A run cancelled (or otherwise ended) while its task waited: skip it without
         // waiting for a lock it no longer holds.
@@ -132,30 +138,33 @@ impl Worker {
                 None => Ok(()),
             }
         };
-        let attempt =
-            match store::start_run(&self.services.db, &run_id, &task_id, self.id()).await? {
-                StartOutcome::Started { attempt } => {
-                    info!(
-                        event = "started",
-                        status = "running",
-                        attempt,
-                        "run started"
-                    );
-                    attempt
-                }
-                StartOutcome::AlreadyFinished { status } => {
-                    info!(event = "duplicate", status = %status, "run already finished; acking");
-                    release().await?;
-                    let summary = serde_json::json!({"run_id": run_id, "status": status});
-                    queue.ack(self.id(), &raw, &task_id, &summary).await?;
-                    return Ok(Processed::Duplicate { run_id, status });
-                }
-                StartOutcome::Missing => {
-                    // Only possible if the run row was deleted after adopt() created it.
-                    let reason = format!("run {run_id} does not exist");
-                    return self.dead_letter(index, &raw, reason, None).await;
-                }
-            };
+        let start = match started {
+            Some(attempt) => StartOutcome::Started { attempt },
+            None => self.lifecycle.start(&run_id, &task_id, self.id()).await?,
+        };
+        let attempt = match start {
+            StartOutcome::Started { attempt } => {
+                info!(
+                    event = "started",
+                    status = "running",
+                    attempt,
+                    "run started"
+                );
+                attempt
+            }
+            StartOutcome::AlreadyFinished { status } => {
+                info!(event = "duplicate", status = %status, "run already finished; acking");
+                release().await?;
+                let summary = serde_json::json!({"run_id": run_id, "status": status});
+                queue.ack(self.id(), &raw, &task_id, &summary).await?;
+                return Ok(Processed::Duplicate { run_id, status });
+            }
+            StartOutcome::Missing => {
+                // Only possible if the run row was deleted after adopt() created it.
+                let reason = format!("run {run_id} does not exist");
+                return self.dead_letter(index, &raw, reason, None).await;
+            }
+        };
         let ctx = self.lifecycle.context(&run_id, &task_id, attempt);
         let ended = self
             .lifecycle
@@ -208,6 +217,7 @@ impl Worker {
         mut task: Task,
         raw: RawTask,
         handler: &Arc<dyn DynHandler>,
+        found: Option<TakenRun>,
     ) -> Result<Adopted, WorkerError> {
         let complete = task.run_id.is_some() && task.task_id.is_some();
         let task_id = task
@@ -219,35 +229,44 @@ impl Worker {
             .get_or_insert_with(|| queue_core::new_run_id(Trigger::Manual))
             .clone();
         // The run's status comes back with the task, so the caller need not read it again.
-        let (status, created_at, lock_key) =
-            match store::get_run(&self.services.db, &run_id).await? {
-                Some(run) => (run.status, run.created_at, run.lock_key),
-                None => {
-                    let trigger = *task.trigger.get_or_insert(Trigger::Manual);
-                    // The kind completes the payload (a scrape: its site's defaults) and plans the
-                    // run, as every door does.
-                    let (payload, plan) = handler
-                        .plan(std::mem::take(&mut task.payload))
-                        .await
-                        .map_err(WorkerError::Plan)?;
-                    task.payload = payload;
-                    store::create_run(
-                        &self.services.db,
-                        &NewRun {
-                            run_id: &run_id,
-                            kind: handler.kind(),
-                            queue: &plan.queue,
-                            task_id: &task_id,
-                            trigger,
-                            payload: &task.payload,
-                            lock_key: plan.lock_key.as_deref(),
-                            max_retries: plan.max_retries,
-                        },
-                    )
-                    .await?;
-                    (RunStatus::Queued, Utc::now(), plan.lock_key)
-                }
-            };
+        let started = found.as_ref().and_then(|found| found.started);
+        let known = match found {
+            Some(found) => found.status.map(|status| {
+                let created_at = found.created_at.unwrap_or_else(Utc::now);
+                (status, created_at, found.lock_key)
+            }),
+            None => store::get_run(&self.services.db, &run_id)
+                .await?
+                .map(|run| (run.status, run.created_at, run.lock_key)),
+        };
+        let (status, created_at, lock_key) = match known {
+            Some(known) => known,
+            None => {
+                let trigger = *task.trigger.get_or_insert(Trigger::Manual);
+                // The kind completes the payload (a scrape: its site's defaults) and plans the
+                // run, as every door does.
+                let (payload, plan) = handler
+                    .plan(std::mem::take(&mut task.payload))
+                    .await
+                    .map_err(WorkerError::Plan)?;
+                task.payload = payload;
+                store::create_run(
+                    &self.services.db,
+                    &NewRun {
+                        run_id: &run_id,
+                        kind: handler.kind(),
+                        queue: &plan.queue,
+                        task_id: &task_id,
+                        trigger,
+                        payload: &task.payload,
+                        lock_key: plan.lock_key.as_deref(),
+                        max_retries: plan.max_retries,
+                    },
+                )
+                .await?;
+                (RunStatus::Queued, Utc::now(), plan.lock_key)
+            }
+        };
         let raw = if complete {
             raw
         } else {
@@ -266,6 +285,7 @@ impl Worker {
             status,
             created_at,
             lock_key,
+            started,
         })
     }
 

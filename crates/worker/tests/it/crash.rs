@@ -80,3 +80,80 @@ async fn a_worker_killed_mid_task_loses_nothing(db: PgPool) -> anyhow::Result<()
     assert_eq!(services.locks.holder("demo").await?, None);
     Ok(())
 }
+
+/// Two tasks recovered from one crashed worker: the next worker holds one of them at a time
+/// (the other is handed back), so if the one it runs kills it, the other is not in its
+/// in-flight list to be blamed and dead-lettered with it. Both run, one after the other.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn a_worker_holds_one_recovered_task_at_a_time(db: PgPool) -> anyhow::Result<()> {
+    use queue_core::store;
+    use test_support::nap::{Nap, submit_nap};
+    use tokio_util::sync::CancellationToken;
+    use trawl_worker::{Registry, Worker, WorkerSettings};
+
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let naps = services.queue_named("naps");
+    let runs = [
+        submit_nap(&services, 400, 0).await,
+        submit_nap(&services, 400, 0).await,
+    ];
+    // A worker takes both and dies.
+    naps.heartbeat("dead-worker", Duration::from_millis(1))
+        .await?;
+    let mut dying = naps.consumer(&redis.url, "dead-worker", Duration::from_millis(200));
+    for _ in &runs {
+        dying.next().await?.expect("a nap task");
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        services
+            .queue_named("naps")
+            .recover_crashed(3)
+            .await?
+            .requeued,
+        2
+    );
+
+    let mut settings = WorkerSettings::new("recovering-worker".to_owned());
+    settings.block_for = Duration::from_millis(100);
+    settings.concurrency = 4;
+    let registry = Registry::new().register(Nap);
+    let worker = Worker::with_registry(services.clone(), settings, registry, Default::default())
+        .expect("worker builds");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.clone().run(shutdown.clone()));
+    let mut most_held = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let held = naps.inflight(worker.id()).await?.len();
+        most_held = most_held.max(held);
+        let mut done = 0;
+        for run_id in &runs {
+            let run = store::get_run(&db, run_id).await?.expect("run row");
+            done += usize::from(run.status.is_terminal());
+        }
+        if done == runs.len() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the recovered naps never both ran"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    shutdown.cancel();
+    running.await?;
+    assert_eq!(most_held, 1, "recovered tasks held at once");
+    // One after the other: the second started after the first finished.
+    let mut spans = Vec::new();
+    for run_id in &runs {
+        let run = store::get_run(&db, run_id).await?.expect("run row");
+        assert_eq!(run.status, store::RunStatus::Succeeded);
+        spans.push((run.started_at.unwrap(), run.finished_at.unwrap()));
+    }
+    spans.sort();
+    assert!(spans[0].1 <= spans[1].0, "they overlapped: {spans:?}");
+    test_support::assert_invariants(&services).await;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Tasks recovered from a crashed worker: each runs alone, and a worker holds one at a time.
+//!
+//! A recovered task may be what killed its worker. Running it alone means that if it kills
+//! this worker too, no innocent task dies with it, and recovery's blame (a death counts
+//! against the tasks its worker held) points at it only. Holding two recovered tasks at once
+//! would break that: the one waiting its turn sits in the in-flight list of the worker the
+//! other kills, is blamed with it, and after MAX_DELIVERIES deaths is dead-lettered as
+//! poison beside the real culprit.
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use queue_core::{RawTask, Task, TaskError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::{info, warn};
+
+use super::Worker;
+
+/// A taken task's worker slot and its queue's cap permit.
+pub(super) type Held = (OwnedSemaphorePermit, OwnedSemaphorePermit);
+
+/// How long a second recovered task waits in the delayed set before it is offered again.
+const HAND_BACK_DELAY: Duration = Duration::from_secs(1);
+
+/// Clears `holds_recovered` when the recovered task this worker holds is done with.
+struct HoldsRecovered(Arc<Worker>);
+
+impl Drop for HoldsRecovered {
+    fn drop(&mut self) {
+        self.0.holds_recovered.store(false, Ordering::Release);
+    }
+}
+
+impl Worker {
+    /// Runs a recovered task alone, or, if this worker already holds one, hands it back
+    /// through the delayed set (not counted against it) for a worker that holds none.
+    pub(super) async fn run_recovered(
+        self: Arc<Self>,
+        slots: Arc<Semaphore>,
+        queue: usize,
+        raw: RawTask,
+        task: Result<Task, TaskError>,
+        recovered: u32,
+        held: Held,
+    ) {
+        let first = self
+            .holds_recovered
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if !first {
+            // The slot stays held until the task is out of our in-flight list, so the
+            // recovered task we hold cannot start (and perhaps kill us) before then.
+            let handed = self.served[queue]
+                .queue
+                .retry_later(self.id(), &raw, HAND_BACK_DELAY)
+                .await;
+            match handed {
+                Ok(_) => {
+                    info!(
+                        recovered,
+                        "handed back a second recovered task: this worker already holds one"
+                    );
+                    return;
+                }
+                // Redis is unreachable: the task stays here and waits its turn to run alone.
+                Err(err) => warn!(
+                    recovered,
+                    error = %err,
+                    "could not hand back a second recovered task; it runs alone after the first"
+                ),
+            }
+        }
+        let _holds = first.then(|| HoldsRecovered(self.clone()));
+        // Nothing else runs meanwhile and nothing new starts (the semaphore is fair). Taking
+        // all slots in one request cannot deadlock with another such task.
+        let (slot, cap) = held;
+        drop(slot);
+        let all = slots
+            .acquire_many_owned(self.settings.concurrency.max(1) as u32)
+            .await
+            .expect("semaphore is never closed");
+        let _held = (all, cap);
+        info!(
+            recovered,
+            "task recovered from a crashed worker; running it alone"
+        );
+        self.process_or_give_back(queue, raw, task, None).await;
+    }
+}
