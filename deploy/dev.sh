@@ -19,6 +19,9 @@ REDIS_PORT=${TRAWL_REDIS_PORT:-6390}
 PG_PORT=${TRAWL_PG_PORT:-5440}
 API_PORT=${TRAWL_API_PORT:-8000}
 DEMO_PORT=${TRAWL_DEMO_PORT:-8090}
+# Workers and the scheduler serve /metrics here: the scheduler on METRICS_PORT, worker n on
+# METRICS_PORT + n.
+METRICS_PORT=${TRAWL_METRICS_PORT:-9100}
 WORKERS=${TRAWL_WORKERS:-2}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 # As root, initdb and postgres run as the postgres user, who cannot enter a private home such as
@@ -60,6 +63,10 @@ need_packages() { # [test]: the fault tests start Redis and PostgreSQL servers o
   fi
   command -v psql >/dev/null || missing+=(postgresql-client)
   # Browser scraping (workers start chromedriver themselves when WEBDRIVER_URL is unset).
+  # promtool checks the metrics and the alert rules in the tests.
+  if [ -n "$servers" ]; then
+    command -v promtool >/dev/null || missing+=(prometheus)
+  fi
   if [ -z "${WEBDRIVER_URL:-}" ]; then
     command -v chromedriver >/dev/null || missing+=(chromium-driver)
     command -v chromium >/dev/null || missing+=(chromium)
@@ -230,9 +237,10 @@ EOF
   started_at=$(sql "SELECT now()")
   start_process api "$BIN/trawl-api"
   wait_http "http://127.0.0.1:$API_PORT/health" api
-  start_process scheduler "$BIN/trawl-scheduler"
+  METRICS_BIND="127.0.0.1:$METRICS_PORT" start_process scheduler "$BIN/trawl-scheduler"
   for n in $(seq "$WORKERS"); do
-    WORKER_CONCURRENCY=2 start_process "worker-$n" "$BIN/trawl-worker"
+    METRICS_BIND="127.0.0.1:$((METRICS_PORT + n))" WORKER_CONCURRENCY=2 \
+      start_process "worker-$n" "$BIN/trawl-worker"
   done
   log "waiting for the first runs"
   local done_runs=0
@@ -259,6 +267,9 @@ report() { # since
   curl -fsS "http://127.0.0.1:$API_PORT/jobs/queue/status"; echo
   log "every queue in use (each kind's tasks have a queue of their own)"
   curl -fsS "http://127.0.0.1:$API_PORT/queues"; echo
+  log "metrics (Prometheus text format; the API's has the queues, each process its own counters)"
+  curl -fsS "http://127.0.0.1:$API_PORT/metrics" | grep -E '^trawl_(queue_pending|workers_alive)'
+  curl -fsS "http://127.0.0.1:$((METRICS_PORT + 1))/metrics" | grep -E '^trawl_(tasks_finished_total|postings_total|pages_fetched_total)'
   log "ledger of every kind: runs by kind and status"
   psql "$DATABASE_URL" -Xq -c "SELECT kind, queue, status, count(*) AS runs FROM task_runs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
   local key queue_key
@@ -268,6 +279,8 @@ report() { # since
 
 trawl is running.
   API            http://127.0.0.1:$API_PORT   (API key: $key)
+  metrics        http://127.0.0.1:$API_PORT/metrics (queues, API), :$METRICS_PORT/metrics (scheduler),
+                 :$((METRICS_PORT + 1))/metrics ... (worker 1 ...); Prometheus config: deploy/prometheus/
   demo board     http://127.0.0.1:$DEMO_PORT/jobs
   PostgreSQL     $DATABASE_URL
   Redis          $REDIS_URL
@@ -315,11 +328,19 @@ cmd_test() {
   cargo clippy --workspace --all-targets --quiet -- -D warnings
   check_sqlx_data
   log "running the test suite (REDIS_URL=$REDIS_URL)"
-  if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-fail-fast
-  else
-    cargo test --workspace --no-fail-fast
+  need_nextest
+  cargo nextest run --workspace --no-fail-fast
+}
+
+# cargo-nextest runs every test in a process of its own: the tests that read the process-wide
+# metrics recorder (and the fault tests' signal handling) rely on it. Built once per machine.
+need_nextest() {
+  cargo nextest --version >/dev/null 2>&1 && return
+  if [ ! -x "$TOOLS/bin/cargo-nextest" ]; then
+    log "installing cargo-nextest into $TOOLS (once per machine)"
+    CARGO_TARGET_DIR="$TOOLS/build" cargo install cargo-nextest --locked --quiet --root "$TOOLS"
   fi
+  export PATH="$TOOLS/bin:$PATH"
 }
 
 cmd_down() {

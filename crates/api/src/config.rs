@@ -54,6 +54,7 @@ impl ApiConfig {
             retry_base_delay: Duration::from_millis(self.retry_base_ms),
         });
         Ok(AppState {
+            metrics: telemetry::metric::install(),
             services,
             sync_scrape,
             keys,

@@ -31,11 +31,14 @@ pub struct AppState {
     pub sync_timeout: Duration,
     /// Most sites one `POST /scheduler/run` pass schedules.
     pub scheduler_batch: i64,
+    /// The process's Prometheus recorder, rendered by `GET /metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(routes::health))
+        .route("/metrics", get(routes::metrics))
         .route("/jobs/health", get(routes::jobs_health))
         .route("/jobs/sites", get(routes::sites))
         .route("/jobs/scrape", post(routes::scrape))
@@ -64,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         // Last word on every answer: whatever axum or a layer produced on its own (a rejected
         // path parameter, a body over the limit) leaves in the JSON error envelope too.
         .layer(middleware::map_response(error::envelope))
+        // Outermost, so it counts the status the client gets.
+        .layer(middleware::from_fn(routes::track))
         .with_state(state)
 }
 

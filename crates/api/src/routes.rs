@@ -18,7 +18,10 @@ use trawl_tasks::Lifecycle;
 use crate::auth::Authorized;
 use crate::{ApiError, AppState, success};
 
+mod metrics;
 mod queue;
+
+pub use metrics::{metrics, track};
 
 pub use queue::{
     dead_letters, delete_dead_letter, delete_schedule, pause_queue, queue_status, queues,

@@ -18,6 +18,8 @@ pub struct SchedulerConfig {
     /// Milliseconds the leader lease lasts unless renewed; a follower takes over within it.
     #[arg(long, env = "LEADER_TTL_MS", default_value_t = 15_000)]
     pub leader_ttl_ms: u64,
+    #[command(flatten)]
+    pub metrics: telemetry::metric::MetricsConfig,
 }
 
 impl SchedulerConfig {

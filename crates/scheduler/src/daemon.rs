@@ -1,9 +1,11 @@
 //! The scheduler loop. Any number of schedulers may run; one holds the leader lease and runs
 //! the passes, the others wait to take over. Even a split-brain moment cannot start two runs of
 //! one site: the per-site lock and the schedule's compare-and-set still guard each run.
+use metrics::{counter, gauge};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use telemetry::metric;
 
 use queue_core::Services;
 use tokio_util::sync::CancellationToken;
@@ -46,7 +48,10 @@ impl Scheduler {
             if leading.load(Ordering::SeqCst) {
                 // Not cancelled midway: a pass is short, and stopping between a site's lock and
                 // its enqueue would leave a queued run without a task until the reconciler.
-                match run_pass(&self.services, &origin, self.batch).await {
+                let pass = run_pass(&self.services, &origin, self.batch).await;
+                let result = if pass.is_ok() { "ok" } else { "failed" };
+                counter!(metric::SCHEDULER_PASSES, "result" => result).increment(1);
+                match pass {
                     Ok(stats) => {
                         if std::mem::take(&mut failing) {
                             info!("scheduler passes work again");
@@ -107,10 +112,14 @@ async fn hold_leadership(
         match (was_leading, holds) {
             (false, Ok(true)) => {
                 leading.store(true, Ordering::SeqCst);
+                counter!(metric::SCHEDULER_LEADER_CHANGES).increment(1);
+                gauge!(metric::SCHEDULER_LEADER).set(1.0);
                 info!(scheduler_id = %token, event = "leader", "this scheduler leads");
             }
             (true, Ok(false)) | (true, Err(_)) => {
                 leading.store(false, Ordering::SeqCst);
+                counter!(metric::SCHEDULER_LEADER_CHANGES).increment(1);
+                gauge!(metric::SCHEDULER_LEADER).set(0.0);
                 warn!(scheduler_id = %token, event = "follower", "leader lease lost; stopped scheduling");
             }
             _ => {}
@@ -122,6 +131,7 @@ async fn hold_leadership(
         }
     }
     if leading.swap(false, Ordering::SeqCst) {
+        gauge!(metric::SCHEDULER_LEADER).set(0.0);
         let _ = services.locks.release_lease(&key, &token).await;
     }
 }

@@ -23,7 +23,9 @@ async fn main() -> anyhow::Result<()> {
         .scheduler()
         .map_err(anyhow::Error::msg)
         .context("invalid configuration")?;
-    scheduler.run(telemetry::shutdown_on_signal()).await;
+    let shutdown = telemetry::shutdown_on_signal();
+    config.scheduler.metrics.serve(shutdown.clone()).await?;
+    scheduler.run(shutdown).await;
     Ok(())
 }
 

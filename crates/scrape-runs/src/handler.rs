@@ -154,11 +154,21 @@ struct Stored {
 impl Stored {
     fn add(&mut self, outcomes: &[PostingOutcome]) {
         for outcome in outcomes {
-            match outcome {
-                PostingOutcome::Inserted => self.inserted += 1,
-                PostingOutcome::Updated => self.updated += 1,
-                PostingOutcome::Unchanged => self.unchanged += 1,
-            }
+            let label = match outcome {
+                PostingOutcome::Inserted => {
+                    self.inserted += 1;
+                    "inserted"
+                }
+                PostingOutcome::Updated => {
+                    self.updated += 1;
+                    "updated"
+                }
+                PostingOutcome::Unchanged => {
+                    self.unchanged += 1;
+                    "unchanged"
+                }
+            };
+            metrics::counter!(telemetry::metric::POSTINGS, "outcome" => label).increment(1);
         }
     }
 }

@@ -52,6 +52,23 @@ impl ScrapeError {
         }
     }
 
+    /// The outcome label of `trawl_pages_fetched_total` for this failure.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            ScrapeError::Status { status: 429, .. } => "rate_limited",
+            ScrapeError::Status { status, .. } if *status >= 500 => "server_error",
+            ScrapeError::Status { .. } => "client_error",
+            ScrapeError::Transport {
+                timed_out: true, ..
+            } => "timeout",
+            ScrapeError::Transport { .. } => "network_error",
+            ScrapeError::Browser { .. } => "browser_error",
+            ScrapeError::Parse { .. } => "unreadable",
+            ScrapeError::Unsupported { .. } => "unsupported",
+            ScrapeError::Disallowed { .. } => "disallowed",
+        }
+    }
+
     /// How long the server asked us to wait before trying again, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

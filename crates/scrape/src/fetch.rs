@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use telemetry::metric;
 use url::Url;
 
 use crate::ScrapeError;
@@ -154,8 +155,23 @@ impl PageFetcher for Fetchers {
         let host = request.url.host_str().unwrap_or_default().to_owned();
         let _in_flight = self.domain_limits.acquire(&host).await;
         if let Some(pacer) = &self.pacer {
+            let asked = std::time::Instant::now();
             pacer.wait_turn(&host).await;
+            let waited = asked.elapsed();
+            // A turn taken at once costs a Redis round trip, not a wait.
+            if waited >= Duration::from_millis(5) {
+                metrics::histogram!(metric::PACING_WAIT).record(waited.as_secs_f64());
+            }
         }
+        let fetched = self.fetch_unpaced(request).await;
+        let outcome = fetched.as_ref().map_or_else(ScrapeError::outcome, |_| "ok");
+        metrics::counter!(metric::PAGES_FETCHED, "outcome" => outcome).increment(1);
+        fetched
+    }
+}
+
+impl Fetchers {
+    async fn fetch_unpaced(&self, request: &PageRequest) -> Result<String, ScrapeError> {
         match (request.mode, &self.browser) {
             (FetchMode::Http, _) => self.http.fetch(request).await,
             (FetchMode::Browser, Some(pool)) => pool.fetch(request).await,

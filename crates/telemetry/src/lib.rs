@@ -1,10 +1,11 @@
-//! Logging and shutdown shared by every trawl binary.
+//! Logging, metrics and shutdown shared by every trawl binary.
 //!
 //! `LOG_FORMAT=json` writes one JSON object per line in the shape of seed 003
 //! (`ts`, `level`, `message`, then `site_name`, `run_id`, `task_id`, `event`, `status`, ...):
 //! the fields of every enclosing span are flattened into the line, so a log line inside a run's
 //! span carries that run's ids without repeating them at each call site.
 mod json;
+pub mod metric;
 
 use std::io::IsTerminal;
 

@@ -14,6 +14,7 @@ use url::Url;
 pub mod invariants;
 pub mod nap;
 pub mod procs;
+pub mod prometheus;
 
 pub use invariants::{assert_invariants, violations};
 

@@ -14,6 +14,8 @@ use crate::{WorkerSettings, new_worker_id};
 pub struct WorkerConfig {
     #[command(flatten)]
     pub common: CommonConfig,
+    #[command(flatten)]
+    pub metrics: telemetry::metric::MetricsConfig,
     /// Tasks this process runs at once.
     #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,

@@ -20,6 +20,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     let shutdown = telemetry::shutdown_on_signal();
+    config.metrics.serve(shutdown.clone()).await?;
     let services = config.common.services().context("invalid configuration")?;
     let settings = config
         .settings()

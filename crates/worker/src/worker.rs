@@ -32,6 +32,7 @@ pub(crate) const MAX_FETCH_BACKOFF: Duration = Duration::from_secs(10);
 
 mod batch;
 mod give_back;
+mod measure;
 mod process;
 mod queues;
 mod recovered;

@@ -24,6 +24,7 @@ pub async fn spawn_api(services: &Services) -> TestApi {
         retry_base_delay: Duration::from_millis(5),
     });
     let state = AppState {
+        metrics: telemetry::metric::install(),
         services: services.clone(),
         sync_scrape,
         keys: ApiKeys::parse(KEY),

@@ -1,4 +1,5 @@
 mod endpoints;
 mod hardening;
 mod helpers;
+mod metrics;
 mod scrape;

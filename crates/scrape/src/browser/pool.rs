@@ -8,6 +8,7 @@ use fantoccini::wd::Capabilities;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
+use telemetry::metric;
 use tempfile::TempDir;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -57,6 +58,24 @@ struct Session {
     /// Removed when the session is dropped, whatever happened to it.
     profile: Option<TempDir>,
     _slot: Option<SlotLease>,
+    _open: Counted,
+}
+
+/// Counts a session in `trawl_browser_sessions_open` for as long as it lives, however it ends.
+struct Counted;
+
+impl Counted {
+    fn new() -> Self {
+        metrics::counter!(metric::BROWSER_SESSIONS_STARTED).increment(1);
+        metrics::gauge!(metric::BROWSER_SESSIONS_OPEN).increment(1);
+        Counted
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        metrics::gauge!(metric::BROWSER_SESSIONS_OPEN).decrement(1);
+    }
 }
 
 impl BrowserPool {
@@ -180,6 +199,7 @@ impl BrowserPool {
             idle_since: std::time::Instant::now(),
             profile,
             _slot: slot,
+            _open: Counted::new(),
         })
     }
 
@@ -309,6 +329,7 @@ impl PageFetcher for BrowserPool {
                 Err(err)
             }
             Err(_) => {
+                metrics::counter!(metric::BROWSER_SESSIONS_KILLED).increment(1);
                 self.close_session(session).await;
                 Err(ScrapeError::Transport {
                     url: request.url.to_string(),

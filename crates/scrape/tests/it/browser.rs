@@ -1,5 +1,6 @@
 //! With real chromedriver and chromium (Debian's `chromium` and `chromium-driver`).
 use std::time::Duration;
+use test_support::prometheus::sample;
 
 use demo_board::catalog;
 use test_support::{
@@ -93,6 +94,7 @@ async fn the_js_listing_yields_every_posting_through_the_browser_and_none_over_h
 
 #[tokio::test]
 async fn recycled_sessions_leave_no_process_or_profile_behind() -> anyhow::Result<()> {
+    let metrics = telemetry::metric::install();
     let board = TestBoard::start().await;
     let profiles = tempfile::tempdir()?;
     let browser = pool(&profiles, |s| {
@@ -126,11 +128,26 @@ async fn recycled_sessions_leave_no_process_or_profile_behind() -> anyhow::Resul
         !std::path::Path::new(&format!("/proc/{driver}")).exists(),
         "chromedriver stopped"
     );
+    // Counted as they came and went: 12 pages, 4 per session, 2 at once.
+    let text = telemetry::metric::render(&metrics);
+    let started = sample(&text, "trawl_browser_sessions_started_total").unwrap();
+    assert!((3.0..=6.0).contains(&started), "{text}");
+    assert_eq!(
+        sample(&text, "trawl_browser_sessions_open"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"trawl_pages_fetched_total{outcome="ok"}"#),
+        None,
+        "the pool alone is not `Fetchers`"
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn a_page_that_hangs_is_stopped_by_the_watchdog_and_cleaned_up() -> anyhow::Result<()> {
+    let metrics = telemetry::metric::install();
     let board = TestBoard::start().await;
     // The JS listing's data request hangs, so its wait_for selector never appears.
     board.fail(vec![FaultRule {
@@ -176,5 +193,21 @@ async fn a_page_that_hangs_is_stopped_by_the_watchdog_and_cleaned_up() -> anyhow
     assert!(html.contains("job-card"));
     browser.close().await;
     assert_eq!(leftovers(&profiles), (Vec::<u32>::new(), 0));
+    let text = telemetry::metric::render(&metrics);
+    assert_eq!(
+        sample(&text, "trawl_browser_sessions_killed_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "trawl_browser_sessions_started_total"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "trawl_browser_sessions_open"),
+        Some(0.0),
+        "{text}"
+    );
     Ok(())
 }

@@ -87,6 +87,7 @@ impl Worker {
             match given {
                 Ok(GivenBack::DeadLettered) => {
                     warn!(reason = %reason, event = "dead_letter", "task dead-lettered");
+                    self.count_dead_letter(index, &in_flight);
                     // If this write fails too, the reconciler fails the run from the dead letter.
                     if let Some(run_id) = task.as_ref().and_then(|task| task.run_id.as_deref()) {
                         let _ = queue_core::fail_run(&self.services, run_id, &reason).await;

@@ -10,6 +10,7 @@ use tracing::{Instrument, info, info_span, warn};
 use trawl_tasks::{DynHandler, Ended, HandlerError};
 
 use super::Worker;
+use super::measure::Attempt;
 use crate::{Processed, WorkerError};
 
 /// How long a task whose run lock is held waits in the delayed set before it tries again.
@@ -165,6 +166,7 @@ impl Worker {
                 return self.dead_letter(index, &raw, reason, None).await;
             }
         };
+        let measured = Attempt::start(handler.kind(), self.served[index].name());
         let ctx = self.lifecycle.context(&run_id, &task_id, attempt);
         let ended = self
             .lifecycle
@@ -173,6 +175,7 @@ impl Worker {
         match ended {
             Ended::Finished(report) => {
                 let status = report.status;
+                measured.finished(status.as_str());
                 release().await?;
                 self.ack(index, &raw, &task, &run_id, status).await?;
                 info!(event = "finished", status = status.as_str(), message = %report.message, "run finished");
@@ -183,6 +186,7 @@ impl Worker {
                 delay,
                 report,
             } => {
+                measured.retried();
                 release().await?;
                 if !queue.retry_later(self.id(), &raw, delay).await? {
                     warn!("task was no longer in flight; its retry is left to recovery");
@@ -327,6 +331,7 @@ impl Worker {
         run_id: Option<&str>,
     ) -> Result<Processed, WorkerError> {
         warn!(reason = %reason, event = "dead_letter", "task dead-lettered");
+        self.count_dead_letter(index, raw);
         if let Some(run_id) = run_id {
             queue_core::fail_run(&self.services, run_id, &reason).await?;
         }

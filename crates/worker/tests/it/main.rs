@@ -5,6 +5,7 @@ mod faults;
 mod hardening;
 mod helpers;
 mod kinds;
+mod metrics;
 mod queues;
 mod reconcile;
 mod runs;

@@ -1,0 +1,92 @@
+//! `GET /metrics`: the queues' depths read from Redis, every request counted by route and
+//! status, in a text format promtool accepts.
+use queue_core::{Task, Trigger};
+use sqlx::PgPool;
+use test_support::prometheus::{assert_samples, check_metrics, value};
+use test_support::{TestRedis, register_site};
+
+use crate::helpers::*;
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn metrics_show_queue_depths_and_requests_and_pass_promtool(db: PgPool) {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let board = url::Url::parse("http://127.0.0.1:9/").unwrap();
+    register_site(&db, "demo", &board, 0).await;
+    let api = spawn_api(&services).await;
+
+    let (status, body) = read(api.post("/jobs/scrape").json(&serde_json::json!({
+        "site_name": "demo"
+    })))
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let hand_made = Task::new(
+        "scrape",
+        Default::default(),
+        "run_x".into(),
+        Trigger::Manual,
+    );
+    services.queue.enqueue(&hand_made).await.unwrap();
+    services.queue.set_paused(true).await.unwrap();
+    // A path with an id: counted under its route, not the raw path.
+    let (status, _) = read(api.get("/jobs/scrape/run_nope")).await;
+    assert_eq!(status, 404);
+    let (status, _) = read(api.get("/no/such/path")).await;
+    assert_eq!(status, 404);
+
+    let response = api.get("/metrics").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = response.text().await.unwrap();
+    assert_samples(
+        &text,
+        &[
+            (r#"trawl_queue_pending{queue="scraping"}"#, 2.0),
+            (r#"trawl_queue_paused{queue="scraping"}"#, 1.0),
+            (r#"trawl_queue_in_flight{queue="scraping"}"#, 0.0),
+            (r#"trawl_workers_alive{queue="scraping"}"#, 0.0),
+            ("trawl_browser_slots_in_use", 0.0),
+            (
+                r#"trawl_api_requests_total{method="POST",route="/jobs/scrape",status="202"}"#,
+                1.0,
+            ),
+            (
+                r#"trawl_api_requests_total{method="GET",route="/jobs/scrape/{run_id}",status="404"}"#,
+                1.0,
+            ),
+            (
+                r#"trawl_api_requests_total{method="GET",route="unmatched",status="404"}"#,
+                1.0,
+            ),
+        ],
+    );
+    assert!(
+        value(
+            &text,
+            r#"trawl_api_request_duration_seconds_count{method="POST",route="/jobs/scrape"}"#
+        ) >= 1.0
+    );
+    assert!(!text.contains("run_nope"), "raw paths never become labels");
+    check_metrics(&text);
+}
+
+/// deploy/prometheus: the scrape config and the alert rules are valid, and each alert fires
+/// on the series it is meant for (`alerts_test.yml`).
+#[test]
+fn the_prometheus_config_and_alerts_pass_promtool() {
+    use test_support::prometheus::promtool;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/prometheus");
+    let file = |name: &str| format!("{dir}/{name}");
+    promtool(&["check", "config", &file("prometheus.yml")], "");
+    let rules = promtool(&["check", "rules", &file("alerts.yml")], "");
+    assert!(rules.contains("6 rules found"), "{rules}");
+    let tested = promtool(&["test", "rules", &file("alerts_test.yml")], "");
+    assert!(tested.contains("SUCCESS"), "{tested}");
+}
