@@ -270,6 +270,8 @@ report() { # since
   log "metrics (Prometheus text format; the API's has the queues, each process its own counters)"
   curl -fsS "http://127.0.0.1:$API_PORT/metrics" | grep -E '^trawl_(queue_pending|workers_alive)'
   curl -fsS "http://127.0.0.1:$((METRICS_PORT + 1))/metrics" | grep -E '^trawl_(tasks_finished_total|postings_total|pages_fetched_total)'
+  log "postings for people: GET /jobs/postings?q=engineer&limit=3 (titles)"
+  curl -fsS "http://127.0.0.1:$API_PORT/jobs/postings?q=engineer&limit=3" | grep -o '"job_title":"[^"]*"'
   log "ledger of every kind: runs by kind and status"
   psql "$DATABASE_URL" -Xq -c "SELECT kind, queue, status, count(*) AS runs FROM task_runs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
   local key queue_key
@@ -290,6 +292,7 @@ Try:
   curl http://127.0.0.1:$API_PORT/jobs/queue/status
   curl http://127.0.0.1:$API_PORT/queues           # every queue (a worker serves WORKER_QUEUES=name:weight:cap,...)
   curl http://127.0.0.1:$API_PORT/schedules        # recurring work of any kind (trawl schedule upsert FILE)
+  curl 'http://127.0.0.1:$API_PORT/jobs/postings?q=python&has_salary=true&limit=5'   # or: trawl postings --q python
   curl -X POST http://127.0.0.1:$API_PORT/jobs/scrape -H 'Authorization: Bearer $key' \\
        -H 'Content-Type: application/json' -d '{"site_name":"demo","search_term":"python","results_wanted":10}'
   redis-cli -u $REDIS_URL LPUSH '$queue_key' '{"site_name":"demo-rust","search_term":"rust"}'

@@ -41,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .route("/jobs/health", get(routes::jobs_health))
         .route("/jobs/sites", get(routes::sites))
+        .route("/jobs/postings", get(routes::postings))
+        .route("/jobs/postings/{job_id}", get(routes::posting))
         .route("/jobs/scrape", post(routes::scrape))
         .route("/jobs/scrape/{run_id}", get(routes::run_status))
         .route("/jobs/scrape/{run_id}/cancel", post(routes::cancel_run))

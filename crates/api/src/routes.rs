@@ -19,9 +19,11 @@ use crate::auth::Authorized;
 use crate::{ApiError, AppState, success};
 
 mod metrics;
+mod postings;
 mod queue;
 
 pub use metrics::{metrics, track};
+pub use postings::{posting, postings};
 
 pub use queue::{
     dead_letters, delete_dead_letter, delete_schedule, pause_queue, queue_status, queues,

@@ -25,6 +25,8 @@ pub enum Command {
     Dead(DeadCommand),
     /// Cancel a queued or running run.
     Cancel { run_id: String },
+    /// Search the stored postings (the API's GET /jobs/postings), newest first.
+    Postings(PostingsArgs),
     /// Queue a manual run of a site now (the same task the API's POST /jobs/scrape queues).
     Enqueue {
         site_name: String,
@@ -35,6 +37,34 @@ pub enum Command {
         #[arg(long)]
         results_wanted: Option<u32>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PostingsArgs {
+    /// Full text, web-search syntax: `rust -java "data engineer" or python`.
+    #[arg(long)]
+    q: Option<String>,
+    #[arg(long)]
+    site: Option<String>,
+    /// Company name containing this, any case.
+    #[arg(long)]
+    company: Option<String>,
+    #[arg(long)]
+    location: Option<String>,
+    #[arg(long)]
+    skill: Option<String>,
+    /// YYYY-MM-DD.
+    #[arg(long)]
+    posted_since: Option<chrono::NaiveDate>,
+    #[arg(long)]
+    has_salary: Option<bool>,
+    #[arg(long)]
+    salary_at_least: Option<f64>,
+    /// The `next` of the previous page.
+    #[arg(long)]
+    cursor: Option<String>,
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=trawl_scrape_runs::search::MAX_PAGE))]
+    limit: i64,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -222,6 +252,31 @@ pub async fn execute(
             }
             _ => bail!("no run with run_id {run_id}"),
         },
+        Command::Postings(args) => {
+            use trawl_scrape_runs::search::{Position, PostingQuery, search_postings};
+            let after = match &args.cursor {
+                Some(cursor) => Some(
+                    Position::from_cursor(cursor)
+                        .with_context(|| format!("--cursor {cursor:?} is not a page's `next`"))?,
+                ),
+                None => None,
+            };
+            let query = PostingQuery {
+                q: args.q,
+                site: args.site,
+                company: args.company,
+                location: args.location,
+                skill: args.skill,
+                posted_since: args.posted_since,
+                has_salary: args.has_salary,
+                salary_at_least: args.salary_at_least,
+                after,
+                limit: args.limit,
+            };
+            Ok(serde_json::to_value(
+                search_postings(&services.db, &query).await?,
+            )?)
+        }
         Command::Queue(QueueCommand::Status { queue }) => Ok(serde_json::to_value(
             queue_of(services, queue.as_deref())?.metrics().await?,
         )?),

@@ -113,3 +113,46 @@ async fn operators_schedule_recurring_work_and_see_every_queue(db: PgPool) -> an
     assert!(ok && out["queue"] == "naps" && out["paused"] == true);
     Ok(())
 }
+
+/// `trawl postings`: the same search as GET /jobs/postings, from the shell.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn operators_search_postings_from_the_shell(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    for (n, title) in ["Rust Engineer", "Python Engineer", "Chef"]
+        .iter()
+        .enumerate()
+    {
+        sqlx::query(
+            "INSERT INTO jobs (job_id, site, external_id, job_title, location, url, source, \
+                 content_hash, first_seen_at) \
+             VALUES (gen_random_uuid(), 'demo', $1, $2, 'Berlin', 'http://127.0.0.1:9/', \
+                 'demo_board', 'h', now() - make_interval(mins => $3))",
+        )
+        .bind(format!("e{n}"))
+        .bind(title)
+        .bind(n as i32)
+        .execute(&db)
+        .await?;
+    }
+    let (ok, out, err) = trawl(
+        &db,
+        &redis,
+        &["postings", "--q", "engineer", "--limit", "1"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out["postings"][0]["job_title"], "Rust Engineer");
+    let next = out["next"].as_str().expect("a second page").to_owned();
+    let (ok, out, err) = trawl(
+        &db,
+        &redis,
+        &["postings", "--q", "engineer", "--cursor", &next],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out["postings"][0]["job_title"], "Python Engineer");
+    assert_eq!(out["next"], serde_json::Value::Null);
+    let (ok, _, err) = trawl(&db, &redis, &["postings", "--posted-since", "yesterday"]);
+    assert!(!ok && err.contains("--posted-since"), "{err}");
+    let (ok, _, err) = trawl(&db, &redis, &["postings", "--cursor", "nope"]);
+    assert!(!ok && err.contains("is not a page's `next`"), "{err}");
+    Ok(())
+}

@@ -5,6 +5,7 @@ mod handler;
 pub mod postings;
 mod redis_limits;
 pub mod runs;
+pub mod search;
 pub mod sites;
 pub mod task;
 

@@ -2,4 +2,5 @@ mod endpoints;
 mod hardening;
 mod helpers;
 mod metrics;
+mod postings;
 mod scrape;
