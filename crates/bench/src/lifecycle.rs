@@ -11,11 +11,8 @@ use trawl_tasks::{Handler, HandlerError, RunContext};
 
 #[derive(Debug, clap::Args)]
 pub struct Options {
-    /// A PostgreSQL server to measure against: the bench creates (and drops) its own database.
-    #[arg(long, env = "DATABASE_URL")]
-    database_url: String,
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
+    #[command(flatten)]
+    servers: crate::Servers,
     /// Runs through the whole lifecycle.
     #[arg(long, default_value_t = 20_000)]
     tasks: usize,
@@ -74,9 +71,9 @@ fn config(database_url: &str, redis_url: &str, prefix: &str, connections: u32) -
 }
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let url = bench_database(&options.database_url).await?;
+    let url = bench_database(&options.servers.database_url).await?;
     let prefix = format!("bench-{}:", uuid::Uuid::new_v4().simple());
-    let services = config(&url, &options.redis_url, &prefix, 32).services()?;
+    let services = config(&url, &options.servers.redis_url, &prefix, 32).services()?;
     queue_core::store::MIGRATOR.run(&services.db).await?;
     let n = options.tasks;
 
@@ -97,7 +94,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .collect();
     crate::queue::refill(&services.redis, raw.keys(), &raw, &tasks, 1000).await?;
     let started = Instant::now();
-    crate::queue::drain_batched(&raw, &options.redis_url, "bench-raw", n, 100).await?;
+    crate::queue::drain_batched(&raw, &options.servers.redis_url, "bench-raw", n, 100).await?;
     let drained = n as f64 / started.elapsed().as_secs_f64();
     crate::queue::clear(&services.redis, raw.keys()).await?;
     println!(
@@ -119,7 +116,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         workers.push(
             tokio::process::Command::new(std::env::current_exe()?)
                 .args(["lifecycle-worker", "--database-url", &url, "--redis-url"])
-                .arg(&options.redis_url)
+                .arg(&options.servers.redis_url)
                 .args(["--prefix", &prefix, "--concurrency"])
                 .arg(options.concurrency.to_string())
                 .kill_on_drop(true)
@@ -175,7 +172,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(20), worker.wait()).await;
     }
     services.db.close().await;
-    drop_database(&options.database_url).await
+    drop_database(&options.servers.database_url).await
 }
 
 /// Transactions committed in the bench database so far (reads included: every statement
@@ -193,21 +190,31 @@ async fn commits(services: &Services) -> anyhow::Result<i64> {
 
 /// `trawl_bench_lifecycle` on the server of `url`, created afresh.
 async fn bench_database(url: &str) -> anyhow::Result<String> {
+    fresh_database(url, "trawl_bench_lifecycle").await
+}
+
+/// Database `name` on the server of `url`, created afresh; returns its URL.
+pub async fn fresh_database(url: &str, name: &str) -> anyhow::Result<String> {
     use sqlx::migrate::MigrateDatabase;
-    let bench = bench_url(url)?;
+    let bench = database_url(url, name)?;
     sqlx::Postgres::force_drop_database(&bench).await.ok();
     sqlx::Postgres::create_database(&bench).await?;
     Ok(bench)
 }
 
 async fn drop_database(url: &str) -> anyhow::Result<()> {
-    use sqlx::migrate::MigrateDatabase;
-    Ok(sqlx::Postgres::force_drop_database(&bench_url(url)?).await?)
+    drop_named(url, "trawl_bench_lifecycle").await
 }
 
-fn bench_url(url: &str) -> anyhow::Result<String> {
+/// Drops database `name` on the server of `url`.
+pub async fn drop_named(url: &str, name: &str) -> anyhow::Result<()> {
+    use sqlx::migrate::MigrateDatabase;
+    Ok(sqlx::Postgres::force_drop_database(&database_url(url, name)?).await?)
+}
+
+fn database_url(url: &str, name: &str) -> anyhow::Result<String> {
     let mut bench = url::Url::parse(url).context("DATABASE_URL is not a URL")?;
-    bench.set_path("/trawl_bench_lifecycle");
+    bench.set_path(&format!("/{name}"));
     Ok(bench.to_string())
 }
 

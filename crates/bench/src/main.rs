@@ -1,4 +1,5 @@
 //! Benchmarks that print figures: `cargo run --release -p trawl-bench -- browser`.
+mod api;
 mod browser;
 mod lifecycle;
 mod queue;
@@ -11,6 +12,9 @@ use clap::Parser;
     about = "trawl's benchmarks; each prints its figures and ratios"
 )]
 enum Bench {
+    /// The API under load: queue status, metrics and postings searches at 50 clients, beside
+    /// GET /health (needs the release trawl-api next to this binary).
+    Api(api::Options),
     /// Browser pool (reused sessions) vs a fresh session per page, and the plain HTTP path,
     /// against the demo board on loopback.
     Browser(browser::Options),
@@ -30,12 +34,23 @@ enum Bench {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Bench::parse() {
+        Bench::Api(options) => api::run(options).await,
         Bench::Browser(options) => browser::run(options).await,
         Bench::Queue(options) => queue::run(options).await,
         Bench::QueueDrainer(options) => queue::drainer(options).await,
         Bench::Lifecycle(options) => lifecycle::run(options).await,
         Bench::LifecycleWorker(options) => lifecycle::worker(options).await,
     }
+}
+
+/// The PostgreSQL and Redis servers a bench measures against.
+#[derive(Debug, clap::Args)]
+pub struct Servers {
+    /// A PostgreSQL server: the bench creates (and drops) a database of its own.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
 }
 
 /// This process's peak resident memory (VmHWM), in MB.
