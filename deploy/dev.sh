@@ -63,9 +63,15 @@ need_packages() { # [test]: the fault tests start Redis and PostgreSQL servers o
   fi
   command -v psql >/dev/null || missing+=(postgresql-client)
   # Browser scraping (workers start chromedriver themselves when WEBDRIVER_URL is unset).
-  # promtool checks the metrics and the alert rules in the tests.
+  # promtool checks the metrics and the alert rules in the tests; schemathesis (from PyPI, in
+  # a venv) fuzzes the API.
   if [ -n "$servers" ]; then
     command -v promtool >/dev/null || missing+=(prometheus)
+    if ! command -v python3 >/dev/null; then
+      missing+=(python3 python3-venv)
+    elif ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+      missing+=(python3-venv)
+    fi
   fi
   if [ -z "${WEBDRIVER_URL:-}" ]; then
     command -v chromedriver >/dev/null || missing+=(chromium-driver)
@@ -332,7 +338,20 @@ cmd_test() {
   check_sqlx_data
   log "running the test suite (REDIS_URL=$REDIS_URL)"
   need_nextest
+  need_schemathesis
   cargo nextest run --workspace --no-fail-fast
+}
+
+# schemathesis (PyPI) fuzzes the live API against its OpenAPI description; a venv of its own,
+# once per machine.
+need_schemathesis() {
+  local venv="$TOOLS/schemathesis"
+  if [ ! -x "$venv/bin/schemathesis" ]; then
+    log "installing schemathesis into $venv (once per machine)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "schemathesis>=4,<5"
+  fi
+  export SCHEMATHESIS="$venv/bin/schemathesis"
 }
 
 # cargo-nextest runs every test in a process of its own: the tests that read the process-wide

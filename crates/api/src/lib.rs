@@ -2,17 +2,21 @@
 mod auth;
 mod config;
 mod error;
+mod openapi;
 mod routes;
 
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::{Router, middleware};
 use queue_core::Services;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use trawl_tasks::DynHandler;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use auth::ApiKeys;
 pub use config::ApiConfig;
@@ -36,33 +40,16 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(routes::health))
-        .route("/metrics", get(routes::metrics))
-        .route("/jobs/health", get(routes::jobs_health))
-        .route("/jobs/sites", get(routes::sites))
-        .route("/jobs/postings", get(routes::postings))
-        .route("/jobs/postings/{job_id}", get(routes::posting))
-        .route("/jobs/scrape", post(routes::scrape))
-        .route("/jobs/scrape/{run_id}", get(routes::run_status))
-        .route("/jobs/scrape/{run_id}/cancel", post(routes::cancel_run))
-        .route("/jobs/queue/status", get(routes::queue_status))
-        .route("/queues", get(routes::queues))
-        .route("/jobs/queue/dead", get(routes::dead_letters))
+    let (router, spec) = documented_routes().split_for_parts();
+    let spec = std::sync::Arc::new(spec);
+    router
         .route(
-            "/jobs/queue/dead/{id}/retry",
-            post(routes::retry_dead_letter),
+            "/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move { axum::Json(spec.as_ref().clone()) }
+            }),
         )
-        .route("/jobs/queue/dead/{id}", delete(routes::delete_dead_letter))
-        .route("/jobs/queue/pause", post(routes::pause_queue))
-        .route("/jobs/queue/resume", post(routes::resume_queue))
-        .route("/scheduler/run", post(routes::scheduler_run))
-        .route("/scheduler/status", get(routes::scheduler_status))
-        .route(
-            "/schedules",
-            get(routes::schedules).post(routes::upsert_schedule),
-        )
-        .route("/schedules/{name}", delete(routes::delete_schedule))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -72,6 +59,39 @@ pub fn router(state: AppState) -> Router {
         // Outermost, so it counts the status the client gets.
         .layer(middleware::from_fn(routes::track))
         .with_state(state)
+}
+
+/// Every route with its OpenAPI description (each handler's `#[utoipa::path]`).
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(routes::health))
+        .routes(routes!(routes::metrics::metrics))
+        .routes(routes!(routes::jobs_health))
+        .routes(routes!(routes::sites))
+        .routes(routes!(routes::postings::postings))
+        .routes(routes!(routes::postings::posting))
+        .routes(routes!(routes::scrape))
+        .routes(routes!(routes::run_status))
+        .routes(routes!(routes::cancel_run))
+        .routes(routes!(routes::queue::queue_status))
+        .routes(routes!(routes::queue::queues))
+        .routes(routes!(routes::queue::dead_letters))
+        .routes(routes!(routes::queue::retry_dead_letter))
+        .routes(routes!(routes::queue::delete_dead_letter))
+        .routes(routes!(routes::queue::pause_queue))
+        .routes(routes!(routes::queue::resume_queue))
+        .routes(routes!(routes::queue::scheduler_run))
+        .routes(routes!(routes::queue::scheduler_status))
+        .routes(routes!(
+            routes::queue::schedules,
+            routes::queue::upsert_schedule
+        ))
+        .routes(routes!(routes::queue::delete_schedule))
+}
+
+/// The OpenAPI description the API serves at `/openapi.json`.
+pub fn openapi_spec() -> utoipa::openapi::OpenApi {
+    documented_routes().split_for_parts().1
 }
 
 /// Serves until `shutdown`, then finishes in-flight requests.

@@ -16,19 +16,14 @@ use trawl_scrape_runs::{ScrapeTask, get_scrape_run};
 use trawl_tasks::Lifecycle;
 
 use crate::auth::Authorized;
+use crate::openapi::{BodyErrors, ErrorEnvelope, NeedsKey, ReadErrors, Success};
 use crate::{ApiError, AppState, success};
 
-mod metrics;
-mod postings;
-mod queue;
+pub(crate) mod metrics;
+pub(crate) mod postings;
+pub(crate) mod queue;
 
-pub use metrics::{metrics, track};
-pub use postings::{posting, postings};
-
-pub use queue::{
-    dead_letters, delete_dead_letter, delete_schedule, pause_queue, queue_status, queues,
-    resume_queue, retry_dead_letter, scheduler_run, scheduler_status, schedules, upsert_schedule,
-};
+pub use metrics::track;
 
 /// Sync mode is for small diagnostic runs (seed 003): at most this many results.
 pub const SYNC_MAX_RESULTS: u32 = 25;
@@ -59,6 +54,13 @@ fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
 }
 
+#[utoipa::path(
+    get, path = "/health", tag = "health",
+    responses(
+        (status = 200, description = "Redis and PostgreSQL answer", body = Success),
+        (status = 503, description = "Redis or PostgreSQL is down (named)", body = ErrorEnvelope),
+    )
+)]
 pub async fn health(State(state): State<AppState>) -> Response {
     let redis = state.services.queue.ping().await;
     let postgres = sqlx::query!("SELECT 1 AS alive")
@@ -81,6 +83,10 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// The queue system's health: Redis reachable and some worker alive.
+#[utoipa::path(
+    get, path = "/jobs/health", tag = "health",
+    responses((status = 200, description = "`ok`, or `degraded` with no live worker", body = Success), ReadErrors)
+)]
 pub async fn jobs_health(State(state): State<AppState>) -> Result<Response, ApiError> {
     let metrics = state.services.queue.metrics().await?;
     let status = if metrics.workers_alive > 0 {
@@ -95,6 +101,10 @@ pub async fn jobs_health(State(state): State<AppState>) -> Result<Response, ApiE
     ))
 }
 
+#[utoipa::path(
+    get, path = "/jobs/sites", tag = "scrapes",
+    responses((status = 200, description = "Registered sites and the sources trawl reads", body = Success), ReadErrors)
+)]
 pub async fn sites(State(state): State<AppState>) -> Result<Response, ApiError> {
     let sites = trawl_scrape_runs::sites::list_sites(&state.services.db).await?;
     let sources: Vec<_> = SourceKind::ALL
@@ -107,25 +117,36 @@ pub async fn sites(State(state): State<AppState>) -> Result<Response, ApiError> 
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScrapeBody {
+    /// A registered site (GET /jobs/sites).
+    #[schema(pattern = r"^[^\x00]{1,1000}$")]
     site_name: String,
+    #[schema(pattern = r"^[^\x00]*$", max_length = 1000)]
     search_term: Option<String>,
+    /// Not with `is_remote`.
+    #[schema(pattern = r"^[^\x00]*$", max_length = 1000)]
     location: Option<String>,
     /// Restricts the search to remote postings (the location "Remote").
     is_remote: Option<bool>,
+    /// At most 1000 (async) or 25 (`?mode=sync`; more is refused).
+    #[schema(minimum = 1, maximum = 1000)]
     results_wanted: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ScrapeQuery {
+    /// `async` (default): queue the run; `sync`: run it inline (≤ 25 results) and answer with
+    /// its postings.
     #[serde(default)]
+    #[param(inline)]
     mode: Mode,
 }
 
-#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum Mode {
     #[default]
@@ -133,6 +154,17 @@ enum Mode {
     Sync,
 }
 
+#[utoipa::path(
+    post, path = "/jobs/scrape", tag = "scrapes", params(ScrapeQuery), request_body = ScrapeBody,
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Queued: `task_id`, `run_id`", body = Success),
+        (status = 200, description = "`?mode=sync`: the run and its postings", body = Success),
+        (status = 404, description = "No such site", body = ErrorEnvelope),
+        (status = 409, description = "The site is busy", body = ErrorEnvelope),
+        ReadErrors, NeedsKey, BodyErrors,
+    )
+)]
 pub async fn scrape(
     _: Authorized,
     State(state): State<AppState>,
@@ -270,12 +302,24 @@ async fn scrape_inline(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RunQuery {
+    /// Postings listed with a scrape run (default 100).
+    #[param(minimum = 0, maximum = 1000)]
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get, path = "/jobs/scrape/{run_id}", tag = "scrapes",
+    params(("run_id" = String, Path, description = "The run's id", pattern = r"^[^\x00]{1,1000}$"), RunQuery),
+    responses(
+        (status = 200, description = "The run, its attempts and (a scrape) its postings", body = Success),
+        (status = 404, description = "No such run", body = ErrorEnvelope),
+        ReadErrors,
+    )
+)]
 pub async fn run_status(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
@@ -310,6 +354,18 @@ pub async fn run_status(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/jobs/scrape/{run_id}/cancel", tag = "scrapes",
+    params(("run_id" = String, Path, description = "The run's id", pattern = r"^[^\x00]{1,1000}$")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "A queued run, failed at once", body = Success),
+        (status = 202, description = "A running run: its worker stops it", body = Success),
+        (status = 404, description = "No such run", body = ErrorEnvelope),
+        (status = 409, description = "The run already ended", body = ErrorEnvelope),
+        ReadErrors, NeedsKey,
+    )
+)]
 pub async fn cancel_run(
     _: Authorized,
     State(state): State<AppState>,

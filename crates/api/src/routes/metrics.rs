@@ -8,10 +8,18 @@ use metrics::{counter, gauge, histogram};
 use queue_core::SlotSemaphore;
 use telemetry::metric;
 
+use crate::openapi::ReadErrors;
 use crate::{ApiError, AppState};
 
 /// Everything this process recorded, with the queues' depths and the fleet's browser slots read
 /// from Redis as of this request (they belong to no one process, so the API reports them).
+#[utoipa::path(
+    get, path = "/metrics", tag = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        ReadErrors,
+    )
+)]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let services = &state.services;
     for queue in services.known_queues().await? {

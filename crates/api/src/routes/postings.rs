@@ -9,69 +9,93 @@ use serde::Deserialize;
 use trawl_scrape_runs::search::{self, MAX_PAGE, Position, PostingQuery};
 
 use super::{check_field, query};
+use crate::openapi::{ErrorEnvelope, ReadErrors, Success};
 use crate::{ApiError, AppState, success};
 
 /// Postings on a page unless `limit` says otherwise.
 const DEFAULT_PAGE: i64 = 20;
 
 /// The query string, every value as text so that a bad one gets a message naming it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PostingsParams {
+    /// Full text, web-search syntax: `rust -java "data engineer" or python`.
+    #[param(pattern = r"^[^\x00]*$", max_length = 1000)]
     q: Option<String>,
+    /// The site's name, exactly.
+    #[param(pattern = r"^[^\x00]*$", max_length = 1000)]
     site: Option<String>,
+    /// Company name containing this, any case.
+    #[param(pattern = r"^[^\x00]*$", max_length = 1000)]
     company: Option<String>,
+    /// Location containing this, any case.
+    #[param(pattern = r"^[^\x00]*$", max_length = 1000)]
     location: Option<String>,
+    /// Skills containing this, any case.
+    #[param(pattern = r"^[^\x00]*$", max_length = 1000)]
     skill: Option<String>,
+    /// Posted on or after this day.
+    #[param(value_type = Option<chrono::NaiveDate>)]
     posted_since: Option<String>,
+    #[param(value_type = Option<bool>)]
     has_salary: Option<String>,
+    /// The top of the salary range (or its only figure) is at least this.
+    #[param(value_type = Option<f64>, minimum = 0)]
     salary_at_least: Option<String>,
+    /// The `next` of the previous page.
+    #[param(pattern = r"^[0-9]{1,18}\.[0-9a-f]{32}$")]
     cursor: Option<String>,
+    /// Postings per page (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
 }
 
 impl PostingsParams {
     fn parse(self) -> Result<PostingQuery, ApiError> {
-        let text = |name: &str, value: Option<String>| -> Result<Option<String>, ApiError> {
-            match value {
-                Some(value) => {
-                    check_field(name, &value)?;
-                    Ok(Some(value.trim().to_owned()).filter(|v| !v.is_empty()))
-                }
-                None => Ok(None),
+        // A filter given empty filters nothing; a typed value given empty is malformed.
+        let raw = |name: &str, value: Option<String>| -> Result<Option<String>, ApiError> {
+            if let Some(value) = &value {
+                check_field(name, value)?;
             }
+            Ok(value)
+        };
+        let text = |name: &str, value: Option<String>| -> Result<Option<String>, ApiError> {
+            Ok(raw(name, value)?
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()))
         };
         let bad = |name: &str, expected: &str, got: &str| {
             ApiError::bad_request(format!("{name}: expected {expected}, got {got:?}"))
         };
-        let posted_since = match text("posted_since", self.posted_since)? {
+        let posted_since = match raw("posted_since", self.posted_since)? {
             Some(day) => Some(
                 NaiveDate::parse_from_str(&day, "%Y-%m-%d")
                     .map_err(|_| bad("posted_since", "a date YYYY-MM-DD", &day))?,
             ),
             None => None,
         };
-        let has_salary = match text("has_salary", self.has_salary)?.as_deref() {
+        let has_salary = match raw("has_salary", self.has_salary)?.as_deref() {
             Some("true") => Some(true),
             Some("false") => Some(false),
             Some(other) => return Err(bad("has_salary", "true or false", other)),
             None => None,
         };
-        let salary_at_least = match text("salary_at_least", self.salary_at_least)? {
+        let salary_at_least = match raw("salary_at_least", self.salary_at_least)? {
             Some(amount) => match amount.parse::<f64>() {
                 Ok(amount) if amount.is_finite() && amount >= 0.0 => Some(amount),
                 _ => return Err(bad("salary_at_least", "a number ≥ 0", &amount)),
             },
             None => None,
         };
-        let after = match text("cursor", self.cursor)? {
+        let after = match raw("cursor", self.cursor)? {
             Some(cursor) => Some(
                 Position::from_cursor(&cursor)
                     .ok_or_else(|| bad("cursor", "the `next` of a previous page", &cursor))?,
             ),
             None => None,
         };
-        let limit = match text("limit", self.limit)? {
+        let limit = match raw("limit", self.limit)? {
             Some(limit) => match limit.parse::<i64>() {
                 Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
                 _ => {
@@ -99,6 +123,10 @@ impl PostingsParams {
     }
 }
 
+#[utoipa::path(
+    get, path = "/jobs/postings", tag = "postings", params(PostingsParams),
+    responses((status = 200, description = "A page of postings, newest first, and `next`", body = Success), ReadErrors)
+)]
 pub async fn postings(
     State(state): State<AppState>,
     params: Result<Query<PostingsParams>, QueryRejection>,
@@ -108,6 +136,15 @@ pub async fn postings(
     Ok(success(StatusCode::OK, serde_json::json!(page)))
 }
 
+#[utoipa::path(
+    get, path = "/jobs/postings/{job_id}", tag = "postings",
+    params(("job_id" = uuid::Uuid, Path, description = "The posting's id")),
+    responses(
+        (status = 200, description = "The posting, description included", body = Success),
+        (status = 404, description = "No such posting", body = ErrorEnvelope),
+        ReadErrors,
+    )
+)]
 pub async fn posting(
     State(state): State<AppState>,
     Path(job_id): Path<String>,

@@ -9,13 +9,17 @@ use serde_json::json;
 
 use super::{check_field, query};
 use crate::auth::Authorized;
+use crate::openapi::{BodyErrors, ErrorEnvelope, NeedsKey, ReadErrors, Success};
 use crate::{ApiError, AppState, success};
 
 /// `?queue=<name>`: which queue an operator endpoint acts on (default: the home queue,
 /// `scraping`, whose status keeps seed 003's shape).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct QueueQuery {
+    /// The queue (default: scraping).
+    #[param(pattern = r"^[a-z][a-z0-9_-]{0,31}$")]
     queue: Option<String>,
 }
 
@@ -38,6 +42,10 @@ fn chosen(
 }
 
 /// Every queue in use, each with its depth, in-flight tasks, dead letters and workers.
+#[utoipa::path(
+    get, path = "/queues", tag = "queues",
+    responses((status = 200, description = "Every queue in use with its figures", body = Success), ReadErrors)
+)]
 pub async fn queues(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut all = Vec::new();
     for queue in state.services.known_queues().await? {
@@ -46,6 +54,10 @@ pub async fn queues(State(state): State<AppState>) -> Result<Response, ApiError>
     Ok(success(StatusCode::OK, json!({"queues": all})))
 }
 
+#[utoipa::path(
+    get, path = "/jobs/queue/status", tag = "queues", params(QueueQuery),
+    responses((status = 200, description = "One queue's figures (seed 003's shape)", body = Success), ReadErrors)
+)]
 pub async fn queue_status(
     State(state): State<AppState>,
     which: Result<Query<QueueQuery>, QueryRejection>,
@@ -67,14 +79,23 @@ pub async fn queue_status(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeadQuery {
+    /// Most entries listed (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<usize>,
+    /// The queue (default: scraping).
+    #[param(pattern = r"^[a-z][a-z0-9_-]{0,31}$")]
     queue: Option<String>,
 }
 
 /// Newest dead letters first, with the reason each was set aside.
+#[utoipa::path(
+    get, path = "/jobs/queue/dead", tag = "queues", params(DeadQuery),
+    responses((status = 200, description = "Dead letters, newest first", body = Success), ReadErrors)
+)]
 pub async fn dead_letters(
     State(state): State<AppState>,
     limit: Result<Query<DeadQuery>, QueryRejection>,
@@ -96,6 +117,16 @@ pub async fn dead_letters(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/jobs/queue/dead/{id}/retry", tag = "queues",
+    params(("id" = String, Path, description = "The dead letter's id", pattern = r"^[^\x00]{1,1000}$")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Queued again", body = Success),
+        (status = 404, description = "No such dead letter", body = ErrorEnvelope),
+        ReadErrors, NeedsKey,
+    )
+)]
 pub async fn retry_dead_letter(
     _: Authorized,
     State(state): State<AppState>,
@@ -114,6 +145,16 @@ pub async fn retry_dead_letter(
     }
 }
 
+#[utoipa::path(
+    delete, path = "/jobs/queue/dead/{id}", tag = "queues",
+    params(("id" = String, Path, description = "The dead letter's id", pattern = r"^[^\x00]{1,1000}$")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Dropped", body = Success),
+        (status = 404, description = "No such dead letter", body = ErrorEnvelope),
+        ReadErrors, NeedsKey,
+    )
+)]
 pub async fn delete_dead_letter(
     _: Authorized,
     State(state): State<AppState>,
@@ -130,6 +171,11 @@ pub async fn delete_dead_letter(
     }
 }
 
+#[utoipa::path(
+    post, path = "/jobs/queue/pause", tag = "queues", params(QueueQuery),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Paused", body = Success), ReadErrors, NeedsKey)
+)]
 pub async fn pause_queue(
     _: Authorized,
     State(state): State<AppState>,
@@ -143,6 +189,11 @@ pub async fn pause_queue(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/jobs/queue/resume", tag = "queues", params(QueueQuery),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Resumed", body = Success), ReadErrors, NeedsKey)
+)]
 pub async fn resume_queue(
     _: Authorized,
     State(state): State<AppState>,
@@ -156,6 +207,11 @@ pub async fn resume_queue(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/scheduler/run", tag = "schedules",
+    security(("api_key" = [])),
+    responses((status = 200, description = "A pass now; its stats", body = Success), ReadErrors, NeedsKey)
+)]
 pub async fn scheduler_run(
     _: Authorized,
     State(state): State<AppState>,
@@ -175,6 +231,10 @@ pub async fn scheduler_run(
 }
 
 /// Recurring work of every kind, with each one's next fire.
+#[utoipa::path(
+    get, path = "/schedules", tag = "schedules",
+    responses((status = 200, description = "Recurring work of any kind", body = Success), ReadErrors)
+)]
 pub async fn schedules(State(state): State<AppState>) -> Result<Response, ApiError> {
     let all = store::list_recurring(&state.services.db).await?;
     Ok(success(StatusCode::OK, json!({"schedules": all})))
@@ -182,6 +242,12 @@ pub async fn schedules(State(state): State<AppState>) -> Result<Response, ApiErr
 
 /// Inserts or replaces a recurring task; a bad cron, zone, name or retry count is a 400 naming
 /// the field.
+#[utoipa::path(
+    post, path = "/schedules", tag = "schedules",
+    request_body = crate::openapi::ScheduleBody,
+    security(("api_key" = [])),
+    responses((status = 200, description = "Inserted or replaced", body = Success), ReadErrors, NeedsKey, BodyErrors)
+)]
 pub async fn upsert_schedule(
     _: Authorized,
     State(state): State<AppState>,
@@ -191,6 +257,16 @@ pub async fn upsert_schedule(
     Ok(success(StatusCode::OK, json!({"schedule": row})))
 }
 
+#[utoipa::path(
+    delete, path = "/schedules/{name}", tag = "schedules",
+    params(("name" = String, Path, description = "The recurring task's name", pattern = r"^[^\x00]{1,1000}$")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Forgotten (its runs stay)", body = Success),
+        (status = 404, description = "No such recurring task", body = ErrorEnvelope),
+        ReadErrors, NeedsKey,
+    )
+)]
 pub async fn delete_schedule(
     _: Authorized,
     State(state): State<AppState>,
@@ -210,6 +286,10 @@ pub async fn delete_schedule(
     }
 }
 
+#[utoipa::path(
+    get, path = "/scheduler/status", tag = "schedules",
+    responses((status = 200, description = "The latest pass, totals, every next run", body = Success), ReadErrors)
+)]
 pub async fn scheduler_status(State(state): State<AppState>) -> Result<Response, ApiError> {
     let status = trawl_schedule::status(&state.services).await?;
     let sites: Vec<_> = trawl_scrape_runs::sites::list_sites(&state.services.db)

@@ -2,5 +2,6 @@ mod endpoints;
 mod hardening;
 mod helpers;
 mod metrics;
+mod openapi;
 mod postings;
 mod scrape;
