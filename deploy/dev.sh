@@ -286,7 +286,8 @@ report() { # since
   cat <<EOF
 
 trawl is running.
-  API            http://127.0.0.1:$API_PORT   (API key: $key)
+  dashboard      http://127.0.0.1:$API_PORT/
+  API            http://127.0.0.1:$API_PORT   (API key: $key; OpenAPI at /openapi.json)
   metrics        http://127.0.0.1:$API_PORT/metrics (queues, API), :$METRICS_PORT/metrics (scheduler),
                  :$((METRICS_PORT + 1))/metrics ... (worker 1 ...); Prometheus config: deploy/prometheus/
   demo board     http://127.0.0.1:$DEMO_PORT/jobs

@@ -1,6 +1,7 @@
 //! trawl's HTTP API: queue depth, run status and results, manual scrape requests.
 mod auth;
 mod config;
+mod dashboard;
 mod error;
 mod openapi;
 mod routes;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(spec.as_ref().clone()) }
             }),
         )
+        .merge(dashboard::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -3,6 +3,7 @@
 //! schedules, postings and their links to runs) and the Redis adapters its scraper uses.
 mod handler;
 pub mod postings;
+pub mod recent;
 mod redis_limits;
 pub mod runs;
 pub mod search;

@@ -1,3 +1,4 @@
+mod dashboard;
 mod endpoints;
 mod hardening;
 mod helpers;

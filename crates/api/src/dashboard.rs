@@ -1,0 +1,298 @@
+//! The dashboard at `GET /`: server-rendered pages (maud) kept live by htmx polling (vendored in
+//! `assets/`, no CDN): depth of every queue, workers, recent runs filterable by site, kind and
+//! status, one run's attempts and error, dead letters, sites and schedules with their next run.
+//! Reading follows the API's policy (open); nothing here changes anything yet.
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, html};
+use queue_core::store::{self, RunStatus};
+use serde::Deserialize;
+use trawl_scrape_runs::recent::{RunFilter, recent_runs};
+
+use crate::{ApiError, AppState};
+
+const HTMX: &str = include_str!("../assets/htmx.min.js");
+/// Runs listed on the dashboard.
+const RECENT_RUNS: i64 = 50;
+const STATUSES: [RunStatus; 5] = [
+    RunStatus::Queued,
+    RunStatus::Running,
+    RunStatus::Succeeded,
+    RunStatus::Partial,
+    RunStatus::Failed,
+];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(index))
+        .route("/ui/queues", get(queues))
+        .route("/ui/runs", get(runs))
+        .route("/ui/runs/{run_id}", get(run))
+        .route("/ui/dead", get(dead))
+        .route("/ui/schedules", get(schedules))
+        .route("/assets/htmx.min.js", get(htmx))
+}
+
+async fn htmx() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        HTMX,
+    )
+        .into_response()
+}
+
+fn page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) " · trawl" }
+                script src="/assets/htmx.min.js" {}
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body {
+                header { a href="/" { "trawl" } " · " a href="/openapi.json" { "API" } " · " a href="/metrics" { "metrics" } }
+                main { (body) }
+            }
+        }
+    }
+}
+
+const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}\
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid #ddd;\
+padding:.25em .75em;text-align:left}th{background:#f4f4f4}.failed{color:#b00}\
+.succeeded{color:#070}.partial{color:#a60}.running{color:#06b}section{margin-bottom:1em}\
+header{margin-bottom:1em;font-weight:600}";
+
+/// A live panel: its content is fetched at once and every `every`.
+fn panel(id: &str, title: &str, url: &str, every: &str) -> Markup {
+    html! {
+        section {
+            h2 { (title) }
+            div id=(id) hx-get=(url) hx-trigger=(format!("load, every {every}")) { "loading…" }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RunsFilter {
+    site: Option<String>,
+    kind: Option<String>,
+    status: Option<String>,
+}
+
+impl RunsFilter {
+    fn parse(self) -> Result<RunFilter, ApiError> {
+        let given = |value: Option<String>| value.filter(|v| !v.is_empty());
+        let status = match given(self.status) {
+            Some(text) => Some(
+                STATUSES
+                    .into_iter()
+                    .find(|status| status.as_str() == text)
+                    .ok_or_else(|| ApiError::bad_request(format!("status: no status {text:?}")))?,
+            ),
+            None => None,
+        };
+        for (name, value) in [("site", &self.site), ("kind", &self.kind)] {
+            if let Some(value) = value {
+                queue_core::check_text(name, value).map_err(ApiError::bad_request)?;
+            }
+        }
+        Ok(RunFilter {
+            site: given(self.site),
+            kind: given(self.kind),
+            status,
+        })
+    }
+}
+
+async fn index() -> Markup {
+    let statuses = STATUSES.map(RunStatus::as_str);
+    page(
+        "dashboard",
+        html! {
+            (panel("queues", "Queues", "/ui/queues", "2s"))
+            section {
+                h2 { "Recent runs" }
+                form id="run-filter" hx-get="/ui/runs" hx-target="#runs" hx-trigger="change, submit" {
+                    input name="site" placeholder="site";
+                    input name="kind" placeholder="kind";
+                    select name="status" {
+                        option value="" { "any status" }
+                        @for status in statuses { option value=(status) { (status) } }
+                    }
+                }
+                div id="runs" hx-get="/ui/runs" hx-include="#run-filter" hx-trigger="load, every 5s" { "loading…" }
+            }
+            (panel("dead", "Dead letters", "/ui/dead", "5s"))
+            (panel("schedules", "Sites and schedules", "/ui/schedules", "10s"))
+        },
+    )
+}
+
+async fn queues(State(state): State<AppState>) -> Result<Markup, ApiError> {
+    let mut all = Vec::new();
+    for queue in state.services.known_queues().await? {
+        all.push(queue.metrics().await?);
+    }
+    Ok(html! {
+        table {
+            tr { th { "queue" } th { "pending" } th { "in flight" } th { "delayed" } th { "dead" } th { "paused" } th { "workers" } }
+            @for queue in &all {
+                tr data-queue=(queue.queue) {
+                    td { (queue.queue) }
+                    td.pending { (queue.pending) }
+                    td { (queue.in_flight) }
+                    td { (queue.delayed) }
+                    td { (queue.dead) }
+                    td { (if queue.paused { "paused" } else { "" }) }
+                    td title=(queue.workers.join(", ")) { (queue.workers_alive) }
+                }
+            }
+        }
+    })
+}
+
+fn when(time: Option<DateTime<Utc>>) -> String {
+    time.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+fn seconds(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> String {
+    match (start, end) {
+        (Some(start), Some(end)) => format!("{:.1} s", (end - start).as_seconds_f64()),
+        _ => String::new(),
+    }
+}
+
+async fn runs(
+    State(state): State<AppState>,
+    filter: Result<Query<RunsFilter>, QueryRejection>,
+) -> Result<Markup, ApiError> {
+    let Query(filter) = filter.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let filter = filter.parse()?;
+    let runs = recent_runs(&state.services.db, &filter, RECENT_RUNS).await?;
+    Ok(html! {
+        table {
+            tr { th { "run" } th { "kind" } th { "site" } th { "status" } th { "found" } th { "new" } th { "updated" } th { "created" } th { "took" } th { "message" } }
+            @for run in &runs {
+                tr {
+                    td { a href=(format!("/ui/runs/{}", run.run_id)) { (run.run_id) } }
+                    td { (run.kind) }
+                    td { (run.site_name.as_deref().unwrap_or("")) }
+                    td class=(run.status.as_str()) { (run.status.as_str()) }
+                    td { (run.jobs_found) } td { (run.jobs_inserted) } td { (run.jobs_updated) }
+                    td { (when(Some(run.created_at))) }
+                    td { (seconds(run.started_at, run.finished_at)) }
+                    td { (run.message.as_deref().unwrap_or("")) }
+                }
+            }
+        }
+    })
+}
+
+async fn run(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> Result<Markup, ApiError> {
+    queue_core::check_text("run_id", &run_id).map_err(ApiError::bad_request)?;
+    let db = &state.services.db;
+    let Some(run) = store::get_run(db, &run_id).await? else {
+        return Err(ApiError::not_found(
+            "unknown_run",
+            format!("no run with run_id {run_id}"),
+        ));
+    };
+    let attempts = store::run_attempts(db, &run_id).await?;
+    let detail = serde_json::to_string_pretty(&run.error_detail).unwrap_or_default();
+    let result = serde_json::to_string_pretty(&run.result).unwrap_or_default();
+    Ok(page(
+        &run_id,
+        html! {
+            h2 { "Run " (run_id) }
+            table {
+                tr { th { "kind" } td { (run.kind) } }
+                tr { th { "queue" } td { (run.queue) } }
+                tr { th { "status" } td class=(run.status.as_str()) { (run.status.as_str()) } }
+                tr { th { "attempt" } td { (run.attempt) " (" (run.retries) " retries)" } }
+                tr { th { "created" } td { (when(Some(run.created_at))) } }
+                tr { th { "took" } td { (seconds(run.started_at, run.finished_at)) } }
+                tr { th { "message" } td { (run.message.as_deref().unwrap_or("")) } }
+            }
+            h3 { "Attempts" }
+            table {
+                tr { th { "#" } th { "worker" } th { "status" } th { "started" } th { "finished" } th { "retried" } th { "message" } }
+                @for attempt in &attempts {
+                    tr {
+                        td { (attempt.attempt) }
+                        td { (attempt.worker_id.as_deref().unwrap_or("")) }
+                        td { (format!("{:?}", attempt.status).to_lowercase()) }
+                        td { (when(Some(attempt.started_at))) }
+                        td { (when(attempt.finished_at)) }
+                        td { (if attempt.retried { "yes" } else { "" }) }
+                        td { (attempt.message.as_deref().unwrap_or("")) }
+                    }
+                }
+            }
+            h3 { "Error detail" } pre { (detail) }
+            h3 { "Result" } pre { (result) }
+        },
+    ))
+}
+
+async fn dead(State(state): State<AppState>) -> Result<Markup, ApiError> {
+    let mut letters = Vec::new();
+    for queue in state.services.known_queues().await? {
+        let name = queue.keys().queue_name().to_owned();
+        for letter in queue.dead_letters(50).await? {
+            letters.push((name.clone(), letter));
+        }
+    }
+    Ok(html! {
+        @if letters.is_empty() { p { "none" } } @else {
+            table {
+                tr { th { "queue" } th { "id" } th { "failed at" } th { "reason" } th { "task" } }
+                @for (queue, letter) in &letters {
+                    tr {
+                        td { (queue) } td { (letter.id) } td { (when(Some(letter.failed_at))) }
+                        td { (letter.reason) } td { code { (letter.task) } }
+                    }
+                }
+            }
+        }
+    })
+}
+
+async fn schedules(State(state): State<AppState>) -> Result<Markup, ApiError> {
+    let db = &state.services.db;
+    let sites = trawl_scrape_runs::sites::list_sites(db).await?;
+    let recurring = store::list_recurring(db).await?;
+    Ok(html! {
+        table {
+            tr { th { "site or task" } th { "kind" } th { "schedule" } th { "enabled" } th { "last run" } th { "next run" } }
+            @for site in &sites {
+                tr {
+                    td { (site.site_name) } td { "scrape" }
+                    td { (match &site.cron { Some(cron) => format!("{cron} {}", site.time_zone.as_deref().unwrap_or("UTC")), None => format!("every {} min", site.interval_minutes) }) }
+                    td { (site.enabled) } td { (when(site.last_run_at)) } td { (when(site.next_run_at)) }
+                }
+            }
+            @for task in &recurring {
+                tr {
+                    td { (task.name) } td { (task.kind) }
+                    td { (match &task.cron { Some(cron) => format!("{cron} {}", task.time_zone.as_deref().unwrap_or("UTC")), None => format!("every {} min", task.interval_minutes.unwrap_or_default()) }) }
+                    td { (task.enabled) } td { (when(task.last_run_at)) } td { (when(task.next_run_at)) }
+                }
+            }
+        }
+    })
+}

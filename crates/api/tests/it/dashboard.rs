@@ -1,0 +1,143 @@
+//! The dashboard in a real headless Chromium (Debian's chromium and chromedriver, through
+//! fantoccini): it loads with htmx and no script or request error, a task enqueued through the API shows in
+//! the queue's depth without a reload, a run's page shows its attempts, and the screenshot
+//! `docs/dashboard.png` is the page as this test saw it.
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use sqlx::PgPool;
+use test_support::{TestRedis, eventually, register_site};
+
+use crate::helpers::*;
+
+/// chromedriver on a free loopback port, killed when dropped.
+struct Driver(Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn browser(profile: &std::path::Path) -> (Driver, Client) {
+    let port = test_support::procs::free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (deploy/dev.sh test installs Debian's chromium-driver)");
+    let driver = Driver(child, port);
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                        "--disable-dev-shm-usage", "--window-size=1280,900",
+                        format!("--user-data-dir={}", profile.display())]}),
+    );
+    let url = format!("http://127.0.0.1:{}", driver.1);
+    let client = eventually(Duration::from_secs(20), "chromedriver", || async {
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await
+            .ok()
+    })
+    .await;
+    (driver, client)
+}
+
+/// The text of the element `css`, or "" while it is not there.
+async fn text_of(client: &Client, css: &str) -> String {
+    match client.find(Locator::Css(css)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn the_dashboard_is_live_in_a_real_browser(db: PgPool) {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let board = url::Url::parse("http://127.0.0.1:9/").unwrap();
+    register_site(&db, "demo", &board, 0).await;
+    let api = spawn_api(&services).await;
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, client) = browser(profile.path()).await;
+
+    // Script errors of the page, counted from the start.
+    client.goto(&format!("{}/", api.base)).await.unwrap();
+    client
+        .execute(
+            "window.trawlErrors = [];
+             window.addEventListener('error', e => window.trawlErrors.push(String(e.message)));
+             document.body.addEventListener('htmx:responseError',
+                 e => window.trawlErrors.push('htmx ' + e.detail.xhr.status));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let htmx = client.execute("return typeof htmx", vec![]).await.unwrap();
+    assert_eq!(htmx, "object", "htmx is served from the API itself");
+
+    // A task enqueued through the API appears in the scraping queue's depth, no reload.
+    let (status, body) = read(api.post("/jobs/scrape").json(&json!({"site_name": "demo"}))).await;
+    assert_eq!(status, 202, "{body}");
+    let run_id = body["data"]["run_id"].as_str().unwrap().to_owned();
+    eventually(
+        Duration::from_secs(15),
+        "the queue depth to show 1",
+        || async {
+            (text_of(&client, "tr[data-queue=scraping] td.pending").await == "1").then_some(())
+        },
+    )
+    .await;
+    // And the run in the runs table (it polls every 5 s).
+    eventually(Duration::from_secs(15), "the run in the table", || async {
+        text_of(&client, "#runs")
+            .await
+            .contains(&run_id)
+            .then_some(())
+    })
+    .await;
+    // The picture in the README: the page as it stands now.
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dashboard.png"),
+        png,
+    )
+    .unwrap();
+    // Filtering by status leaves it out.
+    client
+        .find(Locator::Css("select[name=status]"))
+        .await
+        .unwrap()
+        .select_by_value("failed")
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "the filter", || async {
+        (!text_of(&client, "#runs").await.contains(&run_id)).then_some(())
+    })
+    .await;
+
+    let errors = client
+        .execute("return window.trawlErrors", vec![])
+        .await
+        .unwrap();
+    assert_eq!(errors, json!([]), "no script or request error on the page");
+
+    // One run's page: its status and attempts table.
+    client
+        .goto(&format!("{}/ui/runs/{run_id}", api.base))
+        .await
+        .unwrap();
+    let page = text_of(&client, "main").await;
+    assert!(
+        page.contains("Attempts") && page.contains("queued"),
+        "{page}"
+    );
+    client.close().await.unwrap();
+}
