@@ -27,7 +27,7 @@ impl ApiKeys {
         self.0.is_empty()
     }
 
-    fn accepts(&self, presented: &str) -> bool {
+    pub(crate) fn accepts(&self, presented: &str) -> bool {
         // Compare every key in full so the time taken does not reveal a matching prefix.
         self.0.iter().fold(false, |found, key| {
             found | constant_time_eq(key.as_bytes(), presented.as_bytes())

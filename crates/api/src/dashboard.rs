@@ -1,19 +1,20 @@
 //! The dashboard at `GET /`: server-rendered pages (maud) kept live by htmx polling (vendored in
 //! `assets/`, no CDN): depth of every queue, workers, recent runs filterable by site, kind and
 //! status, one run's attempts and error, dead letters, sites and schedules with their next run.
-//! Reading follows the API's policy (open); nothing here changes anything yet.
+//! Reading follows the API's policy (open); the buttons need a login (`session.rs`).
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 use queue_core::store::{self, RunStatus};
 use serde::Deserialize;
 use trawl_scrape_runs::recent::{RunFilter, recent_runs};
 
+use crate::session::{self, MaybeSession, Session};
 use crate::{ApiError, AppState};
 
 const HTMX: &str = include_str!("../assets/htmx.min.js");
@@ -36,6 +37,10 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/dead", get(dead))
         .route("/ui/schedules", get(schedules))
         .route("/assets/htmx.min.js", get(htmx))
+        .route("/ui/login", get(session::login_page).post(session::login))
+        .route("/ui/logout", post(session::logout))
+        .route("/ui/queues/{queue}/{action}", post(session::queue_action))
+        .route("/ui/dead/{queue}/{id}/{action}", post(session::dead_action))
 }
 
 async fn htmx() -> Response {
@@ -49,7 +54,7 @@ async fn htmx() -> Response {
         .into_response()
 }
 
-fn page(title: &str, body: Markup) -> Markup {
+pub(crate) fn page(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -115,11 +120,18 @@ impl RunsFilter {
     }
 }
 
-async fn index() -> Markup {
+async fn index(MaybeSession(session): MaybeSession) -> Markup {
     let statuses = STATUSES.map(RunStatus::as_str);
     page(
         "dashboard",
         html! {
+            @match &session {
+                Some(session) => form method="post" action="/ui/logout" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    "Logged in: the buttons work. " button type="submit" { "log out" }
+                },
+                None => p { a href="/ui/login" { "Log in" } " to retry dead letters and pause queues." },
+            }
             (panel("queues", "Queues", "/ui/queues", "2s"))
             section {
                 h2 { "Recent runs" }
@@ -139,14 +151,30 @@ async fn index() -> Markup {
     )
 }
 
-async fn queues(State(state): State<AppState>) -> Result<Markup, ApiError> {
+async fn queues(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+) -> Result<Markup, ApiError> {
+    queues_panel(&state, session.as_ref()).await
+}
+
+/// The `hx-vals` of a button: the session's CSRF token.
+fn csrf_vals(session: &Session) -> String {
+    serde_json::json!({"csrf": session.csrf}).to_string()
+}
+
+/// Every queue's figures, with pause/resume buttons for a logged-in visitor.
+pub(crate) async fn queues_panel(
+    state: &AppState,
+    session: Option<&Session>,
+) -> Result<Markup, ApiError> {
     let mut all = Vec::new();
     for queue in state.services.known_queues().await? {
         all.push(queue.metrics().await?);
     }
     Ok(html! {
         table {
-            tr { th { "queue" } th { "pending" } th { "in flight" } th { "delayed" } th { "dead" } th { "paused" } th { "workers" } }
+            tr { th { "queue" } th { "pending" } th { "in flight" } th { "delayed" } th { "dead" } th { "paused" } th { "workers" } th {} }
             @for queue in &all {
                 tr data-queue=(queue.queue) {
                     td { (queue.queue) }
@@ -154,8 +182,15 @@ async fn queues(State(state): State<AppState>) -> Result<Markup, ApiError> {
                     td { (queue.in_flight) }
                     td { (queue.delayed) }
                     td { (queue.dead) }
-                    td { (if queue.paused { "paused" } else { "" }) }
+                    td.paused { (if queue.paused { "paused" } else { "" }) }
                     td title=(queue.workers.join(", ")) { (queue.workers_alive) }
+                    td {
+                        @if let Some(session) = session {
+                            @let action = if queue.paused { "resume" } else { "pause" };
+                            button hx-post=(format!("/ui/queues/{}/{action}", queue.queue))
+                                hx-vals=(csrf_vals(session)) hx-target="#queues" { (action) }
+                        }
+                    }
                 }
             }
         }
@@ -249,7 +284,18 @@ async fn run(
     ))
 }
 
-async fn dead(State(state): State<AppState>) -> Result<Markup, ApiError> {
+async fn dead(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+) -> Result<Markup, ApiError> {
+    dead_panel(&state, session.as_ref()).await
+}
+
+/// Every queue's dead letters, with retry and delete buttons for a logged-in visitor.
+pub(crate) async fn dead_panel(
+    state: &AppState,
+    session: Option<&Session>,
+) -> Result<Markup, ApiError> {
     let mut letters = Vec::new();
     for queue in state.services.known_queues().await? {
         let name = queue.keys().queue_name().to_owned();
@@ -260,11 +306,19 @@ async fn dead(State(state): State<AppState>) -> Result<Markup, ApiError> {
     Ok(html! {
         @if letters.is_empty() { p { "none" } } @else {
             table {
-                tr { th { "queue" } th { "id" } th { "failed at" } th { "reason" } th { "task" } }
+                tr { th { "queue" } th { "id" } th { "failed at" } th { "reason" } th { "task" } th {} }
                 @for (queue, letter) in &letters {
-                    tr {
+                    tr data-dead=(letter.id) {
                         td { (queue) } td { (letter.id) } td { (when(Some(letter.failed_at))) }
                         td { (letter.reason) } td { code { (letter.task) } }
+                        td {
+                            @if let Some(session) = session {
+                                @for action in ["retry", "delete"] {
+                                    button hx-post=(format!("/ui/dead/{queue}/{}/{action}", letter.id))
+                                        hx-vals=(csrf_vals(session)) hx-target="#dead" { (action) }
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -5,6 +5,7 @@ mod dashboard;
 mod error;
 mod openapi;
 mod routes;
+mod session;
 
 use std::time::Duration;
 

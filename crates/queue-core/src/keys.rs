@@ -77,6 +77,11 @@ impl Keys {
         format!("{}dead", self.base)
     }
 
+    /// A dashboard login session: its CSRF token, until it expires.
+    pub fn ui_session(&self, id: &str) -> String {
+        format!("{}ui:session:{id}", self.base)
+    }
+
     /// Present while the queue is paused: workers take no tasks.
     pub fn paused(&self) -> String {
         format!("{}paused", self.base)

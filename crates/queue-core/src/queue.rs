@@ -19,6 +19,7 @@ mod consumer;
 mod controls;
 mod dead;
 mod recovery;
+mod sessions;
 mod status;
 
 pub use consumer::{Consumer, Taken};

@@ -141,3 +141,102 @@ async fn the_dashboard_is_live_in_a_real_browser(db: PgPool) {
     );
     client.close().await.unwrap();
 }
+
+/// The buttons: only after a login with a valid key (a wrong one is refused), through an
+/// HttpOnly, SameSite=Strict session cookie, and only with the session's CSRF token.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn the_dashboard_buttons_need_a_login_and_its_csrf_token(db: PgPool) {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    services
+        .queue
+        .enqueue_raw(r#"{"site_name":"gone"}"#)
+        .await
+        .unwrap();
+    let mut consumer = services
+        .queue
+        .consumer(&redis.url, "w1", Duration::from_millis(100));
+    let raw = consumer.next().await.unwrap().unwrap();
+    services
+        .queue
+        .dead_letter("w1", &raw, "unknown site: gone")
+        .await
+        .unwrap();
+    let api = spawn_api(&services).await;
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, client) = browser(profile.path()).await;
+    let login = |key: &'static str| {
+        let client = client.clone();
+        let base = api.base.clone();
+        async move {
+            client.goto(&format!("{base}/ui/login")).await.unwrap();
+            let form = client.form(Locator::Css("form")).await.unwrap();
+            form.set_by_name("key", key).await.unwrap();
+            form.submit().await.unwrap();
+        }
+    };
+
+    // A wrong key: refused, and no button anywhere.
+    login("not-the-key").await;
+    assert!(text_of(&client, "main").await.contains("not a valid key"));
+    client.goto(&format!("{}/", api.base)).await.unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the dead letter listed",
+        || async {
+            text_of(&client, "#dead")
+                .await
+                .contains("unknown site")
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(client.find(Locator::Css("#dead button")).await.is_err());
+
+    // The key: buttons. Retry moves the dead letter back to the queue.
+    login(KEY).await;
+    assert!(text_of(&client, "main").await.contains("Logged in"));
+    eventually(Duration::from_secs(10), "the retry button", || async {
+        client.find(Locator::Css("#dead button")).await.ok()
+    })
+    .await
+    .click()
+    .await
+    .unwrap();
+    eventually(Duration::from_secs(10), "the dead letter gone", || async {
+        (text_of(&client, "#dead").await == "none").then_some(())
+    })
+    .await;
+    assert_eq!(services.queue.metrics().await.unwrap().pending, 1);
+    // Pause from its button.
+    client
+        .find(Locator::Css("tr[data-queue=scraping] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "the queue paused", || async {
+        services.queue.metrics().await.unwrap().paused.then_some(())
+    })
+    .await;
+
+    // The session cookie, and what a request without the right CSRF token gets.
+    let cookie = client.get_named_cookie("trawl_session").await.unwrap();
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+    let resume = format!("{}/ui/queues/scraping/resume", api.base);
+    for (with_cookie, csrf) in [(true, "forged"), (false, "forged")] {
+        let mut request = api.client.post(&resume).form(&[("csrf", csrf)]);
+        if with_cookie {
+            request = request.header("Cookie", format!("trawl_session={}", cookie.value()));
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 403);
+    }
+    assert!(
+        services.queue.metrics().await.unwrap().paused,
+        "still paused"
+    );
+    client.close().await.unwrap();
+}
