@@ -37,6 +37,9 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/dead", get(dead))
         .route("/ui/schedules", get(schedules))
         .route("/assets/htmx.min.js", get(htmx))
+        .route("/ui/workers", get(crate::browse::workers))
+        .route("/ui/postings", get(crate::browse::postings_page))
+        .route("/ui/postings/results", get(crate::browse::postings_results))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route("/ui/queues/{queue}/{action}", post(session::queue_action))
@@ -65,7 +68,7 @@ pub(crate) fn page(title: &str, body: Markup) -> Markup {
                 style { (maud::PreEscaped(STYLE)) }
             }
             body {
-                header { a href="/" { "trawl" } " · " a href="/openapi.json" { "API" } " · " a href="/metrics" { "metrics" } }
+                header { a href="/" { "trawl" } " · " a href="/ui/postings" { "postings" } " · " a href="/openapi.json" { "API" } " · " a href="/metrics" { "metrics" } }
                 main { (body) }
             }
         }
@@ -133,6 +136,7 @@ async fn index(MaybeSession(session): MaybeSession) -> Markup {
                 None => p { a href="/ui/login" { "Log in" } " to retry dead letters and pause queues." },
             }
             (panel("queues", "Queues", "/ui/queues", "2s"))
+            (panel("workers", "Workers", "/ui/workers", "2s"))
             section {
                 h2 { "Recent runs" }
                 form id="run-filter" hx-get="/ui/runs" hx-target="#runs" hx-trigger="change, submit" {
@@ -170,15 +174,17 @@ pub(crate) async fn queues_panel(
 ) -> Result<Markup, ApiError> {
     let mut all = Vec::new();
     for queue in state.services.known_queues().await? {
-        all.push(queue.metrics().await?);
+        let history = queue.depth_history().await?;
+        all.push((queue.metrics().await?, history));
     }
     Ok(html! {
         table {
-            tr { th { "queue" } th { "pending" } th { "in flight" } th { "delayed" } th { "dead" } th { "paused" } th { "workers" } th {} }
-            @for queue in &all {
+            tr { th { "queue" } th { "pending" } th { "last hour" } th { "in flight" } th { "delayed" } th { "dead" } th { "paused" } th { "workers" } th {} }
+            @for (queue, history) in &all {
                 tr data-queue=(queue.queue) {
                     td { (queue.queue) }
                     td.pending { (queue.pending) }
+                    td.history { (sparkline(history)) }
                     td { (queue.in_flight) }
                     td { (queue.delayed) }
                     td { (queue.dead) }
@@ -195,6 +201,37 @@ pub(crate) async fn queues_panel(
             }
         }
     })
+}
+
+/// The last hour's pending counts as a small line (the scheduler samples them each minute).
+fn sparkline(samples: &[(DateTime<Utc>, u64)]) -> Markup {
+    const WIDTH: f64 = 120.0;
+    const HEIGHT: f64 = 24.0;
+    let start = Utc::now() - chrono::Duration::hours(1);
+    let top = samples.iter().map(|s| s.1).max().unwrap_or(0).max(1) as f64;
+    let points: Vec<String> = samples
+        .iter()
+        .map(|(minute, pending)| {
+            let x =
+                3.0 + ((*minute - start).as_seconds_f64() / 3600.0).clamp(0.0, 1.0) * (WIDTH - 6.0);
+            let y = HEIGHT - 3.0 - (*pending as f64 / top) * (HEIGHT - 6.0);
+            format!("{x:.1},{y:.1}")
+        })
+        .collect();
+    let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
+    // SVG inside HTML has no void elements: each shape is closed explicitly (`{}`), or the
+    // next would nest inside it and not be drawn.
+    html! {
+        svg width=(WIDTH) height=(HEIGHT) role="img" {
+            title { "pending over the last hour; peak " (peak) }
+            rect width=(WIDTH) height=(HEIGHT) fill="#eef3f7" {}
+            @if let Some(last) = points.last() {
+                polyline points=(points.join(" ")) fill="none" stroke="#06b" stroke-width="1.5" {}
+                @let (x, y) = last.split_once(',').unwrap_or(("0", "0"));
+                circle cx=(x) cy=(y) r="2.5" fill="#06b" {}
+            }
+        }
+    }
 }
 
 fn when(time: Option<DateTime<Utc>>) -> String {

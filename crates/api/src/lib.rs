@@ -1,5 +1,6 @@
 //! trawl's HTTP API: queue depth, run status and results, manual scrape requests.
 mod auth;
+mod browse;
 mod config;
 mod dashboard;
 mod error;

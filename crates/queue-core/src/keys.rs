@@ -82,6 +82,11 @@ impl Keys {
         format!("{}ui:session:{id}", self.base)
     }
 
+    /// The pending count minute by minute over the last hour (the dashboard's chart).
+    pub fn depth_history(&self) -> String {
+        format!("{}depth", self.base)
+    }
+
     /// Present while the queue is paused: workers take no tasks.
     pub fn paused(&self) -> String {
         format!("{}paused", self.base)

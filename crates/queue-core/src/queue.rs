@@ -18,6 +18,7 @@ use crate::{Keys, QueueError, Task};
 mod consumer;
 mod controls;
 mod dead;
+mod history;
 mod recovery;
 mod sessions;
 mod status;

@@ -28,6 +28,7 @@ script!(DEAD_TAKE, "dead_take.lua");
 script!(SNAPSHOT, "snapshot.lua");
 script!(RETRY_LATER, "retry_later.lua");
 script!(PROMOTE, "promote.lua");
+script!(DEPTH_SAMPLE, "depth_sample.lua");
 script!(TAKE_BATCH, "take_batch.lua");
 script!(ACK, "ack.lua");
 script!(HOLD_IF_PAUSED, "hold_if_paused.lua");

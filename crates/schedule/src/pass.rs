@@ -82,6 +82,8 @@ pub async fn run_pass_at(
     recover_crashed(services, &mut stats).await?;
     for queue in services.known_queues().await? {
         stats.promoted += queue.promote_due().await?;
+        // The dashboard's last-hour chart: a sample a minute, whoever passes.
+        queue.record_depth().await?;
     }
     let reconciled = queue_core::reconcile(services, services.reconcile_grace).await?;
     for run_id in &reconciled.requeued {

@@ -52,7 +52,7 @@ pub struct PostingsParams {
 }
 
 impl PostingsParams {
-    fn parse(self) -> Result<PostingQuery, ApiError> {
+    pub(crate) fn parse(self) -> Result<PostingQuery, ApiError> {
         // A filter given empty filters nothing; a typed value given empty is malformed.
         let raw = |name: &str, value: Option<String>| -> Result<Option<String>, ApiError> {
             if let Some(value) = &value {

@@ -58,6 +58,14 @@ async fn text_of(client: &Client, css: &str) -> String {
     }
 }
 
+/// Waits until the element `css` shows `needle` (pages load and panels swap in the meantime).
+async fn until_text(client: &Client, css: &str, needle: &str) {
+    eventually(Duration::from_secs(10), needle, || async {
+        text_of(client, css).await.contains(needle).then_some(())
+    })
+    .await;
+}
+
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn the_dashboard_is_live_in_a_real_browser(db: PgPool) {
     let redis = TestRedis::new();
@@ -81,6 +89,10 @@ async fn the_dashboard_is_live_in_a_real_browser(db: PgPool) {
         .await
         .unwrap();
     let htmx = client.execute("return typeof htmx", vec![]).await.unwrap();
+    eventually(Duration::from_secs(10), "the workers panel", || async {
+        (text_of(&client, "#workers").await == "no live worker").then_some(())
+    })
+    .await;
     assert_eq!(htmx, "object", "htmx is served from the API itself");
 
     // A task enqueued through the API appears in the scraping queue's depth, no reload.
@@ -94,6 +106,18 @@ async fn the_dashboard_is_live_in_a_real_browser(db: PgPool) {
             (text_of(&client, "tr[data-queue=scraping] td.pending").await == "1").then_some(())
         },
     )
+    .await;
+    // A scheduler pass samples the depth: the last hour's line appears.
+    let (status, body) = read(api.post("/scheduler/run")).await;
+    assert_eq!(status, 200, "{body}");
+    eventually(Duration::from_secs(15), "the depth's line", || async {
+        client
+            .find(Locator::Css(
+                "tr[data-queue=scraping] td.history svg polyline",
+            ))
+            .await
+            .ok()
+    })
     .await;
     // And the run in the runs table (it polls every 5 s).
     eventually(Duration::from_secs(15), "the run in the table", || async {
@@ -178,44 +202,33 @@ async fn the_dashboard_buttons_need_a_login_and_its_csrf_token(db: PgPool) {
 
     // A wrong key: refused, and no button anywhere.
     login("not-the-key").await;
-    assert!(text_of(&client, "main").await.contains("not a valid key"));
+    until_text(&client, "main", "not a valid key").await;
     client.goto(&format!("{}/", api.base)).await.unwrap();
-    eventually(
-        Duration::from_secs(10),
-        "the dead letter listed",
-        || async {
-            text_of(&client, "#dead")
-                .await
-                .contains("unknown site")
-                .then_some(())
-        },
-    )
-    .await;
+    until_text(&client, "#dead", "unknown site").await;
     assert!(client.find(Locator::Css("#dead button")).await.is_err());
 
     // The key: buttons. Retry moves the dead letter back to the queue.
     login(KEY).await;
-    assert!(text_of(&client, "main").await.contains("Logged in"));
-    eventually(Duration::from_secs(10), "the retry button", || async {
-        client.find(Locator::Css("#dead button")).await.ok()
-    })
-    .await
-    .click()
-    .await
-    .unwrap();
+    until_text(&client, "main", "Logged in").await;
+    // A panel re-rendered between finding a button and clicking it: find it again.
+    let click = |css: &'static str| {
+        let client = client.clone();
+        async move {
+            eventually(Duration::from_secs(10), css, || async {
+                let button = client.find(Locator::Css(css)).await.ok()?;
+                button.click().await.ok()
+            })
+            .await;
+        }
+    };
+    click("#dead button").await;
     eventually(Duration::from_secs(10), "the dead letter gone", || async {
         (text_of(&client, "#dead").await == "none").then_some(())
     })
     .await;
     assert_eq!(services.queue.metrics().await.unwrap().pending, 1);
     // Pause from its button.
-    client
-        .find(Locator::Css("tr[data-queue=scraping] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click("tr[data-queue=scraping] button").await;
     eventually(Duration::from_secs(10), "the queue paused", || async {
         services.queue.metrics().await.unwrap().paused.then_some(())
     })
@@ -238,5 +251,73 @@ async fn the_dashboard_buttons_need_a_login_and_its_csrf_token(db: PgPool) {
         services.queue.metrics().await.unwrap().paused,
         "still paused"
     );
+    client.close().await.unwrap();
+}
+
+/// The postings page: a search in its form finds what it should, in the browser.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn the_postings_page_finds_what_it_should(db: PgPool) {
+    use crate::postings::{Row, insert};
+    let redis = TestRedis::new();
+    let api = spawn_api(&redis.services(&db)).await;
+    for (n, (title, location)) in [
+        ("Senior Rust Engineer", "Berlin"),
+        ("Python Data Engineer", "Paris"),
+        ("Pastry Chef", "Lyon"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let row = Row {
+            title,
+            company: "Acme",
+            location,
+            skills: "",
+            salary: None,
+            posted: None,
+            site: "demo",
+            description: "",
+        };
+        insert(&db, n, &row).await;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, client) = browser(profile.path()).await;
+    client
+        .goto(&format!("{}/ui/postings", api.base))
+        .await
+        .unwrap();
+    // The titles listed; empty while htmx is swapping the results (a row read mid-swap is gone).
+    let titles = || async {
+        let mut titles = Vec::new();
+        let rows = client.find_all(Locator::Css("tr.posting td a")).await;
+        for row in rows.unwrap_or_default() {
+            match row.text().await {
+                Ok(title) => titles.push(title),
+                Err(_) => return Vec::new(),
+            }
+        }
+        titles
+    };
+    eventually(Duration::from_secs(10), "every posting listed", || async {
+        (titles().await.len() == 3).then_some(())
+    })
+    .await;
+    let form = client.form(Locator::Css("#search")).await.unwrap();
+    form.set_by_name("q", "engineer -python").await.unwrap();
+    form.submit().await.unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the search's one posting",
+        || async { (titles().await == ["Senior Rust Engineer"]).then_some(()) },
+    )
+    .await;
+    let form = client.form(Locator::Css("#search")).await.unwrap();
+    form.set_by_name("q", "").await.unwrap();
+    form.set_by_name("location", "lyon").await.unwrap();
+    form.submit().await.unwrap();
+    eventually(Duration::from_secs(10), "the location filter", || async {
+        (titles().await == ["Pastry Chef"]).then_some(())
+    })
+    .await;
     client.close().await.unwrap();
 }

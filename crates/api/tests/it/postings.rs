@@ -6,18 +6,19 @@ use test_support::TestRedis;
 
 use crate::helpers::*;
 
-struct Row {
-    title: &'static str,
-    company: &'static str,
-    location: &'static str,
-    skills: &'static str,
-    salary: Option<(f64, f64)>,
-    posted: Option<&'static str>,
-    site: &'static str,
-    description: &'static str,
+pub(crate) struct Row {
+    pub title: &'static str,
+    pub company: &'static str,
+    pub location: &'static str,
+    pub skills: &'static str,
+    pub salary: Option<(f64, f64)>,
+    pub posted: Option<&'static str>,
+    pub site: &'static str,
+    pub description: &'static str,
 }
 
-async fn insert(db: &PgPool, n: usize, row: &Row) -> uuid::Uuid {
+/// Inserts posting `n` (the lower, the newer).
+pub(crate) async fn insert(db: &PgPool, n: usize, row: &Row) -> uuid::Uuid {
     let id = uuid::Uuid::new_v4();
     sqlx::query(
         "INSERT INTO jobs (job_id, site, external_id, job_title, company_name, location, \

@@ -381,3 +381,39 @@ async fn a_task_given_back_too_often_is_dead_lettered() -> anyhow::Result<()> {
     assert_eq!(queue.dead_letters(1).await?[0].reason, "it keeps failing");
     Ok(())
 }
+
+/// The depth's history: one sample a minute (a second in the same minute replaces the first),
+/// an hour kept, read back oldest first.
+#[tokio::test]
+async fn depth_is_sampled_once_a_minute_for_an_hour() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    for n in 0..3 {
+        queue
+            .enqueue(&test_task(format!("run_{n}"), Trigger::Manual))
+            .await?;
+    }
+    assert_eq!(queue.record_depth().await?, 3);
+    queue
+        .enqueue(&test_task("run_3".into(), Trigger::Manual))
+        .await?;
+    assert_eq!(queue.record_depth().await?, 4);
+    let history = queue.depth_history().await?;
+    // Two passes in one minute leave one sample (unless the minute turned between them).
+    assert!(matches!(history.len(), 1 | 2), "{history:?}");
+    assert_eq!(history.last().map(|s| s.1), Some(4));
+    // A sample older than an hour is dropped at the next one.
+    let key = queue.keys().depth_history();
+    let old = chrono::Utc::now().timestamp_millis() - 2 * 3600 * 1000;
+    let _: () = redis_cmd(
+        &redis.pool,
+        redis::cmd("ZADD")
+            .arg(&key)
+            .arg(old)
+            .arg(format!("{old}:9")),
+    )
+    .await;
+    queue.record_depth().await?;
+    assert!(queue.depth_history().await?.iter().all(|s| s.1 != 9));
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! More of the dashboard: the postings page (search and browse, the API's `GET /jobs/postings`
+//! in a form) and the workers panel (each live worker and the tasks it holds).
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use maud::{Markup, html};
+use queue_core::Task;
+use trawl_scrape_runs::search::search_postings;
+
+use crate::dashboard::page;
+use crate::routes::postings::PostingsParams;
+use crate::{ApiError, AppState};
+
+/// What the search form holds; a plain (script-less) submit brings it back filled in.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SearchForm {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    company: String,
+    #[serde(default)]
+    has_salary: String,
+}
+
+pub async fn postings_page(form: Result<Query<SearchForm>, QueryRejection>) -> Markup {
+    // Anything unreadable in it: an empty form.
+    let form = form.map(|Query(form)| form).unwrap_or_default();
+    page(
+        "postings",
+        html! {
+            h2 { "Postings" }
+            form id="search" hx-get="/ui/postings/results" hx-target="#postings" hx-trigger="submit, change" {
+                input name="q" value=(form.q) placeholder="search: rust -java \"data engineer\"" size="40";
+                input name="location" value=(form.location) placeholder="location";
+                input name="company" value=(form.company) placeholder="company";
+                select name="has_salary" {
+                    option value="" { "salary or not" }
+                    option value="true" selected[form.has_salary == "true"] { "with a salary" }
+                }
+                button type="submit" { "search" }
+            }
+            div id="postings" hx-get="/ui/postings/results" hx-include="#search" hx-trigger="load" { "loading…" }
+        },
+    )
+}
+
+/// A page of results; `more` fetches the next one into the same place.
+pub async fn postings_results(
+    State(state): State<AppState>,
+    params: Result<Query<std::collections::HashMap<String, String>>, QueryRejection>,
+) -> Result<Markup, ApiError> {
+    let Query(mut params) =
+        params.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    // The form sends its empty fields too: an empty field filters nothing here.
+    params.retain(|_, value| !value.trim().is_empty());
+    let params: PostingsParams = serde_json::from_value(serde_json::json!(params))
+        .map_err(|err| ApiError::bad_request(err.to_string()))?;
+    let query = params.parse()?;
+    let found = search_postings(&state.services.db, &query).await?;
+    let salary = |min: Option<f64>, max: Option<f64>, currency: Option<&str>| match (min, max) {
+        (None, None) => String::new(),
+        (min, max) => format!(
+            "{}–{} {}",
+            min.map(|v| format!("{v:.0}")).unwrap_or_default(),
+            max.map(|v| format!("{v:.0}")).unwrap_or_default(),
+            currency.unwrap_or("")
+        ),
+    };
+    Ok(html! {
+        @if found.postings.is_empty() { p { "no posting matches" } } @else {
+            table {
+                tr { th { "title" } th { "company" } th { "location" } th { "salary" } th { "posted" } th { "site" } }
+                @for posting in &found.postings {
+                    tr.posting {
+                        td { a href=(posting.url) { (posting.job_title) } }
+                        td { (posting.company_name.as_deref().unwrap_or("")) }
+                        td { (posting.location) }
+                        td { (salary(posting.salary_min, posting.salary_max, posting.salary_currency.as_deref())) }
+                        td { (posting.posted_date.map(|d| d.to_string()).unwrap_or_default()) }
+                        td { (posting.site) }
+                    }
+                }
+            }
+            @if let Some(next) = &found.next {
+                button hx-get=(format!("/ui/postings/results?cursor={next}")) hx-include="#search"
+                    hx-target="#postings" { "more" }
+            }
+        }
+    })
+}
+
+/// Every live worker of every queue and what it holds right now.
+pub async fn workers(State(state): State<AppState>) -> Result<Markup, ApiError> {
+    let mut rows = Vec::new();
+    for queue in state.services.known_queues().await? {
+        let name = queue.keys().queue_name().to_owned();
+        for worker in queue.live_workers().await? {
+            let held: Vec<String> = queue
+                .inflight(&worker)
+                .await?
+                .iter()
+                .map(|raw| match Task::parse_bytes(raw) {
+                    Ok(task) => {
+                        let what = task
+                            .payload
+                            .get("site_name")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_owned)
+                            .or(task.run_id)
+                            .unwrap_or_default();
+                        format!("{} {what}", task.kind.as_deref().unwrap_or("scrape"))
+                    }
+                    Err(_) => "an unreadable task".to_owned(),
+                })
+                .collect();
+            rows.push((name.clone(), worker, held));
+        }
+    }
+    Ok(html! {
+        @if rows.is_empty() { p { "no live worker" } } @else {
+            table {
+                tr { th { "worker" } th { "queue" } th { "running" } }
+                @for (queue, worker, held) in &rows {
+                    tr { td { (worker) } td { (queue) } td { (held.join(", ")) } }
+                }
+            }
+        }
+    })
+}
