@@ -63,6 +63,8 @@ pub(crate) fn page(title: &str, body: Markup) -> Markup {
         html lang="en" {
             head {
                 meta charset="utf-8";
+                // No favicon: without this the browser asks for /favicon.ico, a 404 on its console.
+                link rel="icon" href="data:,";
                 title { (title) " · trawl" }
                 script src="/assets/htmx.min.js" {}
                 style { (maud::PreEscaped(STYLE)) }

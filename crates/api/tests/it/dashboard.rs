@@ -1,5 +1,5 @@
 //! The dashboard in a real headless Chromium (Debian's chromium and chromedriver, through
-//! fantoccini): it loads with htmx and no script or request error, a task enqueued through the API shows in
+//! fantoccini): it loads with htmx and nothing on the browser's console, a task enqueued through the API shows in
 //! the queue's depth without a reload, a run's page shows its attempts, and the screenshot
 //! `docs/dashboard.png` is the page as this test saw it.
 use std::process::{Child, Command, Stdio};
@@ -38,6 +38,8 @@ async fn browser(profile: &std::path::Path) -> (Driver, Client) {
                         "--disable-dev-shm-usage", "--window-size=1280,900",
                         format!("--user-data-dir={}", profile.display())]}),
     );
+    // The browser's console, read back with `BrowserLog`.
+    capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
     let url = format!("http://127.0.0.1:{}", driver.1);
     let client = eventually(Duration::from_secs(20), "chromedriver", || async {
         ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -48,6 +50,39 @@ async fn browser(profile: &std::path::Path) -> (Driver, Client) {
     })
     .await;
     (driver, client)
+}
+
+/// chromedriver's console log of the page (`POST /session/{id}/se/log`), which fantoccini has
+/// no call for: every message since the last read.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(r#"{"type": "browser"}"#.to_owned()),
+        )
+    }
+}
+
+/// The console's errors (level SEVERE) since the last read.
+async fn console_errors(client: &Client) -> Vec<String> {
+    let log = client.issue_cmd(BrowserLog).await.expect("the console log");
+    log.as_array()
+        .expect("a list of entries")
+        .iter()
+        .filter(|entry| entry["level"] == "SEVERE")
+        .map(|entry| entry["message"].to_string())
+        .collect()
 }
 
 /// The text of the element `css`, or "" while it is not there.
@@ -152,6 +187,8 @@ async fn the_dashboard_is_live_in_a_real_browser(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(errors, json!([]), "no script or request error on the page");
+    // And nothing on the console, from the first load on.
+    assert_eq!(console_errors(&client).await, Vec::<String>::new());
 
     // One run's page: its status and attempts table.
     client
@@ -319,5 +356,6 @@ async fn the_postings_page_finds_what_it_should(db: PgPool) {
         (titles().await == ["Pastry Chef"]).then_some(())
     })
     .await;
+    assert_eq!(console_errors(&client).await, Vec::<String>::new());
     client.close().await.unwrap();
 }
