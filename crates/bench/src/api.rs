@@ -10,7 +10,7 @@ use queue_core::CommonConfig;
 #[derive(Debug, clap::Args)]
 pub struct Options {
     #[command(flatten)]
-    servers: crate::Servers,
+    servers: crate::common::Servers,
     /// Postings in the searched table.
     #[arg(long, default_value_t = 100_000)]
     postings: i32,

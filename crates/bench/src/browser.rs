@@ -86,7 +86,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     );
     println!(
         "peak RSS of this process      : {:8.1} MB (the worker side; browsers are separate processes)",
-        crate::peak_rss_mb()?
+        crate::common::peak_rss_mb()?
     );
     stop.cancel();
     Ok(())

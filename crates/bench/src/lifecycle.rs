@@ -12,7 +12,7 @@ use trawl_tasks::{Handler, HandlerError, RunContext};
 #[derive(Debug, clap::Args)]
 pub struct Options {
     #[command(flatten)]
-    servers: crate::Servers,
+    servers: crate::common::Servers,
     /// Runs through the whole lifecycle.
     #[arg(long, default_value_t = 20_000)]
     tasks: usize,

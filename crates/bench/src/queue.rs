@@ -149,7 +149,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
     println!(
         "bench process peak RSS          : {:>10.1} MB",
-        crate::peak_rss_mb()?
+        crate::common::peak_rss_mb()?
     );
     clear(&pool, &keys).await?;
     Ok(())
@@ -351,7 +351,7 @@ async fn idle_worker_rss(redis_url: &str, prefix: &str) -> anyhow::Result<Option
         .spawn()?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pid = child.id().context("worker exited early")?;
-    let rss = crate::proc_status_mb(&format!("/proc/{pid}/status"), "VmRSS:")?;
+    let rss = crate::common::proc_status_mb(&format!("/proc/{pid}/status"), "VmRSS:")?;
     child.kill().await?;
     Ok(Some(rss))
 }
