@@ -281,11 +281,7 @@ pub async fn execute(
             queue_of(services, queue.as_deref())?.metrics().await?,
         )?),
         Command::Queue(QueueCommand::List) => {
-            let mut all = Vec::new();
-            for queue in services.known_queues().await? {
-                all.push(queue.metrics().await?);
-            }
-            Ok(json!({"queues": all}))
+            Ok(json!({"queues": services.all_queue_metrics().await?}))
         }
         Command::Enqueue {
             site_name,

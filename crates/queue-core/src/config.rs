@@ -204,4 +204,18 @@ impl Services {
         queues.extend(names.iter().map(|name| self.queue_named(name)));
         Ok(queues)
     }
+
+    /// The figures of every queue in use (`known_queues`), the home queue first.
+    pub async fn all_queue_metrics(&self) -> Result<Vec<crate::QueueMetrics>, QueueError> {
+        let mut all = Vec::new();
+        for queue in self.known_queues().await? {
+            all.push(queue.metrics().await?);
+        }
+        Ok(all)
+    }
+
+    /// Browser slots (BROWSER_GLOBAL_SLOTS) held across all workers right now.
+    pub async fn browser_slots_held(&self) -> Result<u64, QueueError> {
+        crate::slots::held(&self.redis, &self.keys().browser_slots()).await
+    }
 }

@@ -81,15 +81,7 @@ impl SlotSemaphore {
 
     /// Slots held right now (expired leases not counted).
     pub async fn held(&self) -> Result<u64, QueueError> {
-        let mut conn = self.pool.get().await?;
-        let (seconds, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
-        let now_ms = seconds * 1000 + micros / 1000;
-        Ok(redis::cmd("ZCOUNT")
-            .arg(&self.key)
-            .arg(now_ms + 1)
-            .arg("+inf")
-            .query_async(&mut conn)
-            .await?)
+        held(&self.pool, &self.key).await
     }
 
     /// Waits up to `wait` for a free slot; the slot is held until the returned lease is dropped
@@ -160,4 +152,17 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
+}
+
+/// Slots of the semaphore at `key` held right now (leases unexpired by Redis's clock).
+pub(crate) async fn held(pool: &Pool, key: &str) -> Result<u64, QueueError> {
+    let mut conn = pool.get().await?;
+    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
+    let now_ms = seconds * 1000 + micros / 1000;
+    Ok(redis::cmd("ZCOUNT")
+        .arg(key)
+        .arg(now_ms + 1)
+        .arg("+inf")
+        .query_async(&mut conn)
+        .await?)
 }

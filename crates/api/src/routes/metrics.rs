@@ -1,11 +1,10 @@
 //! `GET /metrics` (Prometheus text format) and the per-request counting every route gets.
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{counter, gauge, histogram};
-use queue_core::SlotSemaphore;
 use telemetry::metric;
 
 use crate::openapi::ReadErrors;
@@ -22,8 +21,7 @@ use crate::{ApiError, AppState};
 )]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let services = &state.services;
-    for queue in services.known_queues().await? {
-        let depth = queue.metrics().await?;
+    for depth in services.all_queue_metrics().await? {
         let name = depth.queue;
         gauge!(metric::QUEUE_PENDING, "queue" => name.clone()).set(depth.pending as f64);
         gauge!(metric::QUEUE_IN_FLIGHT, "queue" => name.clone()).set(depth.in_flight as f64);
@@ -33,16 +31,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
             .set(f64::from(u8::from(depth.paused)));
         gauge!(metric::WORKERS_ALIVE, "queue" => name).set(depth.workers_alive as f64);
     }
-    // Only `held` is asked of it: capacity, lease and wait do not matter here.
-    let slots = SlotSemaphore::new(
-        services.redis.clone(),
-        services.keys(),
-        0,
-        Duration::ZERO,
-        Duration::ZERO,
-        Default::default(),
-    );
-    gauge!(metric::BROWSER_SLOTS_IN_USE).set(slots.held().await? as f64);
+    gauge!(metric::BROWSER_SLOTS_IN_USE).set(services.browser_slots_held().await? as f64);
     Ok(metric::exposition(metric::render(&state.metrics)).into_response())
 }
 

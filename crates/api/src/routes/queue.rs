@@ -47,10 +47,7 @@ fn chosen(
     responses((status = 200, description = "Every queue in use with its figures", body = Success), ReadErrors)
 )]
 pub async fn queues(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let mut all = Vec::new();
-    for queue in state.services.known_queues().await? {
-        all.push(queue.metrics().await?);
-    }
+    let all = state.services.all_queue_metrics().await?;
     Ok(success(StatusCode::OK, json!({"queues": all})))
 }
 

@@ -20,6 +20,24 @@ fn worker() -> Command {
     command
 }
 
+/// A metrics address already taken is a startup error naming METRICS_BIND, not a worker
+/// running with no metrics.
+#[test]
+fn a_metrics_address_in_use_is_refused_at_startup() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = worker()
+        .env("METRICS_BIND", &address)
+        .output()
+        .expect("worker runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("METRICS_BIND={address}")),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_bad_value_is_refused_at_startup_naming_its_variable() {
     for (variable, value) in [
@@ -28,6 +46,7 @@ fn a_bad_value_is_refused_at_startup_naming_its_variable() {
         ("PAGE_TIMEOUT", "0"),
         ("DOMAIN_RATE", "-1"),
         ("MAX_DELIVERIES", "0"),
+        ("METRICS_BIND", "nowhere"),
     ] {
         let output = worker().env(variable, value).output().expect("worker runs");
         assert!(!output.status.success(), "{variable}={value} was accepted");
