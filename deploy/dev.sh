@@ -340,6 +340,7 @@ cmd_test() {
   log "running the test suite (REDIS_URL=$REDIS_URL)"
   need_nextest
   need_schemathesis
+  need_sklearn
   cargo nextest run --workspace --no-fail-fast
 }
 
@@ -353,6 +354,18 @@ need_schemathesis() {
     "$venv/bin/pip" install --quiet "schemathesis>=4,<5"
   fi
   export SCHEMATHESIS="$venv/bin/schemathesis"
+}
+
+# scikit-learn (PyPI): the pipeline's TF-IDF scores are checked against its TfidfVectorizer,
+# and `trawl-bench pipeline` times it beside ours. A venv of its own, once per machine.
+need_sklearn() {
+  local venv="$TOOLS/sklearn"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sklearn' 2>/dev/null; then
+    log "installing scikit-learn into $venv (once per machine)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "scikit-learn>=1.5,<2"
+  fi
+  export TRAWL_SKLEARN_PYTHON="$venv/bin/python"
 }
 
 # cargo-nextest runs every test in a process of its own: the tests that read the process-wide

@@ -29,6 +29,10 @@ pub struct ApiConfig {
     /// Seconds one HTTP request of a sync-mode scrape may take.
     #[arg(long, env = "PAGE_TIMEOUT", default_value_t = 30)]
     pub page_timeout: u64,
+    /// Where pipeline alerts raised by `POST /scheduler/run` passes are POSTed; unset: logged
+    /// and counted only.
+    #[arg(long, env = "ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<url::Url>,
 }
 
 impl ApiConfig {
@@ -60,6 +64,7 @@ impl ApiConfig {
             keys,
             sync_timeout: Duration::from_secs(sync_timeout),
             scheduler_batch: 100,
+            alerts: trawl_pipeline::Alerts::new(self.alert_webhook_url.clone()),
         })
     }
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub sync_timeout: Duration,
     /// Most sites one `POST /scheduler/run` pass schedules.
     pub scheduler_batch: i64,
+    /// Where the pipelines' alerts from `POST /scheduler/run` passes go.
+    pub alerts: trawl_pipeline::Alerts,
     /// The process's Prometheus recorder, rendered by `GET /metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
@@ -91,6 +93,17 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::queue::upsert_schedule
         ))
         .routes(routes!(routes::queue::delete_schedule))
+        .routes(routes!(routes::pipeline::pipelines))
+        .routes(routes!(routes::pipeline::upsert_pipeline))
+        .routes(routes!(routes::pipeline::run_pipeline))
+        .routes(routes!(routes::pipeline::batches))
+        .routes(routes!(routes::pipeline::batch))
+        .routes(routes!(routes::pipeline::rerun))
+        .routes(routes!(routes::pipeline::rollback))
+        .routes(routes!(routes::pipeline::status))
+        .routes(routes!(routes::pipeline::list_models))
+        .routes(routes!(routes::pipeline::activate_model))
+        .routes(routes!(routes::pipeline::similar))
 }
 
 /// The OpenAPI description the API serves at `/openapi.json`.

@@ -11,6 +11,7 @@ use crate::openapi::{ErrorEnvelope, ReadErrors, Success};
 use crate::{ApiError, AppState, success};
 
 pub(crate) mod metrics;
+pub(crate) mod pipeline;
 pub(crate) mod postings;
 pub(crate) mod queue;
 pub(crate) mod scrape;

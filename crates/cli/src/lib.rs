@@ -7,6 +7,8 @@ use serde_json::json;
 use trawl_scrape_runs::ScrapeTask;
 use trawl_scrape_runs::sites::NewSite;
 
+mod pipeline;
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Apply the database migrations.
@@ -27,6 +29,12 @@ pub enum Command {
     Cancel { run_id: String },
     /// Search the stored postings (the API's GET /jobs/postings), newest first.
     Postings(PostingsArgs),
+    /// The daily batch pipeline: definitions, batches, re-runs, rollbacks, monitoring.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
+    /// The pipeline's TF-IDF models: list, activate (roll back).
+    #[command(subcommand)]
+    Model(pipeline::ModelCommand),
     /// Queue a manual run of a site now (the same task the API's POST /jobs/scrape queues).
     Enqueue {
         site_name: String,
@@ -277,6 +285,8 @@ pub async fn execute(
                 search_postings(&services.db, &query).await?,
             )?)
         }
+        Command::Pipeline(command) => pipeline::execute(services, command).await,
+        Command::Model(command) => pipeline::execute_model(services, command).await,
         Command::Queue(QueueCommand::Status { queue }) => Ok(serde_json::to_value(
             queue_of(services, queue.as_deref())?.metrics().await?,
         )?),

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use queue_core::{QueueError, Services, StoreError, Task, Trigger};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
+use trawl_pipeline::Alerts;
 use trawl_scrape_runs::ScrapeTask;
 use trawl_scrape_runs::sites::SiteSchedule;
 
@@ -20,6 +21,8 @@ pub enum PassError {
     Reconcile(#[from] queue_core::ReconcileError),
     #[error(transparent)]
     Submit(#[from] queue_core::SubmitError),
+    #[error(transparent)]
+    Pipeline(#[from] trawl_pipeline::PipelineError),
 }
 
 /// What a pass did; the latest is kept in Redis for `GET /scheduler/status`.
@@ -53,6 +56,10 @@ pub struct PassStats {
     pub lost: u32,
     /// The runs this pass queued.
     pub run_ids: Vec<String>,
+    /// What the pipelines' sweep found: slow stages and batches, batches stopped past their
+    /// SLA, stages whose run ended outside them.
+    #[serde(default)]
+    pub pipelines: trawl_pipeline::Swept,
 }
 
 /// Runs one pass over at most `batch` due sites. Failures of single sites are counted and
@@ -62,7 +69,17 @@ pub async fn run_pass(
     origin: &str,
     batch: i64,
 ) -> Result<PassStats, PassError> {
-    run_pass_at(services, origin, batch, Utc::now()).await
+    run_pass_alerting(services, origin, batch, &Alerts::default()).await
+}
+
+/// `run_pass` whose pipeline alerts also go to `alerts`' webhook.
+pub async fn run_pass_alerting(
+    services: &Services,
+    origin: &str,
+    batch: i64,
+    alerts: &Alerts,
+) -> Result<PassStats, PassError> {
+    pass(services, origin, batch, Utc::now(), alerts).await
 }
 
 /// `run_pass` as if it were `now`: what is due, and when each site runs next, are reckoned
@@ -72,6 +89,16 @@ pub async fn run_pass_at(
     origin: &str,
     batch: i64,
     now: DateTime<Utc>,
+) -> Result<PassStats, PassError> {
+    pass(services, origin, batch, now, &Alerts::default()).await
+}
+
+async fn pass(
+    services: &Services,
+    origin: &str,
+    batch: i64,
+    now: DateTime<Utc>,
+    alerts: &Alerts,
 ) -> Result<PassStats, PassError> {
     let mut stats = PassStats {
         origin: origin.to_owned(),
@@ -111,6 +138,7 @@ pub async fn run_pass_at(
         }
     }
     crate::recurring::fire_due(services, batch, now, &mut stats).await?;
+    stats.pipelines = trawl_pipeline::sweep(services, alerts).await?;
     stats.finished_at = Some(Utc::now());
     record(services, &stats).await?;
     Ok(stats)

@@ -18,6 +18,10 @@ pub struct SchedulerConfig {
     /// Milliseconds the leader lease lasts unless renewed; a follower takes over within it.
     #[arg(long, env = "LEADER_TTL_MS", default_value_t = 15_000)]
     pub leader_ttl_ms: u64,
+    /// Where pipeline alerts (a batch past its SLA, a stage too slow) are POSTed as
+    /// Slack-style JSON; unset: logged and counted only.
+    #[arg(long, env = "ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<url::Url>,
     #[command(flatten)]
     pub metrics: telemetry::metric::MetricsConfig,
 }
@@ -34,6 +38,7 @@ impl SchedulerConfig {
             batch,
             id: new_scheduler_id(),
             leader_ttl: Duration::from_millis(leader_ttl_ms),
+            alerts: trawl_pipeline::Alerts::new(self.alert_webhook_url.clone()),
         })
     }
 }

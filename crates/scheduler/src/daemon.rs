@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{error, info, warn};
 
-use crate::run_pass;
+use crate::run_pass_alerting;
 
 pub struct Scheduler {
     pub services: Services,
@@ -24,6 +24,8 @@ pub struct Scheduler {
     pub batch: i64,
     /// The leader lease lasts this long unless renewed (every third of it).
     pub leader_ttl: Duration,
+    /// Where the pipelines' alerts go (ALERT_WEBHOOK_URL).
+    pub alerts: trawl_pipeline::Alerts,
 }
 
 impl Scheduler {
@@ -48,7 +50,8 @@ impl Scheduler {
             if leading.load(Ordering::SeqCst) {
                 // Not cancelled midway: a pass is short, and stopping between a site's lock and
                 // its enqueue would leave a queued run without a task until the reconciler.
-                let pass = run_pass(&self.services, &origin, self.batch).await;
+                let pass =
+                    run_pass_alerting(&self.services, &origin, self.batch, &self.alerts).await;
                 let result = if pass.is_ok() { "ok" } else { "failed" };
                 counter!(metric::SCHEDULER_PASSES, "result" => result).increment(1);
                 match pass {

@@ -4,4 +4,6 @@ mod daemon;
 
 pub use config::SchedulerConfig;
 pub use daemon::{Scheduler, new_scheduler_id};
-pub use trawl_schedule::{PassError, PassStats, SchedulerStatus, run_pass, run_pass_at, status};
+pub use trawl_schedule::{
+    PassError, PassStats, SchedulerStatus, run_pass, run_pass_alerting, run_pass_at, status,
+};

@@ -157,6 +157,59 @@ fn page(mut postings: Vec<PublicPosting>, limit: i64) -> PostingPage {
     PostingPage { postings, next }
 }
 
+/// Postings among `ranked` (ids, best first) that pass the query's filters other than `q`,
+/// in `ranked`'s order: the TF-IDF ranking of `GET /jobs/postings?rank=tfidf`.
+pub async fn filter_ranked(
+    pool: &PgPool,
+    query: &PostingQuery,
+    ranked: &[Uuid],
+) -> Result<Vec<PublicPosting>, StoreError> {
+    Ok(sqlx::query_as!(
+        PublicPosting,
+        r#"SELECT job_id, site, job_title, company_name, location, is_remote, department,
+                  posted_date, salary_min, salary_max, salary_currency, salary_period,
+                  skills_required, url, data_quality_score, first_seen_at, last_seen_at,
+                  NULL::text AS job_description
+           FROM jobs
+           WHERE job_id = ANY($1)
+             AND ($2::text IS NULL OR site = $2)
+             AND ($3::text IS NULL OR company_name ILIKE $3)
+             AND ($4::text IS NULL OR location ILIKE $4)
+             AND ($5::text IS NULL OR skills_required ILIKE $5)
+             AND ($6::date IS NULL OR posted_date >= $6)
+             AND ($7::bool IS NULL OR has_salary = $7)
+             AND ($8::float8 IS NULL OR coalesce(salary_max, salary_min) >= $8)
+           ORDER BY array_position($1, job_id)
+           LIMIT $9"#,
+        ranked,
+        query.site,
+        contains_pattern(&query.company),
+        contains_pattern(&query.location),
+        contains_pattern(&query.skill),
+        query.posted_since,
+        query.has_salary,
+        query.salary_at_least,
+        query.limit.clamp(1, MAX_PAGE),
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// These postings (descriptions left out), in no particular order.
+pub async fn postings_by_id(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<PublicPosting>, StoreError> {
+    Ok(sqlx::query_as!(
+        PublicPosting,
+        r#"SELECT job_id, site, job_title, company_name, location, is_remote, department,
+                  posted_date, salary_min, salary_max, salary_currency, salary_period,
+                  skills_required, url, data_quality_score, first_seen_at, last_seen_at,
+                  NULL::text AS job_description
+           FROM jobs WHERE job_id = ANY($1)"#,
+        ids,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// One posting, description included.
 pub async fn get_posting(pool: &PgPool, job_id: Uuid) -> Result<Option<PublicPosting>, StoreError> {
     Ok(sqlx::query_as!(

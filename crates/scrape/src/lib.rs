@@ -5,7 +5,9 @@ pub mod definition;
 pub mod demo_board;
 mod error;
 mod fetch;
+pub mod intake;
 pub mod jsonld;
+pub mod location;
 mod pace;
 mod posting;
 mod robots;
@@ -13,6 +15,8 @@ pub mod salary;
 mod scrape;
 mod site;
 pub mod skills;
+pub mod text;
+pub mod validate;
 
 pub use apis::{AdzunaCredentials, AdzunaSpec, AtsSpec};
 pub use browser::{BrowserPool, BrowserSettings, BrowserSlots, SlotLease};
@@ -26,6 +30,6 @@ pub use posting::{
 pub use robots::ROBOTS_AGENT;
 pub use scrape::{
     MAX_BACKOFF, PARTIAL_ERROR_RATIO, PageError, Politeness, ScrapeReport, ScrapeRequest,
-    ScrapeStatus, backoff, scrape,
+    ScrapeStatus, backoff, scrape, scrape_into,
 };
 pub use site::{DemoBoardSpec, SearchDefaults, SiteSpec, SourceKind};

@@ -2,20 +2,17 @@
 //! fields, URL and salary checks, HTML stripped, skills extracted, a quality score) and a stable
 //! identity, so the same posting seen again updates one row.
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::skills;
+use crate::validate::{Rules, parse_date};
 
 /// Namespace of trawl's posting ids (UUID v5), fixed forever: changing it would duplicate every row.
 pub const POSTING_NAMESPACE: Uuid = Uuid::from_u128(0x6f0c_5b2e_8a4d_4c1e_9b57_31d2_a8e4_f019);
 
-/// Shortest and longest acceptable title. Seed 002 asked for more than 10 characters, which
-/// refuses real titles such as "Barista" or "Nurse"; 3 still catches empty and junk titles.
-const TITLE_LEN: std::ops::RangeInclusive<usize> = 3..=500;
-
 /// What a source read off a page, before any checking.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RawPosting {
     pub external_id: Option<String>,
     pub title: Option<String>,
@@ -35,7 +32,7 @@ pub struct RawPosting {
 }
 
 /// A checked, cleaned posting: one row of `jobs`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Posting {
     pub job_id: Uuid,
     pub site: String,
@@ -79,7 +76,18 @@ pub struct Provenance<'a> {
 }
 
 impl RawPosting {
-    pub fn normalize(mut self, from: &Provenance<'_>) -> Result<Posting, InvalidPosting> {
+    /// Validates (the scrape path's rules, a bad date read as today) and enriches.
+    pub fn normalize(self, from: &Provenance<'_>) -> Result<Posting, InvalidPosting> {
+        let today = chrono::Utc::now().date_naive();
+        let checked = crate::validate::validate(self, &Rules::SCRAPE, today, &mut Vec::new())
+            .map_err(|refusal| InvalidPosting(refusal.message))?;
+        Ok(checked.enrich(from))
+    }
+
+    /// Seed 002's enrich stage on a posting that passed [`crate::validate::validate`]: HTML
+    /// stripped, white space folded, salary read from text and made yearly, location
+    /// standardized, skills extracted, a quality score, and the posting's identity.
+    pub fn enrich(mut self, from: &Provenance<'_>) -> Posting {
         if self.salary_min.is_none()
             && self.salary_max.is_none()
             && let Some(parsed) = self.salary_text.as_deref().and_then(crate::salary::parse)
@@ -89,29 +97,19 @@ impl RawPosting {
             self.salary_currency = parsed.currency.map(str::to_owned);
             self.salary_period = parsed.period.map(str::to_owned);
         }
-        let title = clean_text(self.title.as_deref().unwrap_or_default());
-        let title_len = title.chars().count();
-        if !TITLE_LEN.contains(&title_len) {
-            return Err(InvalidPosting(format!(
-                "title must be {}..={} characters, got {title_len}",
-                TITLE_LEN.start(),
-                TITLE_LEN.end()
-            )));
+        if let Some(period) = self.salary_period.as_deref()
+            && let Some((min, max)) = yearly_range(self.salary_min, self.salary_max, period)
+        {
+            (self.salary_min, self.salary_max) = (min, max);
+            self.salary_period = Some("YEAR".into());
         }
+        let title = clean_text(self.title.as_deref().unwrap_or_default());
         let url = self
             .url
             .as_deref()
             .map(str::trim)
             .unwrap_or_default()
             .to_owned();
-        match url::Url::parse(&url) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
-            _ => {
-                return Err(InvalidPosting(format!(
-                    "url is not an http(s) URL: {url:?}"
-                )));
-            }
-        }
         let external_id = self
             .external_id
             .map(|id| id.trim().to_owned())
@@ -127,12 +125,7 @@ impl RawPosting {
             .as_deref()
             .map(clean_text)
             .filter(|c| !c.is_empty());
-        let location = self
-            .location
-            .as_deref()
-            .map(clean_text)
-            .filter(|l| !l.is_empty())
-            .unwrap_or_else(|| "Unknown".to_owned());
+        let location = crate::location::standardize(self.location.as_deref().unwrap_or_default());
         let (salary_min, salary_max) = checked_salary(self.salary_min, self.salary_max);
         let has_salary = salary_min.is_some() || salary_max.is_some();
         let found = skills::extract(&format!(
@@ -190,7 +183,27 @@ impl RawPosting {
                 .filter(|d| !d.is_empty()),
         };
         posting.content_hash = content_hash(&posting);
-        Ok(posting)
+        posting
+    }
+}
+
+/// A salary range paid per `period` made yearly; None when the period is not one it knows.
+fn yearly_range(
+    min: Option<f64>,
+    max: Option<f64>,
+    period: &str,
+) -> Option<(Option<f64>, Option<f64>)> {
+    let year = |amount: Option<f64>| match amount {
+        None => Some(None),
+        Some(amount) => crate::salary::yearly(amount, period).map(Some),
+    };
+    Some((year(min)?, year(max)?))
+}
+
+impl Posting {
+    /// Days from the posting's date to `today` (seed 002's computed field).
+    pub fn days_since_posted(&self, today: chrono::NaiveDate) -> Option<i64> {
+        self.posted_date.map(|date| (today - date).num_days())
     }
 }
 
@@ -223,11 +236,6 @@ fn checked_salary(min: Option<f64>, max: Option<f64>) -> (Option<f64>, Option<f6
         (Some(a), Some(b)) if a > b => (Some(b), Some(a)),
         other => other,
     }
-}
-
-fn parse_date(text: &str) -> Option<NaiveDate> {
-    let text = text.trim();
-    NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
 }
 
 /// Collapses runs of white space into one space.

@@ -1,5 +1,5 @@
 //! Salary text → (min, max, currency, period): "60,000 - 80,000 EUR", "$120k–$150k/yr",
-//! "£45k", "€50/hour". Amounts keep their period; nothing is annualized.
+//! "£45k", "€50/hour". [`yearly`] turns an amount of any period into a yearly one.
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Salary {
@@ -65,6 +65,24 @@ pub fn parse(text: &str) -> Option<Salary> {
         currency,
         period,
     })
+}
+
+/// Working hours, days, weeks and months in a year, to compare salaries of any period.
+const PER_YEAR: &[(&str, f64)] = &[
+    ("HOUR", 1820.0), // 35 h × 52 weeks, France's legal week
+    ("DAY", 218.0),   // France's forfait jours
+    ("WEEK", 52.0),
+    ("MONTH", 12.0),
+    ("YEAR", 1.0),
+];
+
+/// The yearly equivalent of `amount` paid per `period`; None for a period it does not know.
+pub fn yearly(amount: f64, period: &str) -> Option<f64> {
+    let period = period.trim().to_ascii_uppercase();
+    PER_YEAR
+        .iter()
+        .find(|(name, _)| period == *name || period.strip_suffix('S') == Some(name))
+        .map(|(_, factor)| (amount * factor).round())
 }
 
 /// Numbers in the text with thousands separators removed and a `k` suffix applied.
@@ -136,5 +154,9 @@ mod tests {
         let s = parse("€60000 – €80000 a year").unwrap();
         assert_eq!((s.min, s.max, s.period), (60000.0, 80000.0, Some("YEAR")));
         assert_eq!(parse("competitive"), None);
+        assert_eq!(yearly(50.0, "HOUR"), Some(91000.0));
+        assert_eq!(yearly(4000.0, "month"), Some(48000.0));
+        assert_eq!(yearly(60000.0, "YEAR"), Some(60000.0));
+        assert_eq!(yearly(1.0, "fortnight"), None);
     }
 }

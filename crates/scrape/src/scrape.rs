@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::apis::{self};
 use crate::fetch::error_chain;
+use crate::intake::{Intake, Normalize};
 use crate::posting::{Posting, Provenance};
 use crate::robots::RobotsCache;
 use crate::site::http_url;
@@ -126,6 +127,24 @@ pub async fn scrape(
     sink: mpsc::Sender<Vec<Posting>>,
     report: &mut ScrapeReport,
 ) {
+    scrape_into(
+        site_name, spec, request, politeness, fetcher, &Normalize, sink, report,
+    )
+    .await
+}
+
+/// [`scrape`] with another intake: the pipeline's collect stage keeps postings raw.
+#[allow(clippy::too_many_arguments)] // scrape's arguments and the intake
+pub async fn scrape_into<I: Intake>(
+    site_name: &str,
+    spec: &SiteSpec,
+    request: &ScrapeRequest,
+    politeness: &Politeness,
+    fetcher: &Fetchers,
+    intake: &I,
+    sink: mpsc::Sender<Vec<I::Item>>,
+    report: &mut ScrapeReport,
+) {
     let provenance = Provenance {
         site: site_name,
         source: spec.kind().as_str(),
@@ -145,6 +164,7 @@ pub async fn scrape(
         .flat_map(|c| [c.app_key.clone(), c.app_id.clone()])
         .collect();
     let mut session = Session {
+        intake,
         politeness,
         fetcher,
         report,

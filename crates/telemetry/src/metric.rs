@@ -67,6 +67,16 @@ pub const API_REQUESTS: &str = "trawl_api_requests_total";
 /// API request latency (labels `method`, `route`).
 pub const API_REQUEST_DURATION: &str = "trawl_api_request_duration_seconds";
 
+/// Pipeline alerts raised (labels `pipeline`, `alert`: slow_stage, stage_failed,
+/// high_failure_rate, batch_timeout).
+pub const PIPELINE_ALERTS: &str = "trawl_pipeline_alerts_total";
+/// Pipeline stages ended (labels `pipeline`, `stage`, `status`: success, failed, stopped).
+pub const PIPELINE_STAGES: &str = "trawl_pipeline_stages_total";
+/// How long each pipeline stage took (labels `pipeline`, `stage`).
+pub const PIPELINE_STAGE_DURATION: &str = "trawl_pipeline_stage_duration_seconds";
+/// Postings a pipeline stage handled (labels `pipeline`, `stage`, `outcome`).
+pub const PIPELINE_RECORDS: &str = "trawl_pipeline_records_total";
+
 /// Buckets of the `_seconds` histograms: API requests in milliseconds, runs in minutes.
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
@@ -201,6 +211,12 @@ fn describe() {
             "Times this scheduler became or stopped being leader.",
         ),
         (API_REQUESTS, "API requests answered."),
+        (PIPELINE_ALERTS, "Pipeline alerts raised."),
+        (PIPELINE_STAGES, "Pipeline stages ended, by status."),
+        (
+            PIPELINE_RECORDS,
+            "Records handled by pipeline stages, by outcome.",
+        ),
     ] {
         describe_counter!(name, help);
     }
@@ -215,4 +231,9 @@ fn describe() {
         "How long attempts ran, start to end."
     );
     describe_histogram!(API_REQUEST_DURATION, Unit::Seconds, "API request latency.");
+    describe_histogram!(
+        PIPELINE_STAGE_DURATION,
+        Unit::Seconds,
+        "How long pipeline stages took."
+    );
 }

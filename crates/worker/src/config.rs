@@ -95,6 +95,9 @@ pub struct WorkerConfig {
     /// Adzuna API app key (for `adzuna` sites).
     #[arg(long, env = "ADZUNA_APP_KEY", hide_env_values = true)]
     pub adzuna_app_key: Option<String>,
+    /// Where pipeline alerts are POSTed (Slack-style JSON); unset: logged and counted only.
+    #[arg(long, env = "ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<url::Url>,
     /// Browsers open at once across all workers; 0 = no global cap.
     #[arg(long, env = "BROWSER_GLOBAL_SLOTS", default_value_t = 0)]
     pub browser_global_slots: u32,
@@ -147,6 +150,9 @@ impl WorkerConfig {
                 app_key: app_key.clone(),
             });
         }
+        settings
+            .alert_webhook_url
+            .clone_from(&self.alert_webhook_url);
         if self.browser_enabled {
             let mut browser = BrowserSettings::new(&self.user_agent);
             browser.webdriver_url.clone_from(&self.webdriver_url);

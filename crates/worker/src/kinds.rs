@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use queue_core::{RedisPacer, Services};
 use tokio_util::task::TaskTracker;
+use trawl_pipeline::{Alerts, PipelineBatches, PipelineKinds, PipelineStages};
 use trawl_scrape::{BrowserPool, BrowserSlots, DomainLimits, DomainPacer, Fetchers, HttpFetcher};
 use trawl_scrape_runs::{RedisDomainPacer, ScrapeHandler};
 use trawl_tasks::Registry;
@@ -17,7 +18,40 @@ pub fn registry(
     slots: Option<Arc<dyn BrowserSlots>>,
     background: &TaskTracker,
 ) -> Result<Registry, trawl_scrape::ScrapeError> {
-    Ok(Registry::new().register(scrape(services, settings, slots, background)?))
+    Ok(Registry::new()
+        .register(scrape(services, settings, slots, background)?)
+        .register(PipelineBatches(pipeline(services, settings)?))
+        .register(PipelineStages(pipeline(services, settings)?)))
+}
+
+/// The pipeline's kinds: its collect stage fetches over HTTP with the scrape path's pacing.
+fn pipeline(
+    services: &Services,
+    settings: &WorkerSettings,
+) -> Result<PipelineKinds, trawl_scrape::ScrapeError> {
+    let mut fetchers = Fetchers::http(HttpFetcher::new(
+        &settings.user_agent,
+        settings.page_timeout,
+    )?);
+    fetchers.adzuna = settings.adzuna.clone();
+    fetchers.domain_limits = DomainLimits::new(settings.per_domain_concurrency);
+    fetchers.pacer = pacer(services, settings);
+    Ok(PipelineKinds {
+        db: services.db.clone(),
+        fetchers: Arc::new(fetchers),
+        alerts: Alerts::new(settings.alert_webhook_url.clone()),
+        page_retry_base: settings.retry_base_delay,
+    })
+}
+
+fn pacer(services: &Services, settings: &WorkerSettings) -> Option<Arc<dyn DomainPacer>> {
+    settings.domain_interval.map(|interval| {
+        Arc::new(RedisDomainPacer(RedisPacer::new(
+            services.redis.clone(),
+            services.keys().clone(),
+            interval,
+        ))) as Arc<dyn DomainPacer>
+    })
 }
 
 fn scrape(
@@ -34,13 +68,7 @@ fn scrape(
             .map(|browser| BrowserPool::new(browser, slots, background.clone())),
         adzuna: settings.adzuna.clone(),
         domain_limits: DomainLimits::new(settings.per_domain_concurrency),
-        pacer: settings.domain_interval.map(|interval| {
-            Arc::new(RedisDomainPacer(RedisPacer::new(
-                services.redis.clone(),
-                services.keys().clone(),
-                interval,
-            ))) as Arc<dyn DomainPacer>
-        }),
+        pacer: pacer(services, settings),
     };
     Ok(ScrapeHandler {
         db: services.db.clone(),

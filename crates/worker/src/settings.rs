@@ -31,6 +31,8 @@ pub struct WorkerSettings {
     pub domain_interval: Option<Duration>,
     /// Adzuna API credentials; None: Adzuna sites fail with that reason.
     pub adzuna: Option<trawl_scrape::AdzunaCredentials>,
+    /// Where pipeline alerts are POSTed; None: logged and counted only.
+    pub alert_webhook_url: Option<url::Url>,
     /// The queues this worker serves, with their weights and caps (WORKER_QUEUES); empty: every
     /// queue its kinds use, weight 1, no cap.
     pub queues: Vec<QueueShare>,
@@ -110,6 +112,7 @@ impl WorkerSettings {
             per_domain_concurrency: 1,
             domain_interval: None,
             adzuna: None,
+            alert_webhook_url: None,
             queues: Vec::new(),
             strict_order: false,
         }

@@ -49,9 +49,40 @@ pub struct PostingsParams {
     /// Postings per page (default 20).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// `tfidf`: ranked by the active TF-IDF model's cosine with `q` (needs `q`; one page, no
+    /// cursor); default: newest first.
+    #[param(pattern = r"^(tfidf|newest)$")]
+    rank: Option<String>,
+}
+
+/// How a search is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rank {
+    Newest,
+    Tfidf,
 }
 
 impl PostingsParams {
+    /// The search and its order.
+    pub(crate) fn parse_ranked(mut self) -> Result<(PostingQuery, Rank), ApiError> {
+        let rank = match self.rank.take().as_deref() {
+            None | Some("newest") => Rank::Newest,
+            Some("tfidf") => Rank::Tfidf,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "rank: expected tfidf or newest, got {other:?}"
+                )));
+            }
+        };
+        let query = self.parse()?;
+        if rank == Rank::Tfidf && (query.q.is_none() || query.after.is_some()) {
+            return Err(ApiError::bad_request(
+                "rank=tfidf needs q, and has one page (no cursor)",
+            ));
+        }
+        Ok((query, rank))
+    }
+
     pub(crate) fn parse(self) -> Result<PostingQuery, ApiError> {
         // A filter given empty filters nothing; a typed value given empty is malformed.
         let raw = |name: &str, value: Option<String>| -> Result<Option<String>, ApiError> {
@@ -131,9 +162,45 @@ pub async fn postings(
     State(state): State<AppState>,
     params: Result<Query<PostingsParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let search = query(params)?.parse()?;
+    let (search, rank) = query(params)?.parse_ranked()?;
+    if rank == Rank::Tfidf {
+        return ranked(&state, &search).await;
+    }
     let page = search::search_postings(&state.services.db, &search).await?;
     Ok(success(StatusCode::OK, serde_json::json!(page)))
+}
+
+/// The postings closest to `q` under the active TF-IDF model, the other filters applied.
+async fn ranked(state: &AppState, search: &PostingQuery) -> Result<Response, ApiError> {
+    let db = &state.services.db;
+    let Some((version, model)) = trawl_pipeline::models::active_model(db).await? else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_model",
+            "no active TF-IDF model yet: run the pipeline",
+        ));
+    };
+    let vector = model.transform(search.q.as_deref().unwrap_or_default());
+    // Filters may drop candidates: take ten times the page before filtering.
+    let nearest =
+        trawl_pipeline::models::nearest(db, &version, &vector, None, search.limit as usize * 10)
+            .await?;
+    let ids: Vec<uuid::Uuid> = nearest.iter().map(|s| s.job_id).collect();
+    let postings = search::filter_ranked(db, search, &ids).await?;
+    let scored: Vec<serde_json::Value> = postings
+        .into_iter()
+        .map(|posting| {
+            let score = nearest
+                .iter()
+                .find(|s| s.job_id == posting.job_id)
+                .map(|s| s.score);
+            serde_json::json!({"score": score, "posting": posting})
+        })
+        .collect();
+    Ok(success(
+        StatusCode::OK,
+        serde_json::json!({"model_version": version, "postings": scored, "next": null}),
+    ))
 }
 
 #[utoipa::path(

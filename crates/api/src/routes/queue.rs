@@ -213,14 +213,20 @@ pub async fn scheduler_run(
     _: Authorized,
     State(state): State<AppState>,
 ) -> Result<Response, ApiError> {
-    let stats = trawl_schedule::run_pass(&state.services, "api", state.scheduler_batch)
-        .await
-        .map_err(|err| match err {
-            trawl_schedule::PassError::Store(err) => err.into(),
-            trawl_schedule::PassError::Queue(err) => err.into(),
-            trawl_schedule::PassError::Submit(err) => err.into(),
-            other => ApiError::internal(&other),
-        })?;
+    let stats = trawl_schedule::run_pass_alerting(
+        &state.services,
+        "api",
+        state.scheduler_batch,
+        &state.alerts,
+    )
+    .await
+    .map_err(|err| match err {
+        trawl_schedule::PassError::Store(err) => err.into(),
+        trawl_schedule::PassError::Queue(err) => err.into(),
+        trawl_schedule::PassError::Submit(err) => err.into(),
+        trawl_schedule::PassError::Pipeline(err) => err.into(),
+        other => ApiError::internal(&other),
+    })?;
     Ok(success(
         StatusCode::OK,
         serde_json::to_value(stats).expect("stats serialize"),

@@ -30,6 +30,7 @@ pub async fn spawn_api(services: &Services) -> TestApi {
         keys: ApiKeys::parse(KEY),
         sync_timeout: Duration::from_secs(20),
         scheduler_batch: 100,
+        alerts: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

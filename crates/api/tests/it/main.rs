@@ -4,5 +4,6 @@ mod hardening;
 mod helpers;
 mod metrics;
 mod openapi;
+mod pipeline;
 mod postings;
 mod scrape;

@@ -16,6 +16,7 @@ fn scheduler(services: &Services, id: &str) -> Scheduler {
         interval: Duration::from_millis(50),
         batch: 100,
         leader_ttl: TTL,
+        alerts: Default::default(),
     }
 }
 

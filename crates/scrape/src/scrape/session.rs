@@ -7,7 +7,8 @@ use url::Url;
 use super::{MAX_BACKOFF, Politeness, ScrapeReport, ScrapeRequest, backoff};
 use crate::apis;
 use crate::fetch::{PageRequest, error_chain};
-use crate::posting::{Posting, Provenance, RawPosting};
+use crate::intake::Intake;
+use crate::posting::{Provenance, RawPosting};
 use crate::robots::RobotsCache;
 use crate::scrape::PageError;
 use crate::{PageFetcher, ScrapeError};
@@ -20,7 +21,9 @@ pub(super) fn json_body(text: &str, url: &Url) -> Result<serde_json::Value, Scra
 }
 
 /// Request bookkeeping for one scrape: pauses, retries and the report.
-pub(super) struct Session<'a, F> {
+pub(super) struct Session<'a, F, I> {
+    /// What becomes of each posting read: normalized (a scrape) or kept raw (a collect).
+    pub(super) intake: &'a I,
     pub(super) politeness: &'a Politeness,
     pub(super) fetcher: &'a F,
     pub(super) report: &'a mut ScrapeReport,
@@ -31,7 +34,7 @@ pub(super) struct Session<'a, F> {
     pub(super) secrets: Vec<String>,
 }
 
-impl<F: PageFetcher> Session<'_, F> {
+impl<F: PageFetcher, I: Intake> Session<'_, F, I> {
     /// Fetches a page (pausing first, retrying what may pass) and reads it with `read`.
     /// Returns None when the page failed; the failure is on the report.
     pub(super) async fn fetch_and<T>(
@@ -121,7 +124,7 @@ impl<F: PageFetcher> Session<'_, F> {
         postings: Vec<RawPosting>,
         request: &ScrapeRequest,
         provenance: &Provenance<'_>,
-        sink: &mpsc::Sender<Vec<Posting>>,
+        sink: &mpsc::Sender<Vec<I::Item>>,
         limit: usize,
     ) -> usize {
         let (term, place) = (request.search_term.as_deref(), request.location.as_deref());
@@ -159,7 +162,7 @@ impl<F: PageFetcher> Session<'_, F> {
         mut item: RawPosting,
         detail: &PageRequest,
         provenance: &Provenance<'_>,
-        batch: &mut Vec<Posting>,
+        batch: &mut Vec<I::Item>,
         read: impl FnOnce(&mut RawPosting, &str) -> Result<(), ScrapeError>,
     ) {
         let fetched = self.fetch_and(detail, |html| read(&mut item, html)).await;
@@ -176,15 +179,15 @@ impl<F: PageFetcher> Session<'_, F> {
         item: RawPosting,
         detail: &Url,
         provenance: &Provenance<'_>,
-        batch: &mut Vec<Posting>,
+        batch: &mut Vec<I::Item>,
     ) {
         self.report
             .missing_details
             .push(self.redact(detail.as_str()));
         let before = batch.len();
         self.accept(item, provenance, batch);
-        if let Some(posting) = batch.get_mut(before) {
-            posting.details_missing = true;
+        if let Some(item) = batch.get_mut(before) {
+            I::details_missing(item);
         }
     }
 
@@ -192,10 +195,10 @@ impl<F: PageFetcher> Session<'_, F> {
         &mut self,
         item: RawPosting,
         provenance: &Provenance<'_>,
-        batch: &mut Vec<Posting>,
+        batch: &mut Vec<I::Item>,
     ) {
         let label = item.url.clone().unwrap_or_default();
-        match item.normalize(provenance) {
+        match self.intake.take(item, provenance) {
             Ok(posting) => {
                 self.report.postings_found += 1;
                 batch.push(posting);

@@ -10,16 +10,17 @@ use crate::apis::{self, AdzunaCredentials, AdzunaSpec, AtsSpec};
 use crate::definition::{self, DefinitionSpec, Pagination};
 use crate::demo_board::{self, PAGE_SIZE};
 use crate::fetch::PageRequest;
-use crate::posting::{Posting, Provenance, RawPosting};
+use crate::intake::Intake;
+use crate::posting::{Provenance, RawPosting};
 use crate::scrape::PageError;
 
-pub(super) async fn scrape_demo_board<F: PageFetcher>(
-    session: &mut Session<'_, F>,
+pub(super) async fn scrape_demo_board<F: PageFetcher, I: Intake>(
+    session: &mut Session<'_, F, I>,
     base: &Url,
     follow_details: bool,
     request: &ScrapeRequest,
     provenance: &Provenance<'_>,
-    sink: &mpsc::Sender<Vec<Posting>>,
+    sink: &mpsc::Sender<Vec<I::Item>>,
 ) {
     let wanted = request.results_wanted.max(1);
     let mut remaining = wanted as usize;
@@ -64,12 +65,12 @@ pub(super) async fn scrape_demo_board<F: PageFetcher>(
     }
 }
 
-pub(super) async fn scrape_definition<F: PageFetcher>(
-    session: &mut Session<'_, F>,
+pub(super) async fn scrape_definition<F: PageFetcher, I: Intake>(
+    session: &mut Session<'_, F, I>,
     definition: &DefinitionSpec,
     request: &ScrapeRequest,
     provenance: &Provenance<'_>,
-    sink: &mpsc::Sender<Vec<Posting>>,
+    sink: &mpsc::Sender<Vec<I::Item>>,
 ) {
     let (term, place) = (request.search_term.as_deref(), request.location.as_deref());
     let page_request = |url: Url| PageRequest {
@@ -144,13 +145,13 @@ pub(super) async fn scrape_definition<F: PageFetcher>(
 }
 
 /// An ATS board answered in one response (Greenhouse, Ashby).
-pub(super) async fn scrape_board<F: PageFetcher>(
-    session: &mut Session<'_, F>,
+pub(super) async fn scrape_board<F: PageFetcher, I: Intake>(
+    session: &mut Session<'_, F, I>,
     url: Option<Url>,
     read: impl FnOnce(&serde_json::Value) -> Vec<RawPosting>,
     request: &ScrapeRequest,
     provenance: &Provenance<'_>,
-    sink: &mpsc::Sender<Vec<Posting>>,
+    sink: &mpsc::Sender<Vec<I::Item>>,
 ) {
     let Some(url) = url else { return };
     let Some(body) = session
@@ -173,12 +174,12 @@ pub(super) async fn scrape_board<F: PageFetcher>(
         .await;
 }
 
-pub(super) async fn scrape_lever<F: PageFetcher>(
-    session: &mut Session<'_, F>,
+pub(super) async fn scrape_lever<F: PageFetcher, I: Intake>(
+    session: &mut Session<'_, F, I>,
     ats: &AtsSpec,
     request: &ScrapeRequest,
     provenance: &Provenance<'_>,
-    sink: &mpsc::Sender<Vec<Posting>>,
+    sink: &mpsc::Sender<Vec<I::Item>>,
 ) {
     let Ok(base) = ats.api(apis::LEVER_API) else {
         return;
@@ -213,13 +214,13 @@ pub(super) async fn scrape_lever<F: PageFetcher>(
     }
 }
 
-pub(super) async fn scrape_adzuna<F: PageFetcher>(
-    session: &mut Session<'_, F>,
+pub(super) async fn scrape_adzuna<F: PageFetcher, I: Intake>(
+    session: &mut Session<'_, F, I>,
     spec: &AdzunaSpec,
     credentials: &AdzunaCredentials,
     request: &ScrapeRequest,
     provenance: &Provenance<'_>,
-    sink: &mpsc::Sender<Vec<Posting>>,
+    sink: &mpsc::Sender<Vec<I::Item>>,
 ) {
     let cap = request.results_wanted.clamp(1, apis::ADZUNA_MAX_RESULTS);
     let mut remaining = cap as usize;

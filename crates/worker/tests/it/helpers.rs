@@ -20,6 +20,9 @@ pub fn worker_with(services: &Services, adjust: impl FnOnce(&mut WorkerSettings)
     settings.lock_wait = Duration::from_secs(2);
     settings.shutdown_grace = Duration::from_secs(5);
     settings.page_timeout = Duration::from_secs(5);
+    // These tests drive scrapes one `run_once` at a time: the pipeline's queue would take
+    // every other turn.
+    settings.queues = trawl_worker::QueueShare::parse_list("scraping").expect("a queue list");
     adjust(&mut settings);
     Worker::new(services.clone(), settings, None, Default::default()).expect("worker builds")
 }

@@ -1,0 +1,352 @@
+//! The batch pipeline (seed 002): definitions, batches and their audit, re-runs from a stage,
+//! rollbacks, seed 002's monitoring queries and the TF-IDF models.
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+use trawl_pipeline::{PipelineError, Stage, models, monitor, store};
+use uuid::Uuid;
+
+use super::{check_field, query};
+use crate::auth::Authorized;
+use crate::openapi::{BodyErrors, ErrorEnvelope, NeedsKey, ReadErrors, Success};
+use crate::{ApiError, AppState, success};
+
+impl From<PipelineError> for ApiError {
+    fn from(err: PipelineError) -> Self {
+        match err {
+            PipelineError::Definition(err) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_definition",
+                err.to_string(),
+            ),
+            PipelineError::Refused(message) => {
+                ApiError::new(StatusCode::CONFLICT, "refused", message)
+            }
+            PipelineError::Store(err) => err.into(),
+            PipelineError::Submit(err) => err.into(),
+            PipelineError::Db(err) => queue_core::StoreError::from(err).into(),
+        }
+    }
+}
+
+fn batch_id(text: &str) -> Result<Uuid, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::bad_request(format!("batch_id: expected a UUID, got {text:?}")))
+}
+
+fn pipeline_name(name: &str) -> Result<(), ApiError> {
+    check_field("name", name)
+}
+
+#[utoipa::path(
+    get, path = "/pipelines", tag = "pipeline",
+    responses((status = 200, description = "Every pipeline and its definition", body = Success), ReadErrors)
+)]
+pub async fn pipelines(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let all = store::list_pipelines(&state.services.db).await?;
+    Ok(success(StatusCode::OK, json!({"pipelines": all})))
+}
+
+/// Inserts or replaces a pipeline; a bad source, cron, SLA or retry policy is a 400 naming the
+/// field. Its schedule (`pipeline-<name>`) follows its cron.
+#[utoipa::path(
+    put, path = "/pipelines/{name}", tag = "pipeline",
+    params(("name" = String, Path, description = "The pipeline's name", pattern = r"^[a-z0-9][a-z0-9_-]{0,54}$")),
+    request_body = trawl_pipeline::PipelineDefinition,
+    security(("api_key" = [])),
+    responses((status = 200, description = "Stored", body = Success), ReadErrors, NeedsKey, BodyErrors)
+)]
+pub async fn upsert_pipeline(
+    _: Authorized,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    super::ApiJson(definition): super::ApiJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    pipeline_name(&name)?;
+    let stored = trawl_pipeline::upsert_pipeline(&state.services, &name, definition).await?;
+    Ok(success(StatusCode::OK, json!({"pipeline": stored})))
+}
+
+/// Starts a batch now (the schedule does the same at its cron).
+#[utoipa::path(
+    post, path = "/pipeline/{name}/runs", tag = "pipeline",
+    params(("name" = String, Path, description = "The pipeline's name", pattern = r"^[^\x00]{1,1000}$")),
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Queued: its batch_id", body = Success),
+        (status = 404, description = "No such pipeline", body = ErrorEnvelope),
+        ReadErrors, NeedsKey,
+    )
+)]
+pub async fn run_pipeline(
+    _: Authorized,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    pipeline_name(&name)?;
+    if store::get_pipeline(&state.services.db, &name)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found(
+            "no_such_pipeline",
+            format!("no pipeline {name:?}"),
+        ));
+    }
+    let batch_id =
+        trawl_pipeline::submit_batch(&state.services, &name, queue_core::Trigger::Manual).await?;
+    Ok(success(
+        StatusCode::ACCEPTED,
+        json!({"batch_id": batch_id, "pipeline": name}),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BatchesQuery {
+    /// Only this pipeline's batches.
+    #[param(pattern = r"^[^\x00]{0,1000}$")]
+    pipeline: Option<String>,
+    /// How many, newest first (default 20).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+}
+
+#[utoipa::path(
+    get, path = "/pipeline/batches", tag = "pipeline", params(BatchesQuery),
+    responses((status = 200, description = "Batches, newest first", body = Success), ReadErrors)
+)]
+pub async fn batches(
+    State(state): State<AppState>,
+    params: Result<Query<BatchesQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = query(params)?;
+    if let Some(name) = &params.pipeline {
+        pipeline_name(name)?;
+    }
+    let limit = params.limit.unwrap_or(20);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: expected 1 to 200, got {limit}"
+        )));
+    }
+    let batches =
+        store::list_batches(&state.services.db, params.pipeline.as_deref(), limit).await?;
+    Ok(success(StatusCode::OK, json!({"batches": batches})))
+}
+
+/// One batch with its `batch_runs` rows (seed 002's columns, the attempt, the error's kind).
+#[utoipa::path(
+    get, path = "/pipeline/batches/{batch_id}", tag = "pipeline",
+    params(("batch_id" = String, Path, description = "The batch's id (UUID)")),
+    responses(
+        (status = 200, description = "The batch and its stages", body = Success),
+        (status = 404, description = "No such batch", body = ErrorEnvelope),
+        ReadErrors,
+    )
+)]
+pub async fn batch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = batch_id(&id)?;
+    let batch = store::get_batch(&state.services.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no_such_batch", format!("no batch {id}")))?;
+    let stages = store::batch_runs(&state.services.db, id).await?;
+    Ok(success(
+        StatusCode::OK,
+        json!({"batch": batch, "stages": stages}),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RerunQuery {
+    /// The stage to run again from (collect, validate, enrich, vectorize, export).
+    from: Stage,
+}
+
+/// Re-runs a failed or stopped batch from a stage on (Airflow's "clear task").
+#[utoipa::path(
+    post, path = "/pipeline/batches/{batch_id}/rerun", tag = "pipeline",
+    params(("batch_id" = String, Path, description = "The batch's id (UUID)"), RerunQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Queued again from that stage", body = Success),
+        (status = 409, description = "Not failed or stopped, or an earlier stage did not succeed", body = ErrorEnvelope),
+        ReadErrors, NeedsKey,
+    )
+)]
+pub async fn rerun(
+    _: Authorized,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<RerunQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let id = batch_id(&id)?;
+    let from = query(params)?.from;
+    trawl_pipeline::rerun_from(&state.services, id, from).await?;
+    Ok(success(
+        StatusCode::ACCEPTED,
+        json!({"batch_id": id, "from": from}),
+    ))
+}
+
+/// Undoes what a batch's export changed in `jobs` (audited as its `rollback` row).
+#[utoipa::path(
+    post, path = "/pipeline/batches/{batch_id}/rollback", tag = "pipeline",
+    params(("batch_id" = String, Path, description = "The batch's id (UUID)")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Rows deleted and restored", body = Success),
+        (status = 409, description = "The batch did not export, or was rolled back already", body = ErrorEnvelope),
+        ReadErrors, NeedsKey,
+    )
+)]
+pub async fn rollback(
+    _: Authorized,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let undone = trawl_pipeline::rollback(&state.services.db, batch_id(&id)?).await?;
+    Ok(success(StatusCode::OK, json!(undone)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatusQuery {
+    /// Only this pipeline.
+    #[param(pattern = r"^[^\x00]{0,1000}$")]
+    pipeline: Option<String>,
+}
+
+/// Seed 002's monitoring: the latest batch's stages, success per day (7 days), time per stage
+/// (30 days) and the recent errors, in one answer.
+#[utoipa::path(
+    get, path = "/pipeline/status", tag = "pipeline", params(StatusQuery),
+    responses((status = 200, description = "latest, success_rate, stage_times, recent_errors", body = Success), ReadErrors)
+)]
+pub async fn status(
+    State(state): State<AppState>,
+    params: Result<Query<StatusQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let pipeline = query(params)?.pipeline;
+    if let Some(name) = &pipeline {
+        pipeline_name(name)?;
+    }
+    let db = &state.services.db;
+    Ok(success(
+        StatusCode::OK,
+        json!({
+            "latest": monitor::latest_batch(db, pipeline.as_deref()).await?,
+            "success_rate": monitor::success_rate(db).await?,
+            "stage_times": monitor::stage_times(db).await?,
+            "recent_errors": monitor::recent_errors(db).await?,
+        }),
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/models", tag = "pipeline",
+    responses((status = 200, description = "TF-IDF model versions, newest first", body = Success), ReadErrors)
+)]
+pub async fn list_models(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(success(
+        StatusCode::OK,
+        json!({"models": models::list_models(&state.services.db).await?}),
+    ))
+}
+
+/// Makes a model version the active one (a rollback to an earlier model, or forward again).
+#[utoipa::path(
+    post, path = "/models/{version}/activate", tag = "pipeline",
+    params(("version" = String, Path, description = "tfidf_vYYYYMMDD_HHMMSS", pattern = r"^[^\x00]{1,1000}$")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Active now", body = Success),
+        (status = 409, description = "No such version, or one its batch never exported", body = ErrorEnvelope),
+        ReadErrors, NeedsKey,
+    )
+)]
+pub async fn activate_model(
+    _: Authorized,
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+) -> Result<Response, ApiError> {
+    check_field("version", &version)?;
+    let model = models::activate(&state.services.db, &version).await?;
+    Ok(success(StatusCode::OK, json!({"model": model})))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SimilarQuery {
+    /// How many (default 10).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<usize>,
+}
+
+/// Postings closest to this one under the active TF-IDF model (cosine of their vectors).
+#[utoipa::path(
+    get, path = "/jobs/postings/{job_id}/similar", tag = "postings",
+    params(("job_id" = uuid::Uuid, Path, description = "The posting's id"), SimilarQuery),
+    responses(
+        (status = 200, description = "Postings with their score, closest first", body = Success),
+        (status = 404, description = "No such posting, or none vectorized by the active model", body = ErrorEnvelope),
+        (status = 409, description = "No active model yet: run the pipeline", body = ErrorEnvelope),
+        ReadErrors,
+    )
+)]
+pub async fn similar(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+    params: Result<Query<SimilarQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let job_id: Uuid = job_id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("job_id: expected a UUID, got {job_id:?}")))?;
+    let limit = query(params)?.limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: expected 1 to 100, got {limit}"
+        )));
+    }
+    let db = &state.services.db;
+    let version = models::active_version(db).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_model",
+            "no active TF-IDF model yet: run the pipeline",
+        )
+    })?;
+    let vector = models::posting_vector(db, &version, job_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "not_vectorized",
+                format!("posting {job_id} is not in model {version}"),
+            )
+        })?;
+    let nearest = models::nearest(db, &version, &vector, Some(job_id), limit).await?;
+    let ids: Vec<Uuid> = nearest.iter().map(|s| s.job_id).collect();
+    let postings = trawl_scrape_runs::search::postings_by_id(db, &ids).await?;
+    let similar: Vec<serde_json::Value> = nearest
+        .iter()
+        .filter_map(|s| {
+            let posting = postings.iter().find(|p| p.job_id == s.job_id)?;
+            Some(json!({"score": s.score, "posting": posting}))
+        })
+        .collect();
+    Ok(success(
+        StatusCode::OK,
+        json!({"job_id": job_id, "model_version": version, "similar": similar}),
+    ))
+}

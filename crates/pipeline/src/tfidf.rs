@@ -1,0 +1,340 @@
+//! TF-IDF as scikit-learn's `TfidfVectorizer` computes it with seed 002's settings (word 1–2
+//! grams, at most 10,000 features, min df 2, max df 0.8, English stop words, accents stripped,
+//! smooth idf, L2 norm), plus URLs and e-mail addresses removed first. A fitted [`Model`] keeps
+//! its vocabulary and idf: it scores new text exactly as it scored the corpus (the idf is
+//! fixed at fit time, never recomputed on transform).
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::stop_words::ENGLISH;
+
+/// scikit-learn's default token pattern: two or more word characters.
+static TOKEN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b\w\w+\b").expect("valid"));
+static URL_OR_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+").expect("valid")
+});
+
+/// How a model is fitted (stored with each version).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub ngram_range: (usize, usize),
+    pub max_features: usize,
+    pub min_df: u32,
+    pub max_df: f64,
+}
+
+impl Default for Settings {
+    /// Seed 002's settings.
+    fn default() -> Self {
+        Settings {
+            ngram_range: (1, 2),
+            max_features: 10_000,
+            min_df: 2,
+            max_df: 0.8,
+        }
+    }
+}
+
+/// A posting's vector: feature indexes ascending, weights L2-normed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SparseVector {
+    pub features: Vec<i32>,
+    pub weights: Vec<f64>,
+}
+
+impl SparseVector {
+    /// Cosine similarity of two normed vectors (their dot product).
+    pub fn dot(&self, other: &SparseVector) -> f64 {
+        let (mut i, mut j, mut sum) = (0, 0, 0.0);
+        while i < self.features.len() && j < other.features.len() {
+            match self.features[i].cmp(&other.features[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    sum += self.weights[i] * other.weights[j];
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        sum
+    }
+}
+
+/// A fitted vocabulary: terms in feature order (alphabetical, as scikit-learn orders them) and
+/// each term's idf.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub settings: Settings,
+    pub terms: Vec<String>,
+    pub idf: Vec<f64>,
+    index: HashMap<String, usize>,
+}
+
+/// The English stop words the vectorizer drops (scikit-learn's list).
+pub fn stop_words() -> &'static [&'static str] {
+    ENGLISH
+}
+
+/// Lowercased, accents stripped, URLs and e-mail addresses removed: the text the tokenizer sees.
+pub fn preprocess(text: &str) -> String {
+    let folded = trawl_scrape::text::fold(text);
+    URL_OR_EMAIL.replace_all(&folded, " ").into_owned()
+}
+
+/// The unigrams of a preprocessed text, stop words removed.
+fn tokens(text: &str) -> Vec<&str> {
+    TOKEN
+        .find_iter(text)
+        .map(|m| m.as_str())
+        .filter(|t| ENGLISH.binary_search(t).is_err())
+        .collect()
+}
+
+/// A term of the corpus while counting: a unigram, or a pair of unigram ids.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Gram {
+    Uni(u32),
+    Bi(u32, u32),
+}
+
+impl Model {
+    fn new(settings: Settings, terms: Vec<String>, idf: Vec<f64>) -> Self {
+        let index = terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i))
+            .collect();
+        Model {
+            settings,
+            terms,
+            idf,
+            index,
+        }
+    }
+
+    /// A stored model, read back.
+    pub fn from_parts(settings: Settings, terms: Vec<String>, idf: Vec<f64>) -> Self {
+        Model::new(settings, terms, idf)
+    }
+
+    /// Fits a model to `documents` and returns it with each document's vector.
+    pub fn fit(documents: &[String], settings: Settings) -> (Model, Vec<SparseVector>) {
+        let (ngram_min, ngram_max) = settings.ngram_range;
+        let mut unigrams: HashMap<String, u32> = HashMap::new();
+        let mut unigram_names: Vec<String> = Vec::new();
+        let mut grams: HashMap<Gram, u32> = HashMap::new();
+        let mut gram_keys: Vec<Gram> = Vec::new();
+        let mut counts: Vec<Vec<(u32, u32)>> = Vec::with_capacity(documents.len());
+        let mut doc_counts: HashMap<u32, u32> = HashMap::new();
+        for document in documents {
+            let text = preprocess(document);
+            let ids: Vec<u32> = tokens(&text)
+                .into_iter()
+                .map(|token| match unigrams.get(token) {
+                    Some(id) => *id,
+                    None => {
+                        let id = unigram_names.len() as u32;
+                        unigram_names.push(token.to_owned());
+                        unigrams.insert(token.to_owned(), id);
+                        id
+                    }
+                })
+                .collect();
+            doc_counts.clear();
+            let mut count = |gram: Gram| {
+                let id = *grams.entry(gram).or_insert_with(|| {
+                    gram_keys.push(gram);
+                    gram_keys.len() as u32 - 1
+                });
+                *doc_counts.entry(id).or_default() += 1;
+            };
+            for n in ngram_min..=ngram_max {
+                match n {
+                    1 => ids.iter().for_each(|&a| count(Gram::Uni(a))),
+                    2 => ids.windows(2).for_each(|w| count(Gram::Bi(w[0], w[1]))),
+                    _ => unimplemented!("n-grams above 2 are not needed by seed 002"),
+                }
+            }
+            counts.push(doc_counts.iter().map(|(&id, &c)| (id, c)).collect());
+        }
+
+        let name = |gram: Gram| match gram {
+            Gram::Uni(a) => unigram_names[a as usize].clone(),
+            Gram::Bi(a, b) => format!(
+                "{} {}",
+                unigram_names[a as usize], unigram_names[b as usize]
+            ),
+        };
+        let mut df = vec![0u32; gram_keys.len()];
+        let mut tf = vec![0u64; gram_keys.len()];
+        for doc in &counts {
+            for &(id, c) in doc {
+                df[id as usize] += 1;
+                tf[id as usize] += u64::from(c);
+            }
+        }
+        let high = settings.max_df * documents.len() as f64;
+        let mut kept: Vec<(String, u32)> = (0..gram_keys.len() as u32)
+            .filter(|&id| {
+                let d = df[id as usize];
+                d >= settings.min_df && f64::from(d) <= high
+            })
+            .map(|id| (name(gram_keys[id as usize]), id))
+            .collect();
+        // Alphabetical first, then the most frequent (ties: alphabetical) up to max_features.
+        kept.sort_unstable();
+        if kept.len() > settings.max_features {
+            let mut by_frequency: Vec<usize> = (0..kept.len()).collect();
+            by_frequency.sort_by_key(|&i| std::cmp::Reverse(tf[kept[i].1 as usize]));
+            let mut chosen = vec![false; kept.len()];
+            by_frequency[..settings.max_features]
+                .iter()
+                .for_each(|&i| chosen[i] = true);
+            kept = kept
+                .into_iter()
+                .zip(chosen)
+                .filter(|(_, c)| *c)
+                .map(|(k, _)| k)
+                .collect();
+        }
+        let n = documents.len() as f64;
+        let mut feature_of = vec![u32::MAX; gram_keys.len()];
+        let mut terms = Vec::with_capacity(kept.len());
+        let mut idf = Vec::with_capacity(kept.len());
+        for (feature, (term, id)) in kept.into_iter().enumerate() {
+            feature_of[id as usize] = feature as u32;
+            idf.push(((1.0 + n) / (1.0 + f64::from(df[id as usize]))).ln() + 1.0);
+            terms.push(term);
+        }
+        let vectors = counts
+            .iter()
+            .map(|doc| {
+                let weighted = doc.iter().filter_map(|&(id, c)| {
+                    let feature = feature_of[id as usize];
+                    (feature != u32::MAX).then(|| (feature as usize, f64::from(c)))
+                });
+                normed(weighted, &idf)
+            })
+            .collect();
+        (Model::new(settings, terms, idf), vectors)
+    }
+
+    /// The vector of a new text under this model's vocabulary and idf.
+    pub fn transform(&self, text: &str) -> SparseVector {
+        let text = preprocess(text);
+        let unigrams = tokens(&text);
+        let mut counts: HashMap<usize, f64> = HashMap::new();
+        let (ngram_min, ngram_max) = self.settings.ngram_range;
+        let mut count = |term: &str| {
+            if let Some(&feature) = self.index.get(term) {
+                *counts.entry(feature).or_default() += 1.0;
+            }
+        };
+        for n in ngram_min..=ngram_max {
+            match n {
+                1 => unigrams.iter().for_each(|t| count(t)),
+                2 => unigrams
+                    .windows(2)
+                    .for_each(|w| count(&format!("{} {}", w[0], w[1]))),
+                _ => unimplemented!("n-grams above 2 are not needed by seed 002"),
+            }
+        }
+        normed(counts.into_iter(), &self.idf)
+    }
+}
+
+/// tf × idf, L2-normed, features ascending.
+fn normed(counts: impl Iterator<Item = (usize, f64)>, idf: &[f64]) -> SparseVector {
+    let mut weighted: Vec<(usize, f64)> = counts.map(|(f, c)| (f, c * idf[f])).collect();
+    weighted.sort_unstable_by_key(|(f, _)| *f);
+    let norm = weighted.iter().map(|(_, w)| w * w).sum::<f64>().sqrt();
+    SparseVector {
+        features: weighted.iter().map(|(f, _)| *f as i32).collect(),
+        weights: weighted
+            .iter()
+            .map(|(_, w)| if norm > 0.0 { w / norm } else { 0.0 })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus() -> Vec<String> {
+        [
+            "Senior Rust engineer: Rust, PostgreSQL, see https://x.io/jobs or mail jobs@x.io",
+            "Rust engineer for data pipelines",
+            "Data engineer, Python and PostgreSQL",
+            "Python data scientist at a CAFE",
+            "Café barista — café à Paris",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    #[test]
+    fn fits_like_scikit_learn_and_transforms_new_text_with_the_same_idf() {
+        let (model, vectors) = Model::fit(&corpus(), Settings::default());
+        // df ≥ 2 and ≤ 0.8 × 5: "engineer" (3), "rust" (2), "data" (3), "python" (2), ...
+        assert!(
+            model.terms.contains(&"rust engineer".to_owned()),
+            "{:?}",
+            model.terms
+        );
+        assert!(
+            model.terms.contains(&"cafe".to_owned()),
+            "accents stripped: {:?}",
+            model.terms
+        );
+        assert!(
+            !model.terms.iter().any(|t| t.contains("io") || t == "jobs"),
+            "URL and e-mail removed: {:?}",
+            model.terms
+        );
+        assert!(!model.terms.contains(&"and".to_owned()), "stop word");
+        let mut sorted = model.terms.clone();
+        sorted.sort();
+        assert_eq!(sorted, model.terms, "features in alphabetical order");
+        let engineer = model.terms.iter().position(|t| t == "engineer").unwrap();
+        assert!((model.idf[engineer] - ((6.0f64 / 4.0).ln() + 1.0)).abs() < 1e-12);
+        for (document, vector) in corpus().iter().zip(&vectors) {
+            let again = model.transform(document);
+            assert_eq!(again.features, vector.features);
+            for (a, b) in again.weights.iter().zip(&vector.weights) {
+                assert!((a - b).abs() < 1e-12);
+            }
+            let norm: f64 = vector.weights.iter().map(|w| w * w).sum();
+            assert!(vector.weights.is_empty() || (norm - 1.0).abs() < 1e-12);
+        }
+        assert!(vectors[0].dot(&vectors[1]) > vectors[0].dot(&vectors[3]));
+    }
+
+    #[test]
+    fn max_features_keeps_the_most_frequent_ties_alphabetical() {
+        let docs: Vec<String> = ["b b a c", "b a c d", "d b c a"]
+            .map(str::to_owned)
+            .to_vec();
+        let settings = Settings {
+            ngram_range: (1, 1),
+            max_features: 2,
+            min_df: 1,
+            max_df: 1.0,
+        };
+        // 1-char tokens are not tokens: nothing to keep.
+        assert!(Model::fit(&docs, settings.clone()).0.terms.is_empty());
+        let docs: Vec<String> = ["bb bb aa cc", "bb aa cc dd", "dd bb cc aa"]
+            .map(str::to_owned)
+            .to_vec();
+        let (model, _) = Model::fit(&docs, settings);
+        assert_eq!(
+            model.terms,
+            ["aa", "bb"],
+            "bb (4), then aa and cc (3) tie: aa"
+        );
+    }
+}

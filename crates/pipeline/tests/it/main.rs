@@ -1,0 +1,4 @@
+//! The pipeline end to end: real Redis, PostgreSQL, workers and the demo board's fixtures.
+mod batches;
+mod helpers;
+mod sklearn;
