@@ -3,6 +3,7 @@ mod api;
 mod browser;
 mod common;
 mod lifecycle;
+mod pipeline;
 mod queue;
 
 use clap::Parser;
@@ -27,6 +28,9 @@ enum Bench {
     /// A task's whole lifecycle (ledger row submitted, started, finished) through two worker
     /// processes, beside a plain PostgreSQL UPDATE and the raw queue drain.
     Lifecycle(lifecycle::Options),
+    /// The batch pipeline: 50,000 synthetic postings through validate → enrich → vectorize →
+    /// export, beside scikit-learn's TfidfVectorizer on the same corpus.
+    Pipeline(pipeline::Options),
     /// One worker process of `lifecycle`.
     #[command(hide = true)]
     LifecycleWorker(lifecycle::WorkerOptions),
@@ -41,5 +45,6 @@ async fn main() -> anyhow::Result<()> {
         Bench::QueueDrainer(options) => queue::drainer(options).await,
         Bench::Lifecycle(options) => lifecycle::run(options).await,
         Bench::LifecycleWorker(options) => lifecycle::worker(options).await,
+        Bench::Pipeline(options) => pipeline::run(options).await,
     }
 }

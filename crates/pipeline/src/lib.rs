@@ -26,7 +26,7 @@ pub use error::{PipelineError, StageError};
 pub use export::{RolledBack, rollback};
 pub use handler::{
     BATCH_KIND, BatchTask, PipelineBatches, PipelineKinds, PipelineStages, QUEUE, STAGE_KIND,
-    StageTask, submit_batch,
+    StageTask, submit_batch, submit_stage,
 };
 pub use stage::Stage;
 pub use sweep::{Swept, sweep};

@@ -5,4 +5,5 @@
 mod fleet;
 mod kills;
 mod outages;
+mod pipeline;
 mod schedulers;
