@@ -3,16 +3,15 @@
 //! smooth idf, L2 norm), plus URLs and e-mail addresses removed first. A fitted [`Model`] keeps
 //! its vocabulary and idf: it scores new text exactly as it scored the corpus (the idf is
 //! fixed at fit time, never recomputed on transform).
-use std::collections::HashMap;
 use std::sync::LazyLock;
+
+use rustc_hash::FxHashMap;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::stop_words::ENGLISH;
 
-/// scikit-learn's default token pattern: two or more word characters.
-static TOKEN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b\w\w+\b").expect("valid"));
 static URL_OR_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+").expect("valid")
 });
@@ -71,7 +70,7 @@ pub struct Model {
     pub settings: Settings,
     pub terms: Vec<String>,
     pub idf: Vec<f64>,
-    index: HashMap<String, usize>,
+    index: FxHashMap<String, usize>,
 }
 
 /// The English stop words the vectorizer drops (scikit-learn's list).
@@ -85,13 +84,31 @@ pub fn preprocess(text: &str) -> String {
     URL_OR_EMAIL.replace_all(&folded, " ").into_owned()
 }
 
-/// The unigrams of a preprocessed text, stop words removed.
+/// The unigrams of a preprocessed text, stop words removed: scikit-learn's default token
+/// pattern `\b\w\w+\b` (runs of two or more word characters, Python's `\w` being letters,
+/// digits and `_`), scanned by hand, several times faster than the regex.
 fn tokens(text: &str) -> Vec<&str> {
-    TOKEN
-        .find_iter(text)
-        .map(|m| m.as_str())
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    text.split(|c: char| !is_word(c))
+        .filter(|t| t.chars().nth(1).is_some())
         .filter(|t| ENGLISH.binary_search(t).is_err())
         .collect()
+}
+
+/// Preprocesses every document, on every core.
+fn preprocess_all(documents: &[String]) -> Vec<String> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = documents.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = documents
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|d| preprocess(d)).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().expect("preprocessing does not panic"))
+            .collect()
+    })
 }
 
 /// A term of the corpus while counting: a unigram, or a pair of unigram ids.
@@ -124,14 +141,13 @@ impl Model {
     /// Fits a model to `documents` and returns it with each document's vector.
     pub fn fit(documents: &[String], settings: Settings) -> (Model, Vec<SparseVector>) {
         let (ngram_min, ngram_max) = settings.ngram_range;
-        let mut unigrams: HashMap<String, u32> = HashMap::new();
+        let mut unigrams: FxHashMap<String, u32> = FxHashMap::default();
         let mut unigram_names: Vec<String> = Vec::new();
-        let mut grams: HashMap<Gram, u32> = HashMap::new();
+        let mut grams: FxHashMap<Gram, u32> = FxHashMap::default();
         let mut gram_keys: Vec<Gram> = Vec::new();
         let mut counts: Vec<Vec<(u32, u32)>> = Vec::with_capacity(documents.len());
-        let mut doc_counts: HashMap<u32, u32> = HashMap::new();
-        for document in documents {
-            let text = preprocess(document);
+        let mut doc_counts: FxHashMap<u32, u32> = FxHashMap::default();
+        for text in preprocess_all(documents) {
             let ids: Vec<u32> = tokens(&text)
                 .into_iter()
                 .map(|token| match unigrams.get(token) {
@@ -227,7 +243,7 @@ impl Model {
     pub fn transform(&self, text: &str) -> SparseVector {
         let text = preprocess(text);
         let unigrams = tokens(&text);
-        let mut counts: HashMap<usize, f64> = HashMap::new();
+        let mut counts: FxHashMap<usize, f64> = FxHashMap::default();
         let (ngram_min, ngram_max) = self.settings.ngram_range;
         let mut count = |term: &str| {
             if let Some(&feature) = self.index.get(term) {

@@ -155,7 +155,7 @@ pub async fn mark_succeeded(
                 jobs_enriched = $5, jobs_vectorized = $6, jobs_inserted = $7, jobs_updated = $8, \
                 jobs_unchanged = $9, jobs_failed = $10, report = $11, error_message = NULL, \
                 error_kind = NULL, finished_at = now(), updated_at = now(), \
-                execution_time_seconds = EXTRACT(EPOCH FROM now() - started_at)::float8 \
+                execution_time_seconds = EXTRACT(EPOCH FROM clock_timestamp() - started_at)::float8 \
          WHERE batch_id = $1 AND stage = $2",
         batch_id,
         stage.as_str(),
@@ -228,7 +228,7 @@ pub async fn end_batch_at(
     let ended = sqlx::query!(
         "UPDATE batch_runs SET status = $3, error_kind = $4, error_message = $5, \
                 finished_at = now(), updated_at = now(), \
-                execution_time_seconds = EXTRACT(EPOCH FROM now() - COALESCE(started_at, now()))::float8 \
+                execution_time_seconds = EXTRACT(EPOCH FROM clock_timestamp() - COALESCE(started_at, now()))::float8 \
          WHERE batch_id = $1 AND stage = $2 AND status IN ('queued', 'running')",
         batch_id,
         stage.as_str(),
