@@ -215,6 +215,9 @@ cmd_up() {
   key=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
   echo "$key" >"$STATE/api_key"
   export API_KEYS=$key API_BIND="127.0.0.1:$API_PORT" SCHEDULER_INTERVAL=5 RUST_LOG=${RUST_LOG:-info}
+  # The demo board's Adzuna fixture wants credentials, any will do; real ones come from the
+  # environment.
+  export ADZUNA_APP_ID=${ADZUNA_APP_ID:-demo} ADZUNA_APP_KEY=${ADZUNA_APP_KEY:-demo}
   start_process demo-board "$BIN/trawl-demo-board" --bind "127.0.0.1:$DEMO_PORT"
   wait_http "http://127.0.0.1:$DEMO_PORT/" demo-board
   log "registering the demo sites"
@@ -232,6 +235,8 @@ cmd_up() {
                 "location": ".location", "posted_date": "time.posted@datetime"},
      "pagination": {"kind": "next_link", "selector": "a[rel=next]", "max_pages": 5},
      "follow_details": true, "search_term": "data", "results_wanted": 30}},
+  {"site_name": "demo-adzuna", "enabled": false, "min_pause_seconds": 0, "max_pause_seconds": 0,
+   "payload": {"source": "adzuna", "country": "fr", "base_url": "http://127.0.0.1:$DEMO_PORT/adzuna"}},
   {"site_name": "demo-nightly", "cron": "30 0 * * *", "time_zone": "Europe/Paris",
    "min_pause_seconds": 0, "max_pause_seconds": 1,
    "payload": {"source": "demo_board", "base_url": "http://127.0.0.1:$DEMO_PORT", "search_term": "python"}}
@@ -256,10 +261,33 @@ EOF
     sleep 1
   done
   [ "$done_runs" -ge 3 ] || die "the first runs did not finish in 180 s; see $STATE/logs/"
+  run_pipeline
   report "$started_at"
   local failed
   failed=$(sql "SELECT count(*) FROM scrape_runs WHERE created_at >= '$started_at' AND status <> 'succeeded'")
   [ "$failed" -eq 0 ] || die "some runs did not succeed; see the table above and $STATE/logs/"
+}
+
+# Seed 002's daily pipeline over the demo board and its Adzuna fixture: defined, run once now
+# (its schedule is 00:30 UTC), watched until it ends.
+run_pipeline() {
+  log "defining the daily pipeline (deploy/pipeline/daily.json) and running a batch"
+  "$BIN/trawl" pipeline upsert daily --file "$ROOT/deploy/pipeline/daily.json" >/dev/null
+  local batch status=running
+  batch=$("$BIN/trawl" pipeline run daily | sed -n 's/.*"batch_id": *"\([^"]*\)".*/\1/p')
+  [ -n "$batch" ] || die "trawl pipeline run daily gave no batch_id"
+  for _ in $(seq 120); do
+    status=$(sql "SELECT status FROM batches WHERE batch_id = '$batch'")
+    [ -n "$status" ] && [ "$status" != running ] && break
+    sleep 1
+  done
+  log "batch $batch: ${status:-not started}"
+  psql "$DATABASE_URL" -Xq -c "SELECT stage, status, attempt, jobs_collected AS collected, jobs_validated AS validated, jobs_enriched AS enriched, jobs_vectorized AS vectorized, jobs_inserted AS inserted, jobs_updated AS updated, jobs_failed AS failed, round(execution_time_seconds::numeric, 2) AS seconds FROM batch_runs WHERE batch_id = '$batch' ORDER BY created_at, array_position(ARRAY['collect','validate','enrich','vectorize','export','rollback'], stage)"
+  sql "SELECT report->>'text' FROM batch_runs WHERE batch_id = '$batch' AND stage = 'validate'"
+  psql "$DATABASE_URL" -Xq -c "SELECT model_version, status, trained_on_jobs_count, feature_count, ngram_range FROM model_versions ORDER BY created_at DESC LIMIT 3"
+  [ "$status" = success ] || die "the pipeline's batch ended ${status:-never}; see $STATE/logs/"
+  log "postings ranked by the TF-IDF model: GET /jobs/postings?q=data%20engineer&rank=tfidf&limit=3"
+  curl -fsS "http://127.0.0.1:$API_PORT/jobs/postings?q=data%20engineer&rank=tfidf&limit=3" | grep -o '"job_title":"[^"]*"'
 }
 
 report() { # since
@@ -300,6 +328,9 @@ Try:
   curl http://127.0.0.1:$API_PORT/queues           # every queue (a worker serves WORKER_QUEUES=name:weight:cap,...)
   curl http://127.0.0.1:$API_PORT/schedules        # recurring work of any kind (trawl schedule upsert FILE)
   curl 'http://127.0.0.1:$API_PORT/jobs/postings?q=python&has_salary=true&limit=5'   # or: trawl postings --q python
+  curl http://127.0.0.1:$API_PORT/pipeline/status  # the daily pipeline: trawl pipeline status | run daily | rollback BATCH
+  curl http://127.0.0.1:$API_PORT/models           # TF-IDF versions: trawl model list | activate VERSION
+  dashboard page http://127.0.0.1:$API_PORT/ui/pipeline (batches, a bar per stage)
   curl -X POST http://127.0.0.1:$API_PORT/jobs/scrape -H 'Authorization: Bearer $key' \\
        -H 'Content-Type: application/json' -d '{"site_name":"demo","search_term":"python","results_wanted":10}'
   redis-cli -u $REDIS_URL LPUSH '$queue_key' '{"site_name":"demo-rust","search_term":"rust"}'

@@ -39,6 +39,15 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/htmx.min.js", get(htmx))
         .route("/ui/workers", get(crate::browse::workers))
         .route("/ui/postings", get(crate::browse::postings_page))
+        .route("/ui/pipeline", get(crate::pipeline_ui::pipeline_page))
+        .route(
+            "/ui/pipeline/batches",
+            get(crate::pipeline_ui::batches_panel),
+        )
+        .route(
+            "/ui/pipeline/batches/{batch_id}",
+            get(crate::pipeline_ui::batch_page),
+        )
         .route("/ui/postings/results", get(crate::browse::postings_results))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
@@ -70,7 +79,7 @@ pub(crate) fn page(title: &str, body: Markup) -> Markup {
                 style { (maud::PreEscaped(STYLE)) }
             }
             body {
-                header { a href="/" { "trawl" } " · " a href="/ui/postings" { "postings" } " · " a href="/openapi.json" { "API" } " · " a href="/metrics" { "metrics" } }
+                header { a href="/" { "trawl" } " · " a href="/ui/postings" { "postings" } " · " a href="/ui/pipeline" { "pipeline" } " · " a href="/openapi.json" { "API" } " · " a href="/metrics" { "metrics" } }
                 main { (body) }
             }
         }
@@ -81,7 +90,8 @@ const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid #ddd;\
 padding:.25em .75em;text-align:left}th{background:#f4f4f4}.failed{color:#b00}\
 .succeeded{color:#070}.partial{color:#a60}.running{color:#06b}section{margin-bottom:1em}\
-header{margin-bottom:1em;font-weight:600}";
+header{margin-bottom:1em;font-weight:600}.bar.succeeded{background:#3a3}\
+.bar.running{background:#39c}.bar.failed{background:#c33}.bar{background:#999}";
 
 /// A live panel: its content is fetched at once and every `every`.
 fn panel(id: &str, title: &str, url: &str, every: &str) -> Markup {

@@ -5,6 +5,7 @@ mod config;
 mod dashboard;
 mod error;
 mod openapi;
+mod pipeline_ui;
 mod routes;
 mod session;
 

@@ -185,6 +185,46 @@ async fn a_pipeline_is_defined_run_watched_searched_and_rolled_back(db: PgPool) 
         "from",
     )
     .await;
+    // The dashboard's page: the batch with a bar per stage, and the batch's audit page.
+    let panel = api
+        .get("/ui/pipeline/batches")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        panel.contains(&batch_id[..8]) && panel.contains(&version),
+        "{panel}"
+    );
+    assert_eq!(
+        panel.matches("class=\"bar succeeded\"").count(),
+        5,
+        "{panel}"
+    );
+    let page = api
+        .get(&format!("/ui/pipeline/batches/{batch_id}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Validation report") && page.contains("Pass rate: 100.0%"),
+        "{page}"
+    );
+    let page = api
+        .get("/ui/pipeline")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("hx-get=\"/ui/pipeline/batches\""), "{page}");
+
     let (status, undone) = read(api.post(&format!("/pipeline/batches/{batch_id}/rollback"))).await;
     assert_eq!(status, 200, "{undone}");
     assert_eq!(undone["data"]["deleted"], 20);
