@@ -156,3 +156,92 @@ async fn operators_search_postings_from_the_shell(db: PgPool) -> anyhow::Result<
     assert!(!ok && err.contains("is not a page's `next`"), "{err}");
     Ok(())
 }
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn operators_run_watch_and_roll_back_the_pipeline_from_the_shell(
+    db: PgPool,
+) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let board = test_support::TestBoard::start().await;
+    test_support::register_site(&db, "demo", &board.url, 0).await;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("daily.json");
+    std::fs::write(
+        &file,
+        r#"{"sources": [{"site": "demo", "queries": ["engineer"], "max_per_query": 8}], "cron": "99 0 * * *"}"#,
+    )?;
+    let upsert = [
+        "pipeline",
+        "upsert",
+        "daily",
+        "--file",
+        file.to_str().unwrap(),
+    ];
+    let (ok, _, err) = trawl(&db, &redis, &upsert);
+    assert!(!ok && err.contains("cron:"), "the field is named: {err}");
+    std::fs::write(
+        &file,
+        r#"{"sources": [{"site": "demo", "queries": ["engineer"], "max_per_query": 8}]}"#,
+    )?;
+    let (ok, out, err) = trawl(&db, &redis, &upsert);
+    assert!(ok, "{err}");
+    assert_eq!(out["pipeline"]["definition"]["retry"]["tries"], 3);
+
+    let (ok, out, err) = trawl(&db, &redis, &["pipeline", "run", "daily"]);
+    assert!(ok, "{err}");
+    let batch = out["batch_id"].as_str().unwrap().to_owned();
+    let mut settings = trawl_worker::WorkerSettings::new("cli-pipeline-worker".into());
+    settings.block_for = std::time::Duration::from_millis(100);
+    let worker = trawl_worker::Worker::new(redis.services(&db), settings, None, Default::default())
+        .map_err(anyhow::Error::msg)?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop = stop.clone().drop_guard();
+    tokio::spawn(worker.run(stop));
+    let shown = test_support::eventually(
+        std::time::Duration::from_secs(60),
+        "the batch succeeds",
+        || async {
+            let (_, out, _) = trawl(&db, &redis, &["pipeline", "show", &batch]);
+            (out["batch"]["status"] == "success").then_some(out)
+        },
+    )
+    .await;
+    assert_eq!(shown["stages"][4]["jobs_inserted"], 8);
+
+    let (ok, out, _) = trawl(&db, &redis, &["pipeline", "status", "--pipeline", "daily"]);
+    assert!(ok);
+    assert_eq!(out["latest"]["batch"]["batch_id"], batch.as_str());
+    let (ok, out, _) = trawl(&db, &redis, &["pipeline", "batches"]);
+    assert!(ok);
+    assert_eq!(out["batches"].as_array().unwrap().len(), 1);
+    let (ok, out, _) = trawl(&db, &redis, &["model", "list"]);
+    assert!(ok);
+    let version = out["models"][0]["model_version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (ok, out, err) = trawl(&db, &redis, &["model", "activate", &version]);
+    assert!(ok, "{err}");
+    assert_eq!(out["model"]["status"], "active");
+    let (ok, _, err) = trawl(
+        &db,
+        &redis,
+        &["model", "activate", "tfidf_v19990101_000000"],
+    );
+    assert!(!ok && err.contains("no model"), "{err}");
+
+    let (ok, _, err) = trawl(
+        &db,
+        &redis,
+        &["pipeline", "rerun", &batch, "--from", "export"],
+    );
+    assert!(!ok && err.contains("failed or stopped"), "{err}");
+    let (ok, out, err) = trawl(&db, &redis, &["pipeline", "rollback", &batch]);
+    assert!(ok, "{err}");
+    assert_eq!(out["deleted"], 8);
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(&db)
+        .await?;
+    assert_eq!(jobs, 0);
+    Ok(())
+}
