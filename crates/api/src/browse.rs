@@ -77,7 +77,10 @@ pub async fn postings_results(
                         td { (posting.company_name.as_deref().unwrap_or("")) }
                         td { (posting.location) }
                         td { (salary(posting.salary_min, posting.salary_max, posting.salary_currency.as_deref())) }
-                        td { (posting.posted_date.map(|d| d.to_string()).unwrap_or_default()) }
+                        td {
+                            (posting.posted_date.map(|d| d.to_string()).unwrap_or_default())
+                            @if let Some(days) = posting.days_since_posted { " (" (days) " d)" }
+                        }
                         td { (posting.site) }
                     }
                 }

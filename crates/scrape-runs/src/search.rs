@@ -77,6 +77,8 @@ pub struct PublicPosting {
     pub data_quality_score: f32,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
+    /// Days from its posting date to today (seed 002's computed field), when it has one.
+    pub days_since_posted: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_description: Option<String>,
 }
@@ -113,6 +115,7 @@ pub async fn search_postings(
         r#"SELECT job_id, site, job_title, company_name, location, is_remote, department,
                   posted_date, salary_min, salary_max, salary_currency, salary_period,
                   skills_required, url, data_quality_score, first_seen_at, last_seen_at,
+                  CURRENT_DATE - posted_date AS days_since_posted,
                   NULL::text AS job_description
            FROM jobs
            WHERE ($1::text IS NULL OR search @@ websearch_to_tsquery('english', $1))
@@ -169,6 +172,7 @@ pub async fn filter_ranked(
         r#"SELECT job_id, site, job_title, company_name, location, is_remote, department,
                   posted_date, salary_min, salary_max, salary_currency, salary_period,
                   skills_required, url, data_quality_score, first_seen_at, last_seen_at,
+                  CURRENT_DATE - posted_date AS days_since_posted,
                   NULL::text AS job_description
            FROM jobs
            WHERE job_id = ANY($1)
@@ -202,6 +206,7 @@ pub async fn postings_by_id(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<PublicPos
         r#"SELECT job_id, site, job_title, company_name, location, is_remote, department,
                   posted_date, salary_min, salary_max, salary_currency, salary_period,
                   skills_required, url, data_quality_score, first_seen_at, last_seen_at,
+                  CURRENT_DATE - posted_date AS days_since_posted,
                   NULL::text AS job_description
            FROM jobs WHERE job_id = ANY($1)"#,
         ids,
@@ -217,6 +222,7 @@ pub async fn get_posting(pool: &PgPool, job_id: Uuid) -> Result<Option<PublicPos
         r#"SELECT job_id, site, job_title, company_name, location, is_remote, department,
                   posted_date, salary_min, salary_max, salary_currency, salary_period,
                   skills_required, url, data_quality_score, first_seen_at, last_seen_at,
+                  CURRENT_DATE - posted_date AS days_since_posted,
                   job_description
            FROM jobs WHERE job_id = $1"#,
         job_id,

@@ -200,13 +200,6 @@ fn yearly_range(
     Some((year(min)?, year(max)?))
 }
 
-impl Posting {
-    /// Days from the posting's date to `today` (seed 002's computed field).
-    pub fn days_since_posted(&self, today: chrono::NaiveDate) -> Option<i64> {
-        self.posted_date.map(|date| (today - date).num_days())
-    }
-}
-
 /// A fingerprint of what the posting says (not when or by which search it was seen), so a
 /// re-scrape of an unchanged posting writes nothing. UUID v5 is SHA-1 underneath: stable across
 /// releases and platforms, which is all this needs.

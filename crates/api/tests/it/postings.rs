@@ -171,6 +171,13 @@ async fn postings_are_filtered_searched_and_paged(db: PgPool) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["job_description"], "Build durable queues");
     assert_eq!(body["data"]["salary_max"], 120_000.0);
+    let today = chrono::Utc::now().date_naive();
+    let posted = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+    assert_eq!(
+        body["data"]["days_since_posted"],
+        (today - posted).num_days(),
+        "seed 002's computed field"
+    );
     let missing = uuid::Uuid::new_v4();
     expect_error(
         api.get(&format!("/jobs/postings/{missing}")),
