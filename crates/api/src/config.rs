@@ -65,6 +65,7 @@ impl ApiConfig {
             sync_timeout: Duration::from_secs(sync_timeout),
             scheduler_batch: 100,
             alerts: trawl_pipeline::Alerts::new(self.alert_webhook_url.clone()),
+            similarity: Default::default(),
         })
     }
 }

@@ -41,6 +41,8 @@ pub struct AppState {
     pub scheduler_batch: i64,
     /// Where the pipelines' alerts from `POST /scheduler/run` passes go.
     pub alerts: trawl_pipeline::Alerts,
+    /// The active TF-IDF model's vectors, for similar postings and `rank=tfidf`.
+    pub similarity: trawl_pipeline::similarity::SimilarityCache,
     /// The process's Prometheus recorder, rendered by `GET /metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }

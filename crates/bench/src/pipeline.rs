@@ -179,10 +179,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let batch_id = uuid::Uuid::new_v4();
     store::create_batch(&services.db, batch_id, &pipeline, Trigger::Manual).await?;
     store::begin_stage(&services.db, batch_id, Stage::Collect, "bench-collect", 1).await?;
-    let values: Vec<serde_json::Value> = records
-        .iter()
-        .map(serde_json::to_value)
-        .collect::<Result<_, _>>()?;
+    let values = trawl_pipeline::records::encode_all(&records);
     let mut tx = services.db.begin().await?;
     store::write_records(&mut tx, batch_id, Stage::Collect, &values).await?;
     let next = queue_core::new_run_id(Trigger::Manual);

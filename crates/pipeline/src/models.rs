@@ -1,6 +1,6 @@
 //! Stored TF-IDF models: the vectorize stage writes one (`staged`), the export that follows
 //! activates it, `trawl model activate` rolls back to another; the active one scores
-//! "similar postings" and `rank=tfidf`.
+//! "similar postings" and `rank=tfidf` (see `similarity`).
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -197,67 +197,4 @@ pub async fn active_model(pool: &PgPool) -> Result<Option<(String, Model)>, Pipe
         row.model_version,
         Model::from_parts(settings, terms, idf),
     )))
-}
-
-/// A posting and how close it is.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Scored {
-    pub job_id: Uuid,
-    pub score: f64,
-}
-
-/// The postings closest to `vector` under `version`: candidates share a feature with it (GIN
-/// index), scored by cosine. `except` is left out (the posting itself).
-pub async fn nearest(
-    pool: &PgPool,
-    version: &str,
-    vector: &SparseVector,
-    except: Option<Uuid>,
-    limit: usize,
-) -> Result<Vec<Scored>, PipelineError> {
-    let candidates = sqlx::query!(
-        "SELECT job_id, features, weights FROM posting_vectors \
-         WHERE model_version = $1 AND features && $2 AND job_id IS DISTINCT FROM $3",
-        version,
-        &vector.features,
-        except,
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut scored: Vec<Scored> = candidates
-        .into_iter()
-        .map(|c| {
-            let other = SparseVector {
-                features: c.features,
-                weights: c.weights.into_iter().map(f64::from).collect(),
-            };
-            Scored {
-                job_id: c.job_id,
-                score: vector.dot(&other),
-            }
-        })
-        .filter(|s| s.score > 0.0)
-        .collect();
-    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.job_id.cmp(&b.job_id)));
-    scored.truncate(limit);
-    Ok(scored)
-}
-
-/// A stored posting's vector under `version`.
-pub async fn posting_vector(
-    pool: &PgPool,
-    version: &str,
-    job_id: Uuid,
-) -> Result<Option<SparseVector>, PipelineError> {
-    let row = sqlx::query!(
-        "SELECT features, weights FROM posting_vectors WHERE model_version = $1 AND job_id = $2",
-        version,
-        job_id
-    )
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| SparseVector {
-        features: r.features,
-        weights: r.weights.into_iter().map(f64::from).collect(),
-    }))
 }

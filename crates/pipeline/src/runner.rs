@@ -15,12 +15,12 @@ use crate::handler::{PipelineKinds, StageTask, stage_run_id, submit_stage};
 use crate::stage::Stage;
 use crate::store::{self, Batch, StageCounts};
 use crate::vectorize::Fitted;
-use crate::{collect, export, models, transform, vectorize};
+use crate::{collect, export, models, records, transform, vectorize};
 use telemetry::metric;
 
 /// What a stage produced, written when its attempt commits.
 struct Done {
-    records: Option<Vec<serde_json::Value>>,
+    records: Option<Vec<String>>,
     counts: StageCounts,
     report: serde_json::Value,
     write: Write,
@@ -119,6 +119,25 @@ pub async fn run_stage(
     }
 }
 
+/// CPU-heavy work off the async threads (it uses every core itself).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| StageError::permanent(format!("the stage's work panicked: {err}")))
+}
+
+/// The enriched records as postings; one that is not is a schema mismatch (permanent).
+fn postings(input: &[String]) -> Result<Vec<Posting>, StageError> {
+    records::decode_all(input)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|err| {
+            StageError::permanent(format!("schema mismatch in the enriched records: {err}"))
+        })
+}
+
 /// The stage's work, reading the previous stage's records.
 async fn work(
     kinds: &PipelineKinds,
@@ -131,15 +150,6 @@ async fn work(
         Some(input) => store::records(db, batch.batch_id, input).await?,
         None => Vec::new(),
     };
-    let postings = |input: Vec<serde_json::Value>| -> Result<Vec<Posting>, StageError> {
-        input
-            .into_iter()
-            .map(serde_json::from_value)
-            .collect::<Result<_, _>>()
-            .map_err(|err| {
-                StageError::permanent(format!("schema mismatch in the enriched records: {err}"))
-            })
-    };
     Ok(match stage {
         Stage::Collect => {
             let collection =
@@ -149,13 +159,7 @@ async fn work(
             }
             let n = collection.records.len() as i32;
             Done {
-                records: Some(
-                    collection
-                        .records
-                        .iter()
-                        .map(|c| serde_json::to_value(c).expect("serializes"))
-                        .collect(),
-                ),
+                records: Some(records::encode_all(&collection.records)),
                 counts: StageCounts {
                     collected: Some(n),
                     failed: Some(0),
@@ -169,7 +173,9 @@ async fn work(
             let rules = Rules {
                 title_chars: definition.min_title_chars..=500,
             };
-            let (valid, checked) = transform::validate_records(input, &rules, batch.batch_date);
+            let date = batch.batch_date;
+            let (valid, checked) =
+                blocking(move || transform::validate_records(&input, &rules, date)).await?;
             if checked.total > 0 && checked.valid == 0 {
                 return Err(StageError::permanent(format!(
                     "no record passed validation:\n{checked}"
@@ -179,12 +185,7 @@ async fn work(
             report["text"] = checked.to_string().into();
             report["pass_rate"] = checked.pass_rate().into();
             Done {
-                records: Some(
-                    valid
-                        .iter()
-                        .map(|c| serde_json::to_value(c).expect("serializes"))
-                        .collect(),
-                ),
+                records: Some(valid),
                 counts: StageCounts {
                     validated: Some(checked.valid as i32),
                     failed: Some(checked.failed as i32),
@@ -195,14 +196,13 @@ async fn work(
             }
         }
         Stage::Enrich => {
-            let (postings, enriched) = transform::enrich_records(input);
+            let (postings, enriched) = blocking(move || {
+                let (postings, report) = transform::enrich_records(&input);
+                (records::encode_all(&postings), report)
+            })
+            .await?;
             Done {
-                records: Some(
-                    postings
-                        .iter()
-                        .map(|p| serde_json::to_value(p).expect("serializes"))
-                        .collect(),
-                ),
+                records: Some(postings),
                 counts: StageCounts {
                     enriched: Some(enriched.enriched as i32),
                     failed: Some(enriched.malformed as i32),
@@ -213,7 +213,8 @@ async fn work(
             }
         }
         Stage::Vectorize => {
-            let fitted = vectorize::fit(db, &postings(input)?).await?;
+            let postings = blocking(move || postings(&input)).await??;
+            let fitted = vectorize::fit(db, &postings).await?;
             Done {
                 records: None,
                 counts: StageCounts {
@@ -229,7 +230,7 @@ async fn work(
             records: None,
             counts: StageCounts::default(),
             report: serde_json::json!({}),
-            write: Write::Export(postings(input)?),
+            write: Write::Export(blocking(move || postings(&input)).await??),
         },
     })
 }

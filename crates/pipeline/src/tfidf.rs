@@ -97,18 +97,7 @@ fn tokens(text: &str) -> Vec<&str> {
 
 /// Preprocesses every document, on every core.
 fn preprocess_all(documents: &[String]) -> Vec<String> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = documents.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = documents
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|d| preprocess(d)).collect::<Vec<_>>()))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| part.join().expect("preprocessing does not panic"))
-            .collect()
-    })
+    crate::records::parallel_map(documents, |d| preprocess(d))
 }
 
 /// A term of the corpus while counting: a unigram, or a pair of unigram ids.

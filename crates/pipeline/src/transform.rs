@@ -5,35 +5,42 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 use serde::Serialize;
 use trawl_scrape::intake::Collected;
-use trawl_scrape::validate::{Rules, ValidationReport, validate};
+use trawl_scrape::validate::{Refusal, Rule, Rules, ValidationReport, validate};
 use trawl_scrape::{Posting, Provenance};
 
-/// Checks every collected record; malformed ones (not a posting at all) are counted with
-/// their reason, never a crash.
+use crate::records::parallel_map;
+
+/// Checks every collected record (JSON text); malformed ones (not a posting at all) are
+/// counted with their reason, never a crash. Returns the valid records as JSON text.
 pub fn validate_records(
-    records: Vec<serde_json::Value>,
+    records: &[String],
     rules: &Rules,
     today: NaiveDate,
-) -> (Vec<Collected>, ValidationReport) {
-    let mut report = ValidationReport::default();
-    let mut valid = Vec::with_capacity(records.len());
-    let mut repairs = Vec::new();
-    for record in records {
-        let mut collected: Collected = match serde_json::from_value(record) {
-            Ok(collected) => collected,
-            Err(err) => {
-                report.malformed(&format!("Malformed record ({})", short(&err.to_string())));
-                continue;
-            }
-        };
-        repairs.clear();
+) -> (Vec<String>, ValidationReport) {
+    type Checked = Result<Result<(String, Vec<Rule>), Refusal>, String>;
+    let checked = parallel_map(records, |text| -> Checked {
+        let mut collected: Collected = serde_json::from_str(text)
+            .map_err(|err| format!("Malformed record ({})", short(&err.to_string())))?;
+        let mut repairs = Vec::new();
         match validate(collected.posting, rules, today, &mut repairs) {
             Ok(posting) => {
-                report.passed(&repairs);
                 collected.posting = posting;
-                valid.push(collected);
+                let text = serde_json::to_string(&collected).expect("records serialize");
+                Ok(Ok((text, repairs)))
             }
-            Err(refusal) => report.refused(&refusal),
+            Err(refusal) => Ok(Err(refusal)),
+        }
+    });
+    let mut report = ValidationReport::default();
+    let mut valid = Vec::with_capacity(records.len());
+    for outcome in checked {
+        match outcome {
+            Ok(Ok((text, repairs))) => {
+                report.passed(&repairs);
+                valid.push(text);
+            }
+            Ok(Err(refusal)) => report.refused(&refusal),
+            Err(malformed) => report.malformed(&malformed),
         }
     }
     (valid, report)
@@ -56,23 +63,33 @@ pub struct EnrichReport {
     pub mean_quality_score: f64,
 }
 
-/// Enriches every validated record into a posting, each posting once.
-pub fn enrich_records(records: Vec<serde_json::Value>) -> (Vec<Posting>, EnrichReport) {
+/// Enriches every validated record (JSON text) into a posting, each posting once.
+pub fn enrich_records(records: &[String]) -> (Vec<Posting>, EnrichReport) {
+    let enriched = parallel_map(records, |text| {
+        let Collected {
+            site,
+            source,
+            search_query,
+            posting,
+            details_missing,
+        } = serde_json::from_str(text).ok()?;
+        let from = Provenance {
+            site: &site,
+            source: &source,
+            search_query: search_query.as_deref(),
+        };
+        let mut posting = posting.enrich(&from);
+        posting.details_missing = details_missing;
+        Some(posting)
+    });
     let mut report = EnrichReport::default();
     let mut seen = HashSet::new();
     let mut postings = Vec::with_capacity(records.len());
-    for record in records {
-        let Ok(collected) = serde_json::from_value::<Collected>(record) else {
+    for posting in enriched {
+        let Some(posting) = posting else {
             report.malformed += 1;
             continue;
         };
-        let from = Provenance {
-            site: &collected.site,
-            source: &collected.source,
-            search_query: collected.search_query.as_deref(),
-        };
-        let mut posting = collected.posting.enrich(&from);
-        posting.details_missing = collected.details_missing;
         if !seen.insert(posting.job_id) {
             report.duplicates += 1;
             continue;
@@ -110,22 +127,19 @@ mod tests {
 
     #[test]
     fn validate_counts_malformed_and_refused_then_enrich_dedupes() {
-        let records = vec![
+        let records = [
             record("Senior Data Engineer", "https://x.io/1"),
             record("Senior Data Engineer", "https://x.io/1"),
             record("Engineer", "https://x.io/2"),
             json!({"site": 7}),
         ];
         let today = NaiveDate::from_ymd_opt(2026, 1, 8).unwrap();
-        let (valid, report) = validate_records(records, &Rules::SEED_002, today);
+        let records: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+        let (valid, report) = validate_records(&records, &Rules::SEED_002, today);
         assert_eq!((report.total, report.valid, report.failed), (4, 2, 2));
         assert_eq!(report.refused["Invalid title length"], 1);
         assert_eq!(report.malformed.values().sum::<u32>(), 1);
-        let values = valid
-            .iter()
-            .map(|c| serde_json::to_value(c).unwrap())
-            .collect();
-        let (postings, enriched) = enrich_records(values);
+        let (postings, enriched) = enrich_records(&valid);
         assert_eq!((enriched.enriched, enriched.duplicates), (1, 1));
         let p = &postings[0];
         assert_eq!(p.location, "Paris");

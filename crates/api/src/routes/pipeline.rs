@@ -320,22 +320,21 @@ pub async fn similar(
         )));
     }
     let db = &state.services.db;
-    let version = models::active_version(db).await?.ok_or_else(|| {
+    let active = state.similarity.active(db).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "no_model",
             "no active TF-IDF model yet: run the pipeline",
         )
     })?;
-    let vector = models::posting_vector(db, &version, job_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "not_vectorized",
-                format!("posting {job_id} is not in model {version}"),
-            )
-        })?;
-    let nearest = models::nearest(db, &version, &vector, Some(job_id), limit).await?;
+    let version = active.version.clone();
+    let vector = active.vector_of(job_id).ok_or_else(|| {
+        ApiError::not_found(
+            "not_vectorized",
+            format!("posting {job_id} is not in model {version}"),
+        )
+    })?;
+    let nearest = active.nearest(vector, Some(job_id), limit);
     let ids: Vec<Uuid> = nearest.iter().map(|s| s.job_id).collect();
     let postings = trawl_scrape_runs::search::postings_by_id(db, &ids).await?;
     let similar: Vec<serde_json::Value> = nearest

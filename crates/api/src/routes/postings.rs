@@ -173,18 +173,19 @@ pub async fn postings(
 /// The postings closest to `q` under the active TF-IDF model, the other filters applied.
 async fn ranked(state: &AppState, search: &PostingQuery) -> Result<Response, ApiError> {
     let db = &state.services.db;
-    let Some((version, model)) = trawl_pipeline::models::active_model(db).await? else {
+    let Some(active) = state.similarity.active(db).await? else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "no_model",
             "no active TF-IDF model yet: run the pipeline",
         ));
     };
-    let vector = model.transform(search.q.as_deref().unwrap_or_default());
+    let version = &active.version;
+    let vector = active
+        .model
+        .transform(search.q.as_deref().unwrap_or_default());
     // Filters may drop candidates: take ten times the page before filtering.
-    let nearest =
-        trawl_pipeline::models::nearest(db, &version, &vector, None, search.limit as usize * 10)
-            .await?;
+    let nearest = active.nearest(&vector, None, search.limit as usize * 10);
     let ids: Vec<uuid::Uuid> = nearest.iter().map(|s| s.job_id).collect();
     let postings = search::filter_ranked(db, search, &ids).await?;
     let scored: Vec<serde_json::Value> = postings

@@ -31,6 +31,7 @@ pub async fn spawn_api(services: &Services) -> TestApi {
         sync_timeout: Duration::from_secs(20),
         scheduler_batch: 100,
         alerts: Default::default(),
+        similarity: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -100,7 +100,7 @@ pub async fn write_records(
     tx: &mut PgConnection,
     batch_id: Uuid,
     stage: Stage,
-    records: &[serde_json::Value],
+    records: &[String],
 ) -> Result<(), PipelineError> {
     sqlx::query!(
         "DELETE FROM batch_records WHERE batch_id = $1 AND stage = $2",
@@ -113,7 +113,7 @@ pub async fn write_records(
         let first = (chunk_at * 5_000) as i32;
         sqlx::query!(
             "INSERT INTO batch_records (batch_id, stage, seq, record) \
-             SELECT $1, $2, $3 + ord::int - 1, r FROM unnest($4::jsonb[]) WITH ORDINALITY AS t(r, ord)",
+             SELECT $1, $2, $3 + ord::int - 1, r::jsonb FROM unnest($4::text[]) WITH ORDINALITY AS t(r, ord)",
             batch_id,
             stage.as_str(),
             first,
@@ -125,14 +125,15 @@ pub async fn write_records(
     Ok(())
 }
 
-/// A stage's output records, in order.
+/// A stage's output records, in order, as JSON text (decoded by `records::decode_all`).
 pub async fn records(
     pool: &PgPool,
     batch_id: Uuid,
     stage: Stage,
-) -> Result<Vec<serde_json::Value>, PipelineError> {
+) -> Result<Vec<String>, PipelineError> {
     Ok(sqlx::query_scalar!(
-        "SELECT record FROM batch_records WHERE batch_id = $1 AND stage = $2 ORDER BY seq",
+        "SELECT record::text AS \"record!\" FROM batch_records \
+         WHERE batch_id = $1 AND stage = $2 ORDER BY seq",
         batch_id,
         stage.as_str()
     )

@@ -81,19 +81,23 @@ async fn a_full_batch_collects_validates_enriches_vectorizes_and_exports(db: PgP
     assert_eq!(list[0].status, "active");
     assert!(list[0].model_version.starts_with("tfidf_v"));
     assert_eq!(list[0].trained_on_jobs_count, enriched);
-    let (version, model) = models::active_model(&db).await.unwrap().unwrap();
+    let cache = trawl_pipeline::similarity::SimilarityCache::default();
+    let active = cache.active(&db).await.unwrap().unwrap();
+    let model = &active.model;
     let some_job: uuid::Uuid =
         sqlx::query_scalar("SELECT job_id FROM jobs WHERE site = 'demo' LIMIT 1")
             .fetch_one(&db)
             .await
             .unwrap();
-    let vector = models::posting_vector(&db, &version, some_job)
-        .await
-        .unwrap()
-        .unwrap();
-    let similar = models::nearest(&db, &version, &vector, Some(some_job), 5)
-        .await
-        .unwrap();
+    let vector = active.vector_of(some_job).unwrap().clone();
+    let similar = active.nearest(&vector, Some(some_job), 5);
+    for s in &similar {
+        let dot = vector.dot(active.vector_of(s.job_id).unwrap());
+        assert!(
+            (s.score - dot).abs() < 1e-6,
+            "the inverted index scores the dot product"
+        );
+    }
     assert!(!similar.is_empty() && similar.windows(2).all(|w| w[0].score >= w[1].score));
     assert!(similar.iter().all(|s| s.job_id != some_job));
     let text: (String, Option<String>) =
@@ -137,11 +141,17 @@ async fn a_full_batch_collects_validates_enriches_vectorizes_and_exports(db: PgP
     );
     assert_eq!(models_now[0].status, "active", "the newest model is active");
 
-    // Model rollback: the first one again, in one step.
+    // Model rollback: the first one again, in one step; the cache follows.
+    let newest = cache.active(&db).await.unwrap().unwrap();
+    assert_eq!(newest.version, models_now[0].model_version);
     let first_version = &models_now[1].model_version;
     models::activate(&db, first_version).await.unwrap();
     assert_eq!(
         models::active_model(&db).await.unwrap().unwrap().0,
+        *first_version
+    );
+    assert_eq!(
+        cache.active(&db).await.unwrap().unwrap().version,
         *first_version
     );
 
