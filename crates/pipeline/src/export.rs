@@ -1,6 +1,7 @@
-//! The export stage and its undo. Export: one transaction per batch — COPY the postings into
-//! `batch_export_rows`, keep a before-image of every row it will change, `INSERT … ON CONFLICT`
-//! into `jobs` (a row whose content is unchanged is left alone), activate the batch's model.
+//! The export stage and its undo. Export: the postings COPYed into `batch_export_rows` with their
+//! search vectors computed there on every core (`stage_rows`), then one transaction per batch
+//! (`export`): a before-image of every row it will change, `INSERT … ON CONFLICT` into `jobs`
+//! (a row whose content is unchanged is left alone), the batch's model activated.
 //! Rollback: every row the export touched put back as it was, audited as a `rollback` row.
 use sqlx::{PgConnection, PgPool};
 use trawl_scrape::Posting;
@@ -62,15 +63,23 @@ fn csv_rows(batch_id: Uuid, postings: &[Posting]) -> String {
     out
 }
 
-/// Writes the batch's postings to `jobs` inside `tx` (the caller's stage transaction).
-pub async fn export(
-    tx: &mut PgConnection,
+/// Stages the batch's postings for `export`: COPYed into `batch_export_rows` (what an earlier
+/// attempt left there dropped first), then their search vectors computed by as many
+/// statements at once as there are cores, outside the export's transaction (a staging row is
+/// the batch's alone; the transaction only copies it).
+pub async fn stage_rows(
+    db: &PgPool,
     batch_id: Uuid,
-    run_id: &str,
     postings: &[Posting],
-) -> Result<Exported, PipelineError> {
-    // A posting whose detail page failed never replaces a stored row; one that is new is kept.
-    let mut copy = tx
+) -> Result<(), PipelineError> {
+    sqlx::query!(
+        "DELETE FROM batch_export_rows WHERE batch_id = $1",
+        batch_id
+    )
+    .execute(db)
+    .await?;
+    let mut conn = db.acquire().await?;
+    let mut copy = conn
         .copy_in_raw(
             "COPY batch_export_rows (batch_id, job_id, site, external_id, job_title, company_name, \
              location, posted_date, job_description, skills_required, salary_min, salary_max, \
@@ -80,6 +89,38 @@ pub async fn export(
         .await?;
     copy.send(csv_rows(batch_id, postings).into_bytes()).await?;
     copy.finish().await?;
+    drop(conn);
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
+    let mut computing = tokio::task::JoinSet::new();
+    for part in 0..parts {
+        let db = db.clone();
+        computing.spawn(async move {
+            sqlx::query!(
+                "UPDATE batch_export_rows SET search = posting_search(job_title, company_name, \
+                     skills_required, job_description) \
+                 WHERE batch_id = $1 AND (hashtext(job_id::text) & 2147483647) % $2 = $3",
+                batch_id,
+                parts,
+                part,
+            )
+            .execute(&db)
+            .await
+        });
+    }
+    while let Some(done) = computing.join_next().await {
+        done.map_err(|err| PipelineError::Refused(format!("computing search vectors: {err}")))??;
+    }
+    Ok(())
+}
+
+/// Writes the batch's staged postings to `jobs` inside `tx` (the caller's stage transaction).
+pub async fn export(
+    tx: &mut PgConnection,
+    batch_id: Uuid,
+    run_id: &str,
+    postings: &[Posting],
+) -> Result<Exported, PipelineError> {
+    // A posting whose detail page failed never replaces a stored row; one that is new is kept.
     let partial: Vec<Uuid> = postings
         .iter()
         .filter(|p| p.details_missing)
@@ -107,11 +148,11 @@ pub async fn export(
         "INSERT INTO jobs (job_id, site, external_id, job_title, company_name, location, \
              posted_date, job_description, skills_required, salary_min, salary_max, \
              salary_currency, salary_period, has_salary, has_skills, url, source, search_query, \
-             data_quality_score, content_hash, is_remote, department, last_run_id) \
+             data_quality_score, content_hash, is_remote, department, last_run_id, search) \
          SELECT job_id, site, external_id, job_title, company_name, location, posted_date, \
              job_description, skills_required, salary_min, salary_max, salary_currency, \
              salary_period, has_salary, has_skills, url, source, search_query, \
-             data_quality_score, content_hash, is_remote, department, $2 \
+             data_quality_score, content_hash, is_remote, department, $2, search \
          FROM batch_export_rows WHERE batch_id = $1 \
          ON CONFLICT (job_id) DO UPDATE SET job_title = EXCLUDED.job_title, \
              company_name = EXCLUDED.company_name, location = EXCLUDED.location, \
@@ -123,6 +164,7 @@ pub async fn export(
              search_query = EXCLUDED.search_query, data_quality_score = EXCLUDED.data_quality_score, \
              content_hash = EXCLUDED.content_hash, is_remote = EXCLUDED.is_remote, \
              department = EXCLUDED.department, last_run_id = EXCLUDED.last_run_id, \
+             search = EXCLUDED.search, \
              last_seen_at = now(), is_active = true, updated_at = now() \
          WHERE jobs.content_hash IS DISTINCT FROM EXCLUDED.content_hash \
          RETURNING (xmax = 0) AS \"inserted!\"",

@@ -68,33 +68,20 @@ pub async fn store_model(
     )
     .execute(&mut *tx)
     .await?;
-    for chunk in vectors.chunks(2_000) {
+    for chunk in vectors.chunks(5_000) {
         let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
-        // Arrays of arrays must be rectangular in PostgreSQL: each vector travels as text.
-        let features: Vec<String> = chunk.iter().map(|(_, v)| int_array(&v.features)).collect();
-        let weights: Vec<String> = chunk.iter().map(|(_, v)| real_array(&v.weights)).collect();
+        let packed: Vec<Vec<u8>> = chunk.iter().map(|(_, v)| v.pack()).collect();
         sqlx::query!(
-            "INSERT INTO posting_vectors (model_version, job_id, features, weights) \
-             SELECT $1, id, f::int[], w::real[] FROM unnest($2::uuid[], $3::text[], $4::text[]) AS t(id, f, w)",
+            "INSERT INTO posting_vectors (model_version, job_id, vector) \
+             SELECT $1, id, v FROM unnest($2::uuid[], $3::bytea[]) AS t(id, v)",
             version,
             &ids,
-            &features,
-            &weights,
+            &packed,
         )
         .execute(&mut *tx)
         .await?;
     }
     Ok(version)
-}
-
-fn int_array(values: &[i32]) -> String {
-    let items: Vec<String> = values.iter().map(i32::to_string).collect();
-    format!("{{{}}}", items.join(","))
-}
-
-fn real_array(values: &[f64]) -> String {
-    let items: Vec<String> = values.iter().map(|v| format!("{:e}", *v as f32)).collect();
-    format!("{{{}}}", items.join(","))
 }
 
 /// Makes the model a batch staged the active one (the batch's export, in its transaction).

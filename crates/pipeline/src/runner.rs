@@ -226,12 +226,16 @@ async fn work(
                 write: Write::Model(Box::new(fitted)),
             }
         }
-        Stage::Export => Done {
-            records: None,
-            counts: StageCounts::default(),
-            report: serde_json::json!({}),
-            write: Write::Export(blocking(move || postings(&input)).await??),
-        },
+        Stage::Export => {
+            let postings = blocking(move || postings(&input)).await??;
+            export::stage_rows(db, batch.batch_id, &postings).await?;
+            Done {
+                records: None,
+                counts: StageCounts::default(),
+                report: serde_json::json!({}),
+                write: Write::Export(postings),
+            }
+        }
     })
 }
 

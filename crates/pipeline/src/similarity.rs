@@ -38,7 +38,7 @@ impl ActiveModel {
             return Ok(None);
         };
         let rows = sqlx::query!(
-            "SELECT job_id, features, weights FROM posting_vectors WHERE model_version = $1",
+            "SELECT job_id, vector FROM posting_vectors WHERE model_version = $1",
             version
         )
         .fetch_all(pool)
@@ -48,17 +48,21 @@ impl ActiveModel {
             Vec::with_capacity(rows.len()),
             Vec::with_capacity(rows.len()),
         );
-        for (at, row) in rows.into_iter().enumerate() {
-            for (feature, weight) in row.features.iter().zip(&row.weights) {
+        for row in rows {
+            let vector = SparseVector::unpack(&row.vector).ok_or_else(|| {
+                PipelineError::Refused(format!(
+                    "model {version}: a vector of {} is corrupt",
+                    row.job_id
+                ))
+            })?;
+            let at = ids.len() as u32;
+            for (feature, weight) in vector.features.iter().zip(&vector.weights) {
                 if let Some(list) = lists.get_mut(*feature as usize) {
-                    list.push((at as u32, *weight));
+                    list.push((at, *weight as f32));
                 }
             }
             ids.push(row.job_id);
-            vectors.push(SparseVector {
-                features: row.features,
-                weights: row.weights.into_iter().map(f64::from).collect(),
-            });
+            vectors.push(vector);
         }
         let by_id = ids.iter().enumerate().map(|(at, id)| (*id, at)).collect();
         Ok(Some(ActiveModel {

@@ -45,6 +45,31 @@ pub struct SparseVector {
 }
 
 impl SparseVector {
+    /// Packed for storage: (feature u32, weight f32) pairs, little-endian.
+    pub fn pack(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.features.len() * 8);
+        for (feature, weight) in self.features.iter().zip(&self.weights) {
+            bytes.extend_from_slice(&(*feature as u32).to_le_bytes());
+            bytes.extend_from_slice(&(*weight as f32).to_le_bytes());
+        }
+        bytes
+    }
+
+    /// The vector `pack` made; None for bytes that are not one.
+    pub fn unpack(bytes: &[u8]) -> Option<SparseVector> {
+        if !bytes.len().is_multiple_of(8) {
+            return None;
+        }
+        let mut vector = SparseVector::default();
+        for pair in bytes.chunks_exact(8) {
+            let feature = u32::from_le_bytes(pair[..4].try_into().ok()?);
+            let weight = f32::from_le_bytes(pair[4..].try_into().ok()?);
+            vector.features.push(i32::try_from(feature).ok()?);
+            vector.weights.push(f64::from(weight));
+        }
+        Some(vector)
+    }
+
     /// Cosine similarity of two normed vectors (their dot product).
     pub fn dot(&self, other: &SparseVector) -> f64 {
         let (mut i, mut j, mut sum) = (0, 0, 0.0);
@@ -317,6 +342,16 @@ mod tests {
             assert!(vector.weights.is_empty() || (norm - 1.0).abs() < 1e-12);
         }
         assert!(vectors[0].dot(&vectors[1]) > vectors[0].dot(&vectors[3]));
+    }
+
+    #[test]
+    fn a_vector_packs_and_unpacks() {
+        let vector = SparseVector {
+            features: vec![0, 7, 9_999],
+            weights: vec![0.5, 0.25, 0.125],
+        };
+        assert_eq!(SparseVector::unpack(&vector.pack()), Some(vector));
+        assert_eq!(SparseVector::unpack(&[1, 2, 3]), None);
     }
 
     #[test]
