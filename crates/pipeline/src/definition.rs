@@ -117,6 +117,19 @@ impl RetryPolicy {
     }
 }
 
+/// What a registered site is as a pipeline source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceFit {
+    /// No site of that name.
+    Unknown,
+    /// A source that takes queries × locations (Adzuna, the demo board, definitions).
+    Search,
+    /// A source that lists everything it has (an ATS board).
+    NoSearch,
+    /// Registered, but the pipeline cannot read it (and why).
+    Unfit(String),
+}
+
 /// A definition refused: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -153,16 +166,15 @@ impl PipelineDefinition {
         })
     }
 
-    /// Checks values beyond their types. `site_exists` answers whether a site is registered and
-    /// whether it takes searches.
-    pub fn check(&self, site: impl Fn(&str) -> Option<bool>) -> Result<(), DefinitionError> {
+    /// Checks values beyond their types. `site` says what a site name is as a source.
+    pub fn check(&self, site: impl Fn(&str) -> SourceFit) -> Result<(), DefinitionError> {
         if self.sources.is_empty() {
             return Err(refuse("sources", "at least one source is needed"));
         }
         for (i, source) in self.sources.iter().enumerate() {
             let field = |name: &str| format!("sources[{i}].{name}");
             match site(&source.site) {
-                None => {
+                SourceFit::Unknown => {
                     return Err(refuse(
                         field("site"),
                         format!(
@@ -171,13 +183,21 @@ impl PipelineDefinition {
                         ),
                     ));
                 }
-                Some(false) if !source.queries.is_empty() || !source.locations.is_empty() => {
+                SourceFit::Unfit(reason) => {
+                    return Err(refuse(
+                        field("site"),
+                        format!("site {:?}: {reason}", source.site),
+                    ));
+                }
+                SourceFit::NoSearch
+                    if !source.queries.is_empty() || !source.locations.is_empty() =>
+                {
                     return Err(refuse(
                         field("queries"),
                         format!("site {:?} does not take searches", source.site),
                     ));
                 }
-                Some(_) => {}
+                SourceFit::NoSearch | SourceFit::Search => {}
             }
             if !(1..=MAX_PER_QUERY).contains(&source.max_per_query) {
                 return Err(refuse(
@@ -282,11 +302,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn known(site: &str) -> Option<bool> {
+    fn known(site: &str) -> SourceFit {
         match site {
-            "adzuna-fr" => Some(true),
-            "acme-greenhouse" => Some(false),
-            _ => None,
+            "adzuna-fr" => SourceFit::Search,
+            "acme-greenhouse" => SourceFit::NoSearch,
+            "js-board" => SourceFit::Unfit("pages rendered by a browser".into()),
+            _ => SourceFit::Unknown,
         }
     }
 
@@ -329,6 +350,10 @@ mod tests {
             "sources[0].site"
         );
         assert_eq!(field(json!({"sources": []})), "sources");
+        assert_eq!(
+            field(json!({"sources": [{"site": "js-board"}]})),
+            "sources[0].site"
+        );
         assert_eq!(
             field(json!({"sources": [{"site": "acme-greenhouse", "queries": ["x"]}]})),
             "sources[0].queries"

@@ -23,7 +23,7 @@ pub mod transform;
 mod vectorize;
 
 pub use alerts::{Alert, AlertKind, Alerts};
-pub use definition::{DefinitionError, PipelineDefinition, SourceSpec};
+pub use definition::{DefinitionError, PipelineDefinition, SourceFit, SourceSpec};
 pub use error::{PipelineError, StageError};
 pub use export::{RolledBack, rollback};
 pub use handler::{
@@ -58,16 +58,25 @@ pub async fn upsert_pipeline(
     let definition = PipelineDefinition::from_json(definition)?;
     let sites = trawl_scrape_runs::sites::list_sites(&services.db).await?;
     definition.check(|wanted| {
-        sites.iter().find(|s| s.site_name == wanted).map(|site| {
-            site.spec().is_ok_and(|spec| {
-                matches!(
-                    spec.kind(),
-                    trawl_scrape::SourceKind::Adzuna
-                        | trawl_scrape::SourceKind::DemoBoard
-                        | trawl_scrape::SourceKind::Definition
-                )
-            })
-        })
+        let Some(site) = sites.iter().find(|s| s.site_name == wanted) else {
+            return SourceFit::Unknown;
+        };
+        match site.spec() {
+            Err(err) => SourceFit::Unfit(err.to_string()),
+            // The collect stage fetches over HTTP: pages that need a browser are scraped by
+            // the scrape kind only.
+            Ok(trawl_scrape::SiteSpec::Definition(d))
+                if d.fetch != trawl_scrape::FetchMode::Http =>
+            {
+                SourceFit::Unfit("its pages need a browser; the pipeline collects over HTTP".into())
+            }
+            Ok(spec) => match spec.kind() {
+                trawl_scrape::SourceKind::Adzuna
+                | trawl_scrape::SourceKind::DemoBoard
+                | trawl_scrape::SourceKind::Definition => SourceFit::Search,
+                _ => SourceFit::NoSearch,
+            },
+        }
     })?;
     let mut stored = store::upsert_pipeline(&services.db, name, &definition).await?;
     let schedule = queue_core::store::NewRecurringTask {

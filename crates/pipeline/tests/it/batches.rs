@@ -448,8 +448,17 @@ async fn slow_stages_and_batches_past_their_sla_raise_alerts_and_stop(db: PgPool
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn invalid_definitions_are_refused_naming_the_field(db: PgPool) {
     let world = world(&db).await;
+    let js = test_support::js_listing_definition(&world.board.url, "browser");
+    let js_site = test_support::unpaused_site("demo-js", js, 0);
+    trawl_scrape_runs::sites::upsert_site(&db, &js_site)
+        .await
+        .unwrap();
     for (definition, field) in [
         (json!({"sources": [{"site": "nowhere"}]}), "sources[0].site"),
+        (
+            json!({"sources": [{"site": "demo"}, {"site": "demo-js"}]}),
+            "sources[1].site",
+        ),
         (
             json!({"sources": [{"site": "demo"}], "cron": "every day"}),
             "cron",
