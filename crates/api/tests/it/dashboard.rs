@@ -359,3 +359,61 @@ async fn the_postings_page_finds_what_it_should(db: PgPool) {
     assert_eq!(console_errors(&client).await, Vec::<String>::new());
     client.close().await.unwrap();
 }
+
+/// The pipeline page: a batch run while the page is open appears without a reload, with a bar
+/// per stage, and its own page has the validation report.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn the_pipeline_page_shows_a_batch_live_with_a_bar_per_stage(db: PgPool) {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let board = test_support::TestBoard::start().await;
+    register_site(&db, "demo", &board.url, 0).await;
+    let definition =
+        json!({"sources": [{"site": "demo", "queries": ["engineer"], "max_per_query": 10}]});
+    trawl_pipeline::upsert_pipeline(&services, "daily", definition)
+        .await
+        .unwrap();
+    let api = spawn_api(&services).await;
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, client) = browser(profile.path()).await;
+    client
+        .goto(&format!("{}/ui/pipeline", api.base))
+        .await
+        .unwrap();
+    until_text(&client, "#batches", "No batch yet").await;
+
+    let mut settings = trawl_worker::WorkerSettings::new("dashboard-pipeline-worker".into());
+    settings.block_for = Duration::from_millis(100);
+    let worker =
+        trawl_worker::Worker::new(services.clone(), settings, None, Default::default()).unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop = stop.clone().drop_guard();
+    tokio::spawn(worker.run(stop));
+    let batch = trawl_pipeline::submit_batch(&services, "daily", queue_core::Trigger::Manual)
+        .await
+        .unwrap();
+    until_text(&client, "#batches", &batch.to_string()[..8]).await;
+    until_text(&client, "#batches", "success").await;
+    let bars = eventually(Duration::from_secs(10), "five green bars", || async {
+        let bars = client
+            .find_all(Locator::Css("#batches .bar.succeeded"))
+            .await
+            .ok()?;
+        (bars.len() == 5).then_some(bars)
+    })
+    .await;
+    let title = bars[0].attr("title").await.unwrap().unwrap_or_default();
+    assert!(title.starts_with("collect: success"), "{title}");
+    client
+        .find(Locator::Css(&format!(
+            "#batches a[href='/ui/pipeline/batches/{batch}']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until_text(&client, "pre", "Pass rate: 100.0%").await;
+    assert_eq!(console_errors(&client).await, Vec::<String>::new());
+    client.close().await.unwrap();
+}
