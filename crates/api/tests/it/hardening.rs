@@ -344,3 +344,39 @@ async fn a_sync_scrape_outlives_a_client_that_hangs_up(db: PgPool) -> anyhow::Re
     .await;
     Ok(())
 }
+
+/// The dashboard's buttons with a live session and its CSRF token still refuse (403, nothing
+/// done) a queue that is not a queue name and an action that does not exist.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn dashboard_buttons_refuse_unknown_queues_and_actions(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let api = spawn_api(&services).await;
+    let id = "ab".repeat(32);
+    services
+        .queue
+        .store_session(&id, "token", std::time::Duration::from_secs(60))
+        .await?;
+    let press = |path: &str| {
+        api.client
+            .post(format!("{}{path}", api.base))
+            .header("Cookie", format!("trawl_session={id}"))
+            .form(&[("csrf", "token")])
+    };
+    for (path, message) in [
+        ("/ui/queues/Not%20A%20Queue/pause", "No such queue."),
+        ("/ui/queues/scraping/explode", "No such action."),
+        ("/ui/dead/Not%20A%20Queue/1/retry", "No such queue."),
+        ("/ui/dead/scraping/1/explode", "No such action."),
+    ] {
+        let response = press(path).send().await?;
+        assert_eq!(response.status().as_u16(), 403, "{path}");
+        let page = response.text().await?;
+        assert!(page.contains(message), "{path}: {page}");
+    }
+    // The same session and token do work on a real queue and action.
+    let response = press("/ui/queues/scraping/pause").send().await?;
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(services.queue.metrics().await?.paused);
+    Ok(())
+}

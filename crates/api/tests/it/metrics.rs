@@ -75,6 +75,27 @@ async fn metrics_show_queue_depths_and_requests_and_pass_promtool(db: PgPool) {
     );
     assert!(!text.contains("run_nope"), "raw paths never become labels");
     check_metrics(&text);
+
+    // Two browser slots held somewhere in the fleet: the API's gauge reads them from Redis.
+    let slots = queue_core::SlotSemaphore::new(
+        services.redis.clone(),
+        services.keys(),
+        4,
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_secs(1),
+        tokio_util::task::TaskTracker::new(),
+    );
+    assert!(slots.try_acquire("worker-a:1").await.unwrap());
+    assert!(slots.try_acquire("worker-b:1").await.unwrap());
+    let text = api
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_samples(&text, &[("trawl_browser_slots_in_use", 2.0)]);
 }
 
 /// deploy/prometheus: the scrape config and the alert rules are valid, and each alert fires

@@ -115,3 +115,33 @@ async fn one_of_three_schedulers_leads_and_another_takes_over_when_it_dies(
     );
     Ok(())
 }
+
+/// A pass that cannot reach PostgreSQL is counted as failed (the alert on no successful pass
+/// reads this), and the leader keeps trying.
+#[tokio::test]
+async fn failed_passes_are_counted() {
+    let metrics = telemetry::metric::install();
+    let redis = TestRedis::new();
+    let unreachable = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_millis(200))
+        .connect_lazy("postgres://postgres@127.0.0.1:9/nowhere")
+        .unwrap();
+    let services = redis.services(&unreachable);
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(scheduler(&services, "lonely").run(stop.clone()));
+    let failed = eventually(Duration::from_secs(15), "two failed passes", || async {
+        let text = telemetry::metric::render(&metrics);
+        let failed = test_support::prometheus::sample(
+            &text,
+            r#"trawl_scheduler_passes_total{result="failed"}"#,
+        )?;
+        (failed >= 2.0).then_some(text)
+    })
+    .await;
+    assert_eq!(
+        test_support::prometheus::sample(&failed, r#"trawl_scheduler_passes_total{result="ok"}"#),
+        None
+    );
+    stop.cancel();
+    running.await.unwrap();
+}

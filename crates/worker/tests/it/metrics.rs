@@ -157,3 +157,34 @@ async fn a_scrape_counts_its_pages_and_postings(db: PgPool) -> anyhow::Result<()
     check_metrics(&text);
     Ok(())
 }
+
+/// Requests held back by the shared per-host pacing (DOMAIN_RATE) are counted with their waits.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn pacing_waits_are_counted(db: PgPool) -> anyhow::Result<()> {
+    use test_support::{TestBoard, register_site};
+    let metrics = telemetry::metric::install();
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let board = TestBoard::start().await;
+    register_site(&db, "demo", &board.url, 0).await;
+    // 10 requests a second to the board from all workers: robots.txt, a listing and three
+    // detail pages wait their turns.
+    let worker = crate::helpers::worker_with(&services, |settings| {
+        settings.domain_interval = Some(Duration::from_millis(100));
+    });
+    crate::helpers::queue_run(&services, "demo", None, 3).await;
+    let started = std::time::Instant::now();
+    crate::helpers::process_next(&worker).await;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let text = telemetry::metric::render(&metrics);
+    let waits = test_support::prometheus::value(&text, "trawl_pacing_wait_seconds_count");
+    let waited = test_support::prometheus::value(&text, "trawl_pacing_wait_seconds_sum");
+    assert!(waits >= 3.0, "{waits} waits in:\n{text}");
+    assert!(
+        waited >= 0.25 && waited <= elapsed,
+        "waited {waited} s of a {elapsed} s run"
+    );
+    check_metrics(&text);
+    Ok(())
+}
