@@ -199,11 +199,15 @@ pub struct RolledBack {
     pub deleted: i32,
     /// Rows the batch updated, put back as they were.
     pub restored: i32,
+    /// Rows the batch wrote that a later run has written since (a scrape saw them again): left
+    /// as they are, since putting the batch's before-image back would undo newer data.
+    pub kept: i32,
 }
 
 /// Undoes what a successful batch's export changed in `jobs`, in one transaction, audited as
-/// the batch's `rollback` row; the batch becomes `rolled_back`. Refused for a batch that did
-/// not export, or was rolled back already.
+/// the batch's `rollback` row; the batch becomes `rolled_back`. A row some later run has
+/// written since (its `last_run_id` is no longer the export's) is kept and counted. Refused for
+/// a batch that did not export, or was rolled back already.
 pub async fn rollback(pool: &PgPool, batch_id: Uuid) -> Result<RolledBack, PipelineError> {
     let mut tx = pool.begin().await?;
     let status = sqlx::query_scalar!(
@@ -222,10 +226,24 @@ pub async fn rollback(pool: &PgPool, batch_id: Uuid) -> Result<RolledBack, Pipel
         }
     }
     let started = std::time::Instant::now();
+    let export_run = sqlx::query_scalar!(
+        "SELECT run_id FROM batch_runs WHERE batch_id = $1 AND stage = 'export'",
+        batch_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let images = sqlx::query_scalar!(
+        "SELECT count(*) AS \"n!\" FROM batch_job_images WHERE batch_id = $1",
+        batch_id
+    )
+    .fetch_one(&mut *tx)
+    .await? as i32;
     let deleted = sqlx::query!(
         "DELETE FROM jobs j USING batch_job_images i \
-         WHERE i.batch_id = $1 AND i.before IS NULL AND j.job_id = i.job_id",
-        batch_id
+         WHERE i.batch_id = $1 AND i.before IS NULL AND j.job_id = i.job_id \
+             AND j.last_run_id = $2",
+        batch_id,
+        export_run,
     )
     .execute(&mut *tx)
     .await?
@@ -242,12 +260,15 @@ pub async fn rollback(pool: &PgPool, batch_id: Uuid) -> Result<RolledBack, Pipel
              b.data_quality_score, b.content_hash, b.first_seen_at, b.last_seen_at, b.is_active, \
              b.last_run_id, b.created_at, b.updated_at, b.is_remote, b.department) \
          FROM batch_job_images i, jsonb_populate_record(NULL::jobs, i.before) b \
-         WHERE i.batch_id = $1 AND i.before IS NOT NULL AND j.job_id = i.job_id",
-        batch_id
+         WHERE i.batch_id = $1 AND i.before IS NOT NULL AND j.job_id = i.job_id \
+             AND j.last_run_id = $2",
+        batch_id,
+        export_run,
     )
     .execute(&mut *tx)
     .await?
     .rows_affected() as i32;
+    let kept = images - deleted - restored;
     sqlx::query!(
         "INSERT INTO batch_runs (batch_id, batch_date, stage, status, jobs_updated, jobs_failed, \
              execution_time_seconds, report, started_at, finished_at) \
@@ -256,7 +277,7 @@ pub async fn rollback(pool: &PgPool, batch_id: Uuid) -> Result<RolledBack, Pipel
         batch_id,
         deleted + restored,
         started.elapsed().as_secs_f64(),
-        serde_json::json!({"deleted": deleted, "restored": restored}),
+        serde_json::json!({"deleted": deleted, "restored": restored, "kept": kept}),
     )
     .execute(&mut *tx)
     .await?;
@@ -267,11 +288,12 @@ pub async fn rollback(pool: &PgPool, batch_id: Uuid) -> Result<RolledBack, Pipel
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    tracing::info!(%batch_id, deleted, restored, "batch rolled back");
+    tracing::info!(%batch_id, deleted, restored, kept, "batch rolled back");
     Ok(RolledBack {
         batch_id,
         deleted,
         restored,
+        kept,
     })
 }
 

@@ -496,3 +496,43 @@ async fn invalid_definitions_are_refused_naming_the_field(db: PgPool) {
         ("pipeline-good", "pipeline_batch", Some("30 0 * * *"))
     );
 }
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn rollback_keeps_rows_a_later_scrape_wrote(db: PgPool) {
+    let world = world(&db).await;
+    let definition =
+        json!({"sources": [{"site": "demo", "queries": ["engineer"], "max_per_query": 10}]});
+    let batch = start(&world, "demo-only", definition).await;
+    assert_eq!(finished(&db, batch).await.0.status, "success");
+    // A scrape of the same site sees 4 of the batch's postings again after it.
+    let scrape = trawl_scrape_runs::ScrapeTask {
+        search_term: Some("engineer".into()),
+        results_wanted: Some(4),
+        ..trawl_scrape_runs::ScrapeTask::new("demo")
+    };
+    let site = trawl_scrape_runs::sites::get_site(&db, "demo")
+        .await
+        .unwrap()
+        .unwrap();
+    let task = scrape.into_task(
+        queue_core::new_run_id(queue_core::Trigger::Manual),
+        queue_core::Trigger::Manual,
+    );
+    let run_id = task.run_id.clone().unwrap();
+    queue_core::submit_run(&world.services, &task, &trawl_scrape_runs::plan_for(&site))
+        .await
+        .unwrap();
+    test_support::eventually(Duration::from_secs(30), "the scrape ends", || async {
+        let run = queue_core::store::get_run(&db, &run_id).await.unwrap()?;
+        run.status.is_terminal().then_some(())
+    })
+    .await;
+    let undone = trawl_pipeline::rollback(&db, batch).await.unwrap();
+    assert_eq!(
+        (undone.deleted, undone.restored, undone.kept),
+        (6, 0, 4),
+        "{undone:?}"
+    );
+    let left: i64 = count(&db, "SELECT count(*) FROM jobs").await;
+    assert_eq!(left, 4, "what the scrape wrote since stays");
+}
