@@ -190,13 +190,8 @@ async fn operators_run_watch_and_roll_back_the_pipeline_from_the_shell(
     let (ok, out, err) = trawl(&db, &redis, &["pipeline", "run", "daily"]);
     assert!(ok, "{err}");
     let batch = out["batch_id"].as_str().unwrap().to_owned();
-    let mut settings = trawl_worker::WorkerSettings::new("cli-pipeline-worker".into());
-    settings.block_for = std::time::Duration::from_millis(100);
-    let worker = trawl_worker::Worker::new(redis.services(&db), settings, None, Default::default())
-        .map_err(anyhow::Error::msg)?;
-    let stop = tokio_util::sync::CancellationToken::new();
-    let _stop = stop.clone().drop_guard();
-    tokio::spawn(worker.run(stop));
+    let _worker =
+        test_support::procs::WorkerProcess::start(&test_support::database_url(&db), &redis);
     let shown = test_support::eventually(
         std::time::Duration::from_secs(60),
         "the batch succeeds",

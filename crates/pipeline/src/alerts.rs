@@ -6,6 +6,9 @@ use std::time::Duration;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::stage::Stage;
+use crate::store::{self, Batch};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
@@ -94,5 +97,58 @@ impl Alerts {
                 "alert not delivered to the webhook after {tries} tries"
             );
         });
+    }
+}
+
+/// Alerts a successful stage may still raise: too slow, too many records refused.
+pub(crate) async fn after_success(
+    alerts: &Alerts,
+    db: &sqlx::PgPool,
+    batch: &Batch,
+    stage: Stage,
+    elapsed: std::time::Duration,
+    result: &serde_json::Value,
+) {
+    let definition = &batch.definition;
+    let alert = |kind, text: String| {
+        alerts.raise(Alert {
+            text,
+            alert: kind,
+            pipeline: batch.pipeline.clone(),
+            batch_id: batch.batch_id,
+            stage: Some(stage.as_str().to_owned()),
+        })
+    };
+    let limit = definition.stages.of(stage);
+    // Once per stage: the scheduler's sweep may have raised it while the stage ran.
+    if elapsed.as_secs_f64() > limit.alert_seconds
+        && store::claim_stage_alert(db, batch.batch_id, stage)
+            .await
+            .unwrap_or(true)
+    {
+        alert(
+            AlertKind::SlowStage,
+            format!(
+                "Stage {} exceeded its alert threshold ({:.1}s > {:.1}s; SLA {:.1}s)",
+                stage.as_str().to_uppercase(),
+                elapsed.as_secs_f64(),
+                limit.alert_seconds,
+                limit.sla_seconds
+            ),
+        );
+    }
+    if stage == Stage::Validate {
+        let total = result["total"].as_f64().unwrap_or(0.0);
+        let failed = result["failed"].as_f64().unwrap_or(0.0);
+        if total > 0.0 && failed / total > definition.max_failure_rate {
+            alert(
+                AlertKind::HighFailureRate,
+                format!(
+                    "Stage VALIDATE: {:.1}% records failed validation (threshold {:.1}%)",
+                    failed * 100.0 / total,
+                    definition.max_failure_rate * 100.0
+                ),
+            );
+        }
     }
 }

@@ -264,6 +264,17 @@ impl PipelineDefinition {
 }
 
 impl StageLimits {
+    /// The limits of `stage`.
+    pub fn of(&self, stage: crate::Stage) -> StageLimit {
+        match stage {
+            crate::Stage::Collect => self.collect,
+            crate::Stage::Validate => self.validate,
+            crate::Stage::Enrich => self.enrich,
+            crate::Stage::Vectorize => self.vectorize,
+            crate::Stage::Export => self.export,
+        }
+    }
+
     pub fn named(&self) -> [(&'static str, StageLimit); 5] {
         [
             ("collect", self.collect),

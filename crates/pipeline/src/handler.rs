@@ -49,13 +49,6 @@ pub struct PipelineBatches(pub PipelineKinds);
 /// The `pipeline_stage` kind.
 pub struct PipelineStages(pub PipelineKinds);
 
-fn payload_of(value: impl Serialize) -> queue_core::Payload {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => unreachable!("task payloads serialize to objects"),
-    }
-}
-
 /// Queues a batch of `pipeline` (CLI, API, the schedule): its run id is the batch id.
 pub async fn submit_batch(
     services: &Services,
@@ -68,7 +61,7 @@ pub async fn submit_batch(
     let batch_id = Uuid::new_v4();
     let task = Task::new(
         BATCH_KIND,
-        payload_of(BatchTask {
+        queue_core::payload_of(&BatchTask {
             pipeline: pipeline.to_owned(),
         }),
         batch_id.to_string(),
@@ -100,7 +93,7 @@ pub async fn submit_stage(
     }
     let task = Task::new(
         STAGE_KIND,
-        payload_of(StageTask { batch_id, stage }),
+        queue_core::payload_of(&StageTask { batch_id, stage }),
         run_id.to_owned(),
         Trigger::Schedule,
     );
@@ -124,7 +117,8 @@ pub fn stage_run_id() -> String {
     queue_core::new_run_id(Trigger::Schedule)
 }
 
-fn ok_report(message: String, result: serde_json::Value) -> RunReport {
+/// A succeeded run's report.
+pub(crate) fn succeeded(message: String, result: serde_json::Value) -> RunReport {
     RunReport {
         status: RunStatus::Succeeded,
         message,
@@ -180,7 +174,7 @@ impl Handler for PipelineBatches {
         .await
         .map_err(transient)?;
         tracing::info!(%batch_id, pipeline = %task.pipeline, "batch started");
-        Ok(ok_report(
+        Ok(succeeded(
             format!("batch {batch_id} of {} started", task.pipeline),
             serde_json::json!({"batch_id": batch_id}),
         ))

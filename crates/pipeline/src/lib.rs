@@ -83,10 +83,9 @@ pub async fn upsert_pipeline(
         name: schedule_name(name),
         kind: BATCH_KIND.into(),
         queue: QUEUE.into(),
-        payload: match serde_json::json!({"pipeline": name}) {
-            serde_json::Value::Object(map) => map,
-            _ => unreachable!(),
-        },
+        payload: queue_core::payload_of(&BatchTask {
+            pipeline: name.to_owned(),
+        }),
         enabled: definition.enabled,
         interval_minutes: None,
         cron: Some(definition.cron.clone()),

@@ -4,14 +4,14 @@
 //! is retried by the pipeline's policy when transient, else it ends the batch.
 use std::time::Instant;
 
-use queue_core::store::{RunReport, RunStatus};
+use queue_core::store::RunReport;
 use trawl_scrape::Posting;
 use trawl_scrape::validate::Rules;
 use trawl_tasks::{HandlerError, RunContext};
 
 use crate::alerts::{Alert, AlertKind};
 use crate::error::StageError;
-use crate::handler::{PipelineKinds, StageTask, stage_run_id, submit_stage};
+use crate::handler::{PipelineKinds, StageTask, stage_run_id, submit_stage, succeeded};
 use crate::stage::Stage;
 use crate::store::{self, Batch, StageCounts};
 use crate::vectorize::Fitted;
@@ -32,15 +32,6 @@ enum Write {
     Export(Vec<Posting>),
 }
 
-fn report(status: RunStatus, message: String, result: serde_json::Value) -> RunReport {
-    RunReport {
-        status,
-        message,
-        error_detail: serde_json::json!({}),
-        result,
-    }
-}
-
 pub async fn run_stage(
     kinds: &PipelineKinds,
     ctx: RunContext,
@@ -52,13 +43,7 @@ pub async fn run_stage(
         .await
         .map_err(HandlerError::retryable)?
         .ok_or_else(|| HandlerError::fatal(format!("no batch {batch_id}")))?;
-    let skipped = |why: String| {
-        Ok(report(
-            RunStatus::Succeeded,
-            why,
-            serde_json::json!({"skipped": true}),
-        ))
-    };
+    let skipped = |why: String| Ok(succeeded(why, serde_json::json!({"skipped": true})));
     if batch.status != "running" {
         return skipped(format!(
             "batch {batch_id} is {}: {stage} not run",
@@ -101,13 +86,12 @@ pub async fn run_stage(
     match outcome {
         Ok(Some(result)) => {
             metrics::counter!(metric::PIPELINE_STAGES, "pipeline" => batch.pipeline.clone(), "stage" => stage.as_str(), "status" => "success").increment(1);
-            after_success(kinds, db, &batch, stage, elapsed, &result).await;
+            crate::alerts::after_success(&kinds.alerts, db, &batch, stage, elapsed, &result).await;
             queue_next(&ctx, &batch, stage)
                 .await
                 .map_err(HandlerError::retryable)?;
             tracing::info!(%batch_id, stage = %stage, seconds = elapsed.as_secs_f64(), "stage succeeded");
-            Ok(report(
-                RunStatus::Succeeded,
+            Ok(succeeded(
                 format!("{stage} of batch {batch_id} succeeded"),
                 result,
             ))
@@ -309,60 +293,6 @@ async fn queue_next(
             .await
         }
         _ => Ok(()),
-    }
-}
-
-/// Alerts a successful stage may still raise: too slow, too many records refused.
-async fn after_success(
-    kinds: &PipelineKinds,
-    db: &sqlx::PgPool,
-    batch: &Batch,
-    stage: Stage,
-    elapsed: std::time::Duration,
-    result: &serde_json::Value,
-) {
-    let definition = &batch.definition;
-    let alert = |kind, text: String| {
-        kinds.alerts.raise(Alert {
-            text,
-            alert: kind,
-            pipeline: batch.pipeline.clone(),
-            batch_id: batch.batch_id,
-            stage: Some(stage.as_str().to_owned()),
-        })
-    };
-    let limit =
-        definition.stages.named()[Stage::ALL.iter().position(|s| *s == stage).unwrap_or(0)].1;
-    // Once per stage: the scheduler's sweep may have raised it while the stage ran.
-    if elapsed.as_secs_f64() > limit.alert_seconds
-        && store::claim_stage_alert(db, batch.batch_id, stage)
-            .await
-            .unwrap_or(true)
-    {
-        alert(
-            AlertKind::SlowStage,
-            format!(
-                "Stage {} exceeded its alert threshold ({:.1}s > {:.1}s; SLA {:.1}s)",
-                stage.as_str().to_uppercase(),
-                elapsed.as_secs_f64(),
-                limit.alert_seconds,
-                limit.sla_seconds
-            ),
-        );
-    }
-    if stage == Stage::Validate {
-        let total = result["total"].as_f64().unwrap_or(0.0);
-        let failed = result["failed"].as_f64().unwrap_or(0.0);
-        if total > 0.0 && failed / total > definition.max_failure_rate {
-            alert(
-                AlertKind::HighFailureRate,
-                format!(
-                    "Stage VALIDATE: {:.1}% records failed validation (threshold {:.1}%)",
-                    failed * 100.0 / total,
-                    definition.max_failure_rate * 100.0
-                ),
-            );
-        }
     }
 }
 

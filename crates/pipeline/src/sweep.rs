@@ -114,8 +114,7 @@ pub async fn sweep(services: &Services, alerts: &Alerts) -> Result<Swept, Pipeli
                 ),
             );
         }
-        let limit =
-            definition.stages.named()[Stage::ALL.iter().position(|s| *s == stage).unwrap_or(0)].1;
+        let limit = definition.stages.of(stage);
         if row.status == "running"
             && !row.slow_alerted
             && let Some(started) = row.stage_started

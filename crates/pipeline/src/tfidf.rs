@@ -125,11 +125,33 @@ fn preprocess_all(documents: &[String]) -> Vec<String> {
     crate::records::parallel_map(documents, |d| preprocess(d))
 }
 
-/// A term of the corpus while counting: a unigram, or a pair of unigram ids.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// A term of the corpus while counting, as unigram ids: unigrams and bigrams (seed 002's
+/// range) without an allocation each, longer n-grams boxed.
+#[derive(Clone, PartialEq, Eq, Hash)]
 enum Gram {
     Uni(u32),
     Bi(u32, u32),
+    Longer(Box<[u32]>),
+}
+
+impl Gram {
+    fn of(window: &[u32]) -> Gram {
+        match *window {
+            [a] => Gram::Uni(a),
+            [a, b] => Gram::Bi(a, b),
+            _ => Gram::Longer(window.into()),
+        }
+    }
+
+    /// Its words joined by spaces, as scikit-learn names n-grams.
+    fn name(&self, words: &[String]) -> String {
+        let word = |id: &u32| words[*id as usize].as_str();
+        match self {
+            Gram::Uni(a) => word(a).to_owned(),
+            Gram::Bi(a, b) => format!("{} {}", word(a), word(b)),
+            Gram::Longer(ids) => ids.iter().map(word).collect::<Vec<_>>().join(" "),
+        }
+    }
 }
 
 impl Model {
@@ -175,30 +197,25 @@ impl Model {
                 })
                 .collect();
             doc_counts.clear();
-            let mut count = |gram: Gram| {
-                let id = *grams.entry(gram).or_insert_with(|| {
-                    gram_keys.push(gram);
-                    gram_keys.len() as u32 - 1
-                });
-                *doc_counts.entry(id).or_default() += 1;
-            };
-            for n in ngram_min..=ngram_max {
-                match n {
-                    1 => ids.iter().for_each(|&a| count(Gram::Uni(a))),
-                    2 => ids.windows(2).for_each(|w| count(Gram::Bi(w[0], w[1]))),
-                    _ => unimplemented!("n-grams above 2 are not needed by seed 002"),
+            for n in ngram_min.max(1)..=ngram_max {
+                for window in ids.windows(n) {
+                    let gram = Gram::of(window);
+                    let id = match grams.get(&gram) {
+                        Some(id) => *id,
+                        None => {
+                            let id = gram_keys.len() as u32;
+                            gram_keys.push(gram.clone());
+                            grams.insert(gram, id);
+                            id
+                        }
+                    };
+                    *doc_counts.entry(id).or_default() += 1;
                 }
             }
             counts.push(doc_counts.iter().map(|(&id, &c)| (id, c)).collect());
         }
 
-        let name = |gram: Gram| match gram {
-            Gram::Uni(a) => unigram_names[a as usize].clone(),
-            Gram::Bi(a, b) => format!(
-                "{} {}",
-                unigram_names[a as usize], unigram_names[b as usize]
-            ),
-        };
+        let name = |gram: &Gram| gram.name(&unigram_names);
         let mut df = vec![0u32; gram_keys.len()];
         let mut tf = vec![0u64; gram_keys.len()];
         for doc in &counts {
@@ -213,7 +230,7 @@ impl Model {
                 let d = df[id as usize];
                 d >= settings.min_df && f64::from(d) <= high
             })
-            .map(|id| (name(gram_keys[id as usize]), id))
+            .map(|id| (name(&gram_keys[id as usize]), id))
             .collect();
         // Alphabetical first, then the most frequent (ties: alphabetical) up to max_features.
         kept.sort_unstable();
@@ -264,13 +281,10 @@ impl Model {
                 *counts.entry(feature).or_default() += 1.0;
             }
         };
-        for n in ngram_min..=ngram_max {
+        for n in ngram_min.max(1)..=ngram_max {
             match n {
                 1 => unigrams.iter().for_each(|t| count(t)),
-                2 => unigrams
-                    .windows(2)
-                    .for_each(|w| count(&format!("{} {}", w[0], w[1]))),
-                _ => unimplemented!("n-grams above 2 are not needed by seed 002"),
+                _ => unigrams.windows(n).for_each(|w| count(&w.join(" "))),
             }
         }
         normed(counts.into_iter(), &self.idf)
@@ -342,6 +356,35 @@ mod tests {
             assert!(vector.weights.is_empty() || (norm - 1.0).abs() < 1e-12);
         }
         assert!(vectors[0].dot(&vectors[1]) > vectors[0].dot(&vectors[3]));
+    }
+
+    #[test]
+    fn trigrams_are_counted_and_transformed_like_bigrams() {
+        let docs: Vec<String> = [
+            "alpha beta gamma delta",
+            "alpha beta gamma",
+            "beta gamma delta",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let settings = Settings {
+            ngram_range: (1, 3),
+            max_features: 100,
+            min_df: 2,
+            max_df: 1.0,
+        };
+        let (model, vectors) = Model::fit(&docs, settings);
+        assert!(
+            model.terms.contains(&"alpha beta gamma".to_owned()),
+            "{:?}",
+            model.terms
+        );
+        assert!(
+            model.terms.contains(&"beta gamma delta".to_owned()),
+            "{:?}",
+            model.terms
+        );
+        assert_eq!(model.transform(&docs[0]), vectors[0]);
     }
 
     #[test]

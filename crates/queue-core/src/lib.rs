@@ -35,4 +35,5 @@ pub use submit::{
 };
 pub use task::{
     MAX_TEXT_LEN, Payload, Task, TaskError, Trigger, check_text, new_run_id, new_task_id,
+    payload_of,
 };

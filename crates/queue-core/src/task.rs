@@ -72,6 +72,15 @@ pub struct Task {
 /// A task's payload as the queue carries it: a JSON object.
 pub type Payload = serde_json::Map<String, serde_json::Value>;
 
+/// A kind's typed payload as the queue carries it. Payload types are structs: one that does not
+/// serialize to a JSON object is a bug in its kind.
+pub fn payload_of<T: Serialize>(typed: &T) -> Payload {
+    match serde_json::to_value(typed) {
+        Ok(serde_json::Value::Object(map)) => map,
+        other => panic!("a task payload must serialize to a JSON object, got {other:?}"),
+    }
+}
+
 /// Why a message in the queue is not a task we can run. The text goes to the dead-letter list.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -199,22 +199,6 @@ pub async fn filter_ranked(
     .await?)
 }
 
-/// These postings (descriptions left out), in no particular order.
-pub async fn postings_by_id(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<PublicPosting>, StoreError> {
-    Ok(sqlx::query_as!(
-        PublicPosting,
-        r#"SELECT job_id, site, job_title, company_name, location, is_remote, department,
-                  posted_date, salary_min, salary_max, salary_currency, salary_period,
-                  skills_required, url, data_quality_score, first_seen_at, last_seen_at,
-                  CURRENT_DATE - posted_date AS days_since_posted,
-                  NULL::text AS job_description
-           FROM jobs WHERE job_id = ANY($1)"#,
-        ids,
-    )
-    .fetch_all(pool)
-    .await?)
-}
-
 /// One posting, description included.
 pub async fn get_posting(pool: &PgPool, job_id: Uuid) -> Result<Option<PublicPosting>, StoreError> {
     Ok(sqlx::query_as!(

@@ -89,10 +89,7 @@ impl ScrapeTask {
     }
 
     pub fn into_payload(self) -> Payload {
-        match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => unreachable!("a ScrapeTask serializes to an object"),
-        }
+        queue_core::payload_of(&self)
     }
 
     /// Reads a task's payload as a scrape, strictly, with the kind's checks.

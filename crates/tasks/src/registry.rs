@@ -47,13 +47,6 @@ fn read<H: Handler>(payload: &Payload) -> Result<H::Payload, TaskError> {
     Ok(typed)
 }
 
-fn write<T: serde::Serialize>(payload: &T) -> Payload {
-    match serde_json::to_value(payload) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => Payload::new(),
-    }
-}
-
 impl<H: Handler> DynHandler for Typed<H> {
     fn kind(&self) -> &'static str {
         H::KIND
@@ -71,7 +64,7 @@ impl<H: Handler> DynHandler for Typed<H> {
         Box::pin(async move {
             let mut typed = read::<H>(&payload).map_err(HandlerError::fatal)?;
             let plan = self.0.plan(&mut typed).await?;
-            Ok((write(&typed), plan))
+            Ok((queue_core::payload_of(&typed), plan))
         })
     }
 

@@ -319,3 +319,33 @@ fn wait_for_port(port: u16, limit: Duration, what: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A `trawl-worker` process on a test's database and Redis namespace (HTTP only, no shared
+/// pacing), for tests of the API and the CLI that need work done as a deployment does it
+/// without linking the worker; killed when dropped.
+pub struct WorkerProcess {
+    pub proc: Proc,
+    _logs: tempfile::TempDir,
+}
+
+impl WorkerProcess {
+    pub fn start(database_url: &str, redis: &crate::TestRedis) -> Self {
+        let logs = tempfile::tempdir().expect("log dir");
+        let env = [
+            ("DATABASE_URL", database_url.to_owned()),
+            ("REDIS_URL", redis.url.clone()),
+            ("REDIS_PREFIX", redis.prefix.clone()),
+            ("BROWSER_ENABLED", "false".to_owned()),
+            ("DOMAIN_RATE", "0".to_owned()),
+            ("LOG_FORMAT", "json".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ];
+        let proc = Proc::spawn(
+            "worker",
+            &workspace_binary("trawl-worker"),
+            &env,
+            logs.path(),
+        );
+        Self { proc, _logs: logs }
+    }
+}

@@ -7,6 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use trawl_pipeline::{PipelineError, Stage, models, monitor, store};
+use trawl_scrape_runs::search::PostingQuery;
 use uuid::Uuid;
 
 use super::{check_field, query};
@@ -319,31 +320,20 @@ pub async fn similar(
             "limit: expected 1 to 100, got {limit}"
         )));
     }
-    let db = &state.services.db;
-    let active = state.similarity.active(db).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "no_model",
-            "no active TF-IDF model yet: run the pipeline",
-        )
-    })?;
-    let version = active.version.clone();
+    let active = super::postings::active_model(&state).await?;
     let vector = active.vector_of(job_id).ok_or_else(|| {
         ApiError::not_found(
             "not_vectorized",
-            format!("posting {job_id} is not in model {version}"),
+            format!("posting {job_id} is not in model {}", active.version),
         )
     })?;
     let nearest = active.nearest(vector, Some(job_id), limit);
-    let ids: Vec<Uuid> = nearest.iter().map(|s| s.job_id).collect();
-    let postings = trawl_scrape_runs::search::postings_by_id(db, &ids).await?;
-    let similar: Vec<serde_json::Value> = nearest
-        .iter()
-        .filter_map(|s| {
-            let posting = postings.iter().find(|p| p.job_id == s.job_id)?;
-            Some(json!({"score": s.score, "posting": posting}))
-        })
-        .collect();
+    let everything = PostingQuery {
+        limit: limit as i64,
+        ..Default::default()
+    };
+    let similar = super::postings::with_scores(&state.services.db, &everything, &nearest).await?;
+    let version = &active.version;
     Ok(success(
         StatusCode::OK,
         json!({"job_id": job_id, "model_version": version, "similar": similar}),

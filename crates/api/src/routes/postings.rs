@@ -6,6 +6,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::NaiveDate;
 use serde::Deserialize;
+use std::sync::Arc;
+
+use trawl_pipeline::similarity::{ActiveModel, Scored};
 use trawl_scrape_runs::search::{self, MAX_PAGE, Position, PostingQuery};
 
 use super::{check_field, query};
@@ -172,36 +175,49 @@ pub async fn postings(
 
 /// The postings closest to `q` under the active TF-IDF model, the other filters applied.
 async fn ranked(state: &AppState, search: &PostingQuery) -> Result<Response, ApiError> {
-    let db = &state.services.db;
-    let Some(active) = state.similarity.active(db).await? else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "no_model",
-            "no active TF-IDF model yet: run the pipeline",
-        ));
-    };
-    let version = &active.version;
+    let active = active_model(state).await?;
     let vector = active
         .model
         .transform(search.q.as_deref().unwrap_or_default());
     // Filters may drop candidates: take ten times the page before filtering.
     let nearest = active.nearest(&vector, None, search.limit as usize * 10);
-    let ids: Vec<uuid::Uuid> = nearest.iter().map(|s| s.job_id).collect();
-    let postings = search::filter_ranked(db, search, &ids).await?;
-    let scored: Vec<serde_json::Value> = postings
-        .into_iter()
-        .map(|posting| {
-            let score = nearest
-                .iter()
-                .find(|s| s.job_id == posting.job_id)
-                .map(|s| s.score);
-            serde_json::json!({"score": score, "posting": posting})
-        })
-        .collect();
+    let scored = with_scores(&state.services.db, search, &nearest).await?;
     Ok(success(
         StatusCode::OK,
-        serde_json::json!({"model_version": version, "postings": scored, "next": null}),
+        serde_json::json!({"model_version": active.version, "postings": scored, "next": null}),
     ))
+}
+
+/// The active TF-IDF model, or the 409 that says there is none yet.
+pub(crate) async fn active_model(state: &AppState) -> Result<Arc<ActiveModel>, ApiError> {
+    state
+        .similarity
+        .active(&state.services.db)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "no_model",
+                "no active TF-IDF model yet: run the pipeline",
+            )
+        })
+}
+
+/// The postings of `nearest` that pass `filters` (all of them for no filter), in its order,
+/// each as `{"score", "posting"}`.
+pub(crate) async fn with_scores(
+    db: &sqlx::PgPool,
+    filters: &PostingQuery,
+    nearest: &[Scored],
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let ids: Vec<uuid::Uuid> = nearest.iter().map(|s| s.job_id).collect();
+    let scores: std::collections::HashMap<uuid::Uuid, f64> =
+        nearest.iter().map(|s| (s.job_id, s.score)).collect();
+    let postings = search::filter_ranked(db, filters, &ids).await?;
+    Ok(postings
+        .into_iter()
+        .map(|posting| serde_json::json!({"score": scores[&posting.job_id], "posting": posting}))
+        .collect())
 }
 
 #[utoipa::path(

@@ -382,13 +382,8 @@ async fn the_pipeline_page_shows_a_batch_live_with_a_bar_per_stage(db: PgPool) {
         .unwrap();
     until_text(&client, "#batches", "No batch yet").await;
 
-    let mut settings = trawl_worker::WorkerSettings::new("dashboard-pipeline-worker".into());
-    settings.block_for = Duration::from_millis(100);
-    let worker =
-        trawl_worker::Worker::new(services.clone(), settings, None, Default::default()).unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let _stop = stop.clone().drop_guard();
-    tokio::spawn(worker.run(stop));
+    let _worker =
+        test_support::procs::WorkerProcess::start(&test_support::database_url(&db), &redis);
     let batch = trawl_pipeline::submit_batch(&services, "daily", queue_core::Trigger::Manual)
         .await
         .unwrap();

@@ -49,6 +49,11 @@ impl TestApi {
         self.client.get(format!("{}{path}", self.base))
     }
 
+    /// The body of a GET, as text (a page, the metrics).
+    pub async fn text(&self, path: &str) -> String {
+        self.get(path).send().await.unwrap().text().await.unwrap()
+    }
+
     /// A POST carrying the valid key.
     pub fn post(&self, path: &str) -> RequestBuilder {
         self.client

@@ -87,14 +87,7 @@ async fn metrics_show_queue_depths_and_requests_and_pass_promtool(db: PgPool) {
     );
     assert!(slots.try_acquire("worker-a:1").await.unwrap());
     assert!(slots.try_acquire("worker-b:1").await.unwrap());
-    let text = api
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = api.text("/metrics").await;
     assert_samples(&text, &[("trawl_browser_slots_in_use", 2.0)]);
 }
 

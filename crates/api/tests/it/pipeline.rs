@@ -5,7 +5,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use test_support::{TestBoard, TestRedis, eventually, unpaused_site};
-use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{KEY, expect_error, read, spawn_api};
 
@@ -100,13 +99,8 @@ async fn a_pipeline_is_defined_run_watched_searched_and_rolled_back(db: PgPool) 
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["pipeline"]["definition"]["cron"], "30 0 * * *");
 
-    let mut settings = trawl_worker::WorkerSettings::new("api-pipeline-worker".into());
-    settings.block_for = Duration::from_millis(100);
-    let worker =
-        trawl_worker::Worker::new(services.clone(), settings, None, Default::default()).unwrap();
-    let stop = CancellationToken::new();
-    let _stop = stop.clone().drop_guard();
-    tokio::spawn(worker.run(stop));
+    let _worker =
+        test_support::procs::WorkerProcess::start(&test_support::database_url(&db), &redis);
 
     let (status, body) = read(api.post("/pipeline/daily/runs")).await;
     assert_eq!(status, 202, "{body}");
@@ -186,14 +180,7 @@ async fn a_pipeline_is_defined_run_watched_searched_and_rolled_back(db: PgPool) 
     )
     .await;
     // The dashboard's page: the batch with a bar per stage, and the batch's audit page.
-    let panel = api
-        .get("/ui/pipeline/batches")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let panel = api.text("/ui/pipeline/batches").await;
     assert!(
         panel.contains(&batch_id[..8]) && panel.contains(&version),
         "{panel}"
@@ -203,26 +190,12 @@ async fn a_pipeline_is_defined_run_watched_searched_and_rolled_back(db: PgPool) 
         5,
         "{panel}"
     );
-    let page = api
-        .get(&format!("/ui/pipeline/batches/{batch_id}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = api.text(&format!("/ui/pipeline/batches/{batch_id}")).await;
     assert!(
         page.contains("Validation report") && page.contains("Pass rate: 100.0%"),
         "{page}"
     );
-    let page = api
-        .get("/ui/pipeline")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = api.text("/ui/pipeline").await;
     assert!(page.contains("hx-get=\"/ui/pipeline/batches\""), "{page}");
 
     let (status, undone) = read(api.post(&format!("/pipeline/batches/{batch_id}/rollback"))).await;

@@ -2,10 +2,12 @@ use std::time::Duration;
 
 use serde_json::json;
 use sqlx::PgPool;
-use test_support::{FaultAction, FaultRule, FaultTarget};
+use test_support::FaultAction;
 use trawl_pipeline::{models, store};
 
-use crate::helpers::{count, finished, seed_definition, stage, start, world};
+use crate::helpers::{
+    count, fail_listings, finished, seed_definition, stage, start, status, world,
+};
 
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn a_full_batch_collects_validates_enriches_vectorizes_and_exports(db: PgPool) {
@@ -228,14 +230,7 @@ async fn rollback_restores_what_an_export_updated(db: PgPool) {
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn a_transient_failure_is_retried_and_passes(db: PgPool) {
     let world = world(&db).await;
-    world.board.fail(vec![FaultRule {
-        target: FaultTarget::AnyListing,
-        action: FaultAction::Status {
-            status: 503,
-            retry_after: None,
-        },
-        times: Some(1),
-    }]);
+    fail_listings(&world, status(503), Some(1));
     let definition = json!({"sources": [{"site": "demo", "queries": ["engineer"], "max_per_query": 10}],
                             "retry": {"tries": 3, "delays_seconds": [0.2]}});
     let batch_id = start(&world, "flaky", definition).await;
@@ -263,14 +258,7 @@ async fn a_transient_failure_is_retried_and_passes(db: PgPool) {
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn a_permanent_failure_stops_the_batch_and_exports_nothing(db: PgPool) {
     let world = world(&db).await;
-    world.board.fail(vec![FaultRule {
-        target: FaultTarget::AnyListing,
-        action: FaultAction::Status {
-            status: 404,
-            retry_after: None,
-        },
-        times: None,
-    }]);
+    fail_listings(&world, status(404), None);
     let definition =
         json!({"sources": [{"site": "demo", "queries": ["engineer"], "max_per_query": 10}]});
     let batch_id = start(&world, "broken", definition).await;
@@ -353,11 +341,7 @@ async fn a_permanent_failure_stops_the_batch_and_exports_nothing(db: PgPool) {
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn slow_stages_and_batches_past_their_sla_raise_alerts_and_stop(db: PgPool) {
     let world = world(&db).await;
-    world.board.fail(vec![FaultRule {
-        target: FaultTarget::AnyListing,
-        action: FaultAction::Delay { millis: 600 },
-        times: Some(1),
-    }]);
+    fail_listings(&world, FaultAction::Delay { millis: 600 }, Some(1));
     let mut slow =
         json!({"sources": [{"site": "demo", "queries": ["engineer"], "max_per_query": 5}]});
     let mut stages =
@@ -387,12 +371,43 @@ async fn slow_stages_and_batches_past_their_sla_raise_alerts_and_stop(db: PgPool
         "{alert}"
     );
 
+    // Refused records above max_failure_rate (5%): the batch goes on, an alert says so.
+    let picky = json!({"sources": [{"site": "demo", "queries": ["engineer"], "max_per_query": 20}],
+                       "min_title_chars": 24});
+    let batch_id = start(&world, "picky", picky).await;
+    let (batch, runs) = finished(&db, batch_id).await;
+    assert_eq!(batch.status, "success");
+    let validate = stage(&runs, "validate");
+    let (valid, failed) = (
+        validate.jobs_validated.unwrap(),
+        validate.jobs_failed.unwrap(),
+    );
+    assert!(
+        valid > 0 && f64::from(failed) / f64::from(valid + failed) > 0.05,
+        "{validate:?}"
+    );
+    let alert = test_support::eventually(
+        Duration::from_secs(10),
+        "the failure-rate alert",
+        || async {
+            hooks
+                .alerts()
+                .into_iter()
+                .find(|a| a["alert"] == "high_failure_rate")
+        },
+    )
+    .await;
+    assert!(
+        alert["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Stage VALIDATE: "),
+        "{alert}"
+    );
+
     // A batch past its total SLA is stopped by the scheduler's sweep, the run cancelled.
-    world.board.fail(vec![FaultRule {
-        target: FaultTarget::AnyListing,
-        action: FaultAction::Delay { millis: 20_000 },
-        times: None,
-    }]);
+    let jobs_before = count(&db, "SELECT count(*) FROM jobs").await;
+    fail_listings(&world, FaultAction::Delay { millis: 20_000 }, None);
     let timed = json!({"sources": [{"site": "demo", "queries": ["engineer"], "max_per_query": 5}], "total_sla_seconds": 1, "total_alert_seconds": 0.5});
     let batch_id = start(&world, "timed", timed).await;
     let services = world.services.clone();
@@ -435,13 +450,9 @@ async fn slow_stages_and_batches_past_their_sla_raise_alerts_and_stop(db: PgPool
     })
     .await;
     assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM jobs WHERE search_query = 'engineer' AND last_run_id IS NOT NULL"
-        )
-        .await,
-        5,
-        "only the first batch's postings"
+        count(&db, "SELECT count(*) FROM jobs").await,
+        jobs_before,
+        "the stopped batch exported nothing"
     );
 }
 

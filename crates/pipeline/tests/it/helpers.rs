@@ -4,7 +4,7 @@ use std::time::Duration;
 use queue_core::{Services, Trigger};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use test_support::{TestBoard, TestRedis, unpaused_site};
+use test_support::{FaultAction, FaultRule, FaultTarget, TestBoard, TestRedis, unpaused_site};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use trawl_pipeline::store::{self, Batch, BatchRun};
 use trawl_worker::{Worker, WorkerSettings};
@@ -131,4 +131,21 @@ pub fn stage<'a>(runs: &'a [BatchRun], name: &str) -> &'a BatchRun {
 
 pub async fn count(db: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db).await.unwrap()
+}
+
+/// Makes the board's listing pages do `action`, `times` times (None: always).
+pub fn fail_listings(world: &World, action: FaultAction, times: Option<u32>) {
+    world.board.fail(vec![FaultRule {
+        target: FaultTarget::AnyListing,
+        action,
+        times,
+    }]);
+}
+
+/// A listing status of `status`.
+pub fn status(status: u16) -> FaultAction {
+    FaultAction::Status {
+        status,
+        retry_after: None,
+    }
 }

@@ -2,9 +2,8 @@
 use serde_json::json;
 use sqlx::PgPool;
 use test_support::prometheus::{assert_samples, check_metrics};
-use test_support::{FaultAction, FaultRule, FaultTarget};
 
-use crate::helpers::{finished, start, world};
+use crate::helpers::{fail_listings, finished, start, status, world};
 
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn stages_durations_and_alerts_are_counted(db: PgPool) {
@@ -17,14 +16,7 @@ async fn stages_durations_and_alerts_are_counted(db: PgPool) {
     )
     .await;
     assert_eq!(finished(&db, ok).await.0.status, "success");
-    world.board.fail(vec![FaultRule {
-        target: FaultTarget::AnyListing,
-        action: FaultAction::Status {
-            status: 404,
-            retry_after: None,
-        },
-        times: None,
-    }]);
+    fail_listings(&world, status(404), None);
     let bad = start(
         &world,
         "bad",
