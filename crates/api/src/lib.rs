@@ -43,6 +43,8 @@ pub struct AppState {
     pub alerts: trawl_pipeline::Alerts,
     /// The active TF-IDF model's vectors, for similar postings and `rank=tfidf`.
     pub similarity: trawl_pipeline::similarity::SimilarityCache,
+    /// Embeds the queries of semantic and hybrid searches (the workers' model).
+    pub embedder: std::sync::Arc<dyn trawl_embedder::Embedder>,
     /// The process's Prometheus recorder, rendered by `GET /metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
@@ -107,6 +109,11 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::pipeline::list_models))
         .routes(routes!(routes::pipeline::activate_model))
         .routes(routes!(routes::pipeline::similar))
+        .routes(routes!(routes::embeddings::coverage))
+        .routes(routes!(routes::embeddings::backfill))
+        .routes(routes!(routes::embeddings::activate))
+        .routes(routes!(routes::embeddings::search))
+        .routes(routes!(routes::embeddings::similar))
 }
 
 /// The OpenAPI description the API serves at `/openapi.json`.

@@ -10,6 +10,7 @@ use trawl_scrape::SourceKind;
 use crate::openapi::{ErrorEnvelope, ReadErrors, Success};
 use crate::{ApiError, AppState, success};
 
+pub(crate) mod embeddings;
 pub(crate) mod metrics;
 pub(crate) mod pipeline;
 pub(crate) mod postings;

@@ -240,3 +240,54 @@ async fn operators_run_watch_and_roll_back_the_pipeline_from_the_shell(
     assert_eq!(jobs, 0);
     Ok(())
 }
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn operators_backfill_embeddings_and_follow_coverage_from_the_shell(
+    db: PgPool,
+) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    sqlx::query(
+        "INSERT INTO jobs (job_id, site, external_id, job_title, location, url, source, content_hash) \
+         SELECT gen_random_uuid(), 'fixture', n::text, 'Engineer ' || n, 'Paris', \
+                'http://127.0.0.1/', 'fixture', 'h' FROM generate_series(1, 50) n",
+    )
+    .execute(&db)
+    .await?;
+    // No worker has registered a model: the backfill says what is missing.
+    let (ok, _, err) = trawl(&db, &redis, &["embed", "backfill"]);
+    assert!(!ok);
+    assert!(err.contains("no active embedding model"), "{err}");
+
+    let _worker =
+        test_support::procs::WorkerProcess::start(&test_support::database_url(&db), &redis);
+    test_support::eventually(
+        std::time::Duration::from_secs(30),
+        "the model registered",
+        || async {
+            let (_, out, _) = trawl(&db, &redis, &["embed", "status"]);
+            (out["active_model"] == "hashing-384").then_some(())
+        },
+    )
+    .await;
+    // The backfill queues, follows until nothing waits (its progress on stderr) and reports.
+    let (ok, out, err) = trawl(&db, &redis, &["embed", "backfill"]);
+    assert!(ok, "{err}");
+    assert_eq!(out["backfill"]["model"], "hashing-384");
+    assert_eq!(out["coverage"]["embedded"], 50, "{out}");
+    assert_eq!(out["coverage"]["percent"], 100.0);
+    assert!(err.contains("hashing-384 50/50"), "{err}");
+    // Run again: nothing left, nothing queued twice.
+    let (ok, out, _) = trawl(&db, &redis, &["embed", "backfill"]);
+    assert!(ok);
+    assert_eq!(out["backfill"]["queued"], 0);
+    let (ok, out, _) = trawl(&db, &redis, &["embed", "backfill", "--watch"]);
+    assert!(ok);
+    assert_eq!(out["backfill"], serde_json::Value::Null);
+    let (ok, out, _) = trawl(&db, &redis, &["embed", "status"]);
+    assert!(ok);
+    assert_eq!(out["models"][0]["embedded"], 50);
+    let (ok, _, err) = trawl(&db, &redis, &["embed", "activate", "nope"]);
+    assert!(!ok);
+    assert!(err.contains("no embedding model \"nope\""), "{err}");
+    Ok(())
+}

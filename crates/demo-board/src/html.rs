@@ -166,7 +166,7 @@ fn urlencode(text: &str) -> String {
 }
 
 /// The text of an HTML fragment, for the fixtures' plain-text fields.
-pub(crate) fn text_of(html: &str) -> String {
+pub fn text_of(html: &str) -> String {
     let mut text = String::new();
     let mut in_tag = false;
     for c in html.chars() {

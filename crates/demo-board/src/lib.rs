@@ -6,4 +6,5 @@ mod html;
 mod server;
 
 pub use faults::{FaultAction, FaultRule, FaultTarget, Faults};
+pub use html::text_of;
 pub use server::{DemoBoard, PAGE_SIZE, RequestCounts};

@@ -23,6 +23,8 @@ pub enum PassError {
     Submit(#[from] queue_core::SubmitError),
     #[error(transparent)]
     Pipeline(#[from] trawl_pipeline::PipelineError),
+    #[error(transparent)]
+    Embeddings(#[from] trawl_embeddings::EmbeddingsError),
 }
 
 /// What a pass did; the latest is kept in Redis for `GET /scheduler/status`.
@@ -60,6 +62,9 @@ pub struct PassStats {
     /// SLA, stages whose run ended outside them.
     #[serde(default)]
     pub pipelines: trawl_pipeline::Swept,
+    /// Postings waiting for embedding, and the `embed_batch` runs this pass queued for them.
+    #[serde(default)]
+    pub embeddings: trawl_embeddings::Swept,
 }
 
 /// Runs one pass over at most `batch` due sites. Failures of single sites are counted and
@@ -139,6 +144,7 @@ async fn pass(
     }
     crate::recurring::fire_due(services, batch, now, &mut stats).await?;
     stats.pipelines = trawl_pipeline::sweep(services, alerts).await?;
+    stats.embeddings = trawl_embeddings::sweep(services).await?;
     stats.finished_at = Some(Utc::now());
     record(services, &stats).await?;
     Ok(stats)

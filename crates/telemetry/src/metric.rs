@@ -77,6 +77,16 @@ pub const PIPELINE_STAGE_DURATION: &str = "trawl_pipeline_stage_duration_seconds
 /// Postings a pipeline stage handled (labels `pipeline`, `stage`, `outcome`).
 pub const PIPELINE_RECORDS: &str = "trawl_pipeline_records_total";
 
+/// Postings whose vectors a worker stored (label `model`).
+pub const EMBEDDINGS_EMBEDDED: &str = "trawl_embeddings_embedded_total";
+/// Postings an embedding attempt failed (labels `model`, `outcome`: retrying, failed).
+pub const EMBEDDINGS_FAILURES: &str = "trawl_embeddings_failures_total";
+/// Active postings: the coverage's denominator (read from the ledger at each scrape).
+pub const EMBEDDINGS_ACTIVE_POSTINGS: &str = "trawl_embeddings_active_postings";
+/// Active postings by embedding ledger state (labels `model`, `state`: embedded, pending,
+/// processing, failed; read from the ledger at each scrape).
+pub const EMBEDDINGS_POSTINGS: &str = "trawl_embeddings_postings";
+
 /// Buckets of the `_seconds` histograms: API requests in milliseconds, runs in minutes.
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
@@ -190,6 +200,14 @@ fn describe() {
             "Browser sessions open in this process.",
         ),
         (SCHEDULER_LEADER, "1 while this scheduler is the leader."),
+        (
+            EMBEDDINGS_ACTIVE_POSTINGS,
+            "Active postings (coverage's denominator).",
+        ),
+        (
+            EMBEDDINGS_POSTINGS,
+            "Active postings by embedding model and ledger state.",
+        ),
     ] {
         describe_gauge!(name, help);
     }
@@ -213,6 +231,14 @@ fn describe() {
         (API_REQUESTS, "API requests answered."),
         (PIPELINE_ALERTS, "Pipeline alerts raised."),
         (PIPELINE_STAGES, "Pipeline stages ended, by status."),
+        (
+            EMBEDDINGS_EMBEDDED,
+            "Postings embedded and stored, by model.",
+        ),
+        (
+            EMBEDDINGS_FAILURES,
+            "Postings an embedding attempt failed, by model and outcome.",
+        ),
         (
             PIPELINE_RECORDS,
             "Records handled by pipeline stages, by outcome.",

@@ -11,6 +11,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use trawl_scrape_runs::sites::{NewSite, SiteSchedule};
 use url::Url;
 
+pub mod embeddings;
 pub mod invariants;
 pub mod nap;
 pub mod procs;

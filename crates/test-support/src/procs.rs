@@ -54,6 +54,9 @@ impl Proc {
         let log = log_dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let mut command = Command::new(binary);
+        // Workers and the API embed with feature hashing (instant, no model files) unless the
+        // test names its EMBEDDER: the model's own tests do.
+        command.env("EMBEDDER", "hashing");
         command
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())

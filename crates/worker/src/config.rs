@@ -98,6 +98,10 @@ pub struct WorkerConfig {
     /// Where pipeline alerts are POSTed (Slack-style JSON); unset: logged and counted only.
     #[arg(long, env = "ALERT_WEBHOOK_URL")]
     pub alert_webhook_url: Option<url::Url>,
+    /// The model the `embed_batch` kind embeds with (only loaded when this worker serves the
+    /// embeddings queue).
+    #[command(flatten)]
+    pub embedder: trawl_embedder::EmbedderConfig,
     /// Browsers open at once across all workers; 0 = no global cap.
     #[arg(long, env = "BROWSER_GLOBAL_SLOTS", default_value_t = 0)]
     pub browser_global_slots: u32,

@@ -3,6 +3,8 @@ use std::sync::Arc;
 
 use queue_core::{RedisPacer, Services};
 use tokio_util::task::TaskTracker;
+use trawl_embedder::EmbedderConfig;
+use trawl_embeddings::EmbedBatches;
 use trawl_pipeline::{Alerts, PipelineBatches, PipelineKinds, PipelineStages};
 use trawl_scrape::{BrowserPool, BrowserSlots, DomainLimits, DomainPacer, Fetchers, HttpFetcher};
 use trawl_scrape_runs::{RedisDomainPacer, ScrapeHandler};
@@ -22,6 +24,31 @@ pub fn registry(
         .register(scrape(services, settings, slots, background)?)
         .register(PipelineBatches(pipeline(services, settings)?))
         .register(PipelineStages(pipeline(services, settings)?)))
+}
+
+/// The `embed_batch` kind, when this worker serves the embeddings queue: its model is loaded
+/// now (a wrong `EMBEDDINGS_*` setting stops the start, naming the variable) and registered in
+/// the background (the worker starts while PostgreSQL is away).
+pub fn embeddings(
+    services: &Services,
+    settings: &WorkerSettings,
+    config: &EmbedderConfig,
+    background: &TaskTracker,
+    stop: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Option<EmbedBatches>> {
+    use anyhow::Context;
+    let serves = settings.queues.is_empty()
+        || settings
+            .queues
+            .iter()
+            .any(|q| q.name == trawl_embeddings::QUEUE);
+    if !serves {
+        return Ok(None);
+    }
+    let embedder = config.build().context("invalid embeddings configuration")?;
+    let handler = EmbedBatches::new(services.db.clone(), embedder);
+    background.spawn(handler.clone().register_in_background(stop.clone()));
+    Ok(Some(handler))
 }
 
 /// The pipeline's kinds: its collect stage fetches over HTTP with the scrape path's pacing.

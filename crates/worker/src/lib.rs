@@ -30,6 +30,16 @@ pub async fn serve(
     let slots = config.browser_slots(&services, &background);
     let registry = kinds::registry(&services, &settings, slots, &background)
         .context("cannot build the worker")?;
+    let registry = match kinds::embeddings(
+        &services,
+        &settings,
+        &config.embedder,
+        &background,
+        &shutdown,
+    )? {
+        Some(embed) => registry.register(embed),
+        None => registry,
+    };
     Worker::with_registry(services, settings, kinds(registry), background)
         .map_err(anyhow::Error::msg)
         .context("invalid configuration")?

@@ -32,6 +32,20 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         gauge!(metric::WORKERS_ALIVE, "queue" => name).set(depth.workers_alive as f64);
     }
     gauge!(metric::BROWSER_SLOTS_IN_USE).set(services.browser_slots_held().await? as f64);
+    // Coverage from the ledger, so alerts see what `GET /embeddings/coverage` shows.
+    let coverage = trawl_embeddings::coverage(&services.db).await?;
+    gauge!(metric::EMBEDDINGS_ACTIVE_POSTINGS).set(coverage.active_postings as f64);
+    for model in coverage.models.iter().filter(|m| !m.retired) {
+        for (state, count) in [
+            ("embedded", model.embedded),
+            ("pending", model.pending),
+            ("processing", model.processing),
+            ("failed", model.failed),
+        ] {
+            gauge!(metric::EMBEDDINGS_POSTINGS, "model" => model.model.clone(), "state" => state)
+                .set(count as f64);
+        }
+    }
     Ok(metric::exposition(metric::render(&state.metrics)).into_response())
 }
 

@@ -7,7 +7,6 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use trawl_pipeline::{PipelineError, Stage, models, monitor, store};
-use trawl_scrape_runs::search::PostingQuery;
 use uuid::Uuid;
 
 use super::{check_field, query};
@@ -292,7 +291,7 @@ pub async fn activate_model(
 pub struct SimilarQuery {
     /// How many (default 10).
     #[param(minimum = 1, maximum = 100)]
-    limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
 }
 
 /// Postings closest to this one under the active TF-IDF model (cosine of their vectors).
@@ -311,15 +310,7 @@ pub async fn similar(
     Path(job_id): Path<String>,
     params: Result<Query<SimilarQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let job_id: Uuid = job_id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("job_id: expected a UUID, got {job_id:?}")))?;
-    let limit = query(params)?.limit.unwrap_or(10);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit: expected 1 to 100, got {limit}"
-        )));
-    }
+    let (job_id, limit) = super::postings::similar_request(&job_id, query(params)?.limit)?;
     let active = super::postings::active_model(&state).await?;
     let vector = active.vector_of(job_id).ok_or_else(|| {
         ApiError::not_found(
@@ -328,11 +319,7 @@ pub async fn similar(
         )
     })?;
     let nearest = active.nearest(vector, Some(job_id), limit);
-    let everything = PostingQuery {
-        limit: limit as i64,
-        ..Default::default()
-    };
-    let similar = super::postings::with_scores(&state.services.db, &everything, &nearest).await?;
+    let similar = super::postings::all_with_scores(&state.services.db, &nearest).await?;
     let version = &active.version;
     Ok(success(
         StatusCode::OK,

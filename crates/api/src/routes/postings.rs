@@ -19,43 +19,43 @@ use crate::{ApiError, AppState, success};
 const DEFAULT_PAGE: i64 = 20;
 
 /// The query string, every value as text so that a bad one gets a message naming it.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PostingsParams {
     /// Full text, web-search syntax: `rust -java "data engineer" or python`.
     #[param(pattern = r"^[^\x00]*$", max_length = 1000)]
-    q: Option<String>,
+    pub(crate) q: Option<String>,
     /// The site's name, exactly.
     #[param(pattern = r"^[^\x00]*$", max_length = 1000)]
-    site: Option<String>,
+    pub(crate) site: Option<String>,
     /// Company name containing this, any case.
     #[param(pattern = r"^[^\x00]*$", max_length = 1000)]
-    company: Option<String>,
+    pub(crate) company: Option<String>,
     /// Location containing this, any case.
     #[param(pattern = r"^[^\x00]*$", max_length = 1000)]
-    location: Option<String>,
+    pub(crate) location: Option<String>,
     /// Skills containing this, any case.
     #[param(pattern = r"^[^\x00]*$", max_length = 1000)]
-    skill: Option<String>,
+    pub(crate) skill: Option<String>,
     /// Posted on or after this day.
     #[param(value_type = Option<chrono::NaiveDate>)]
-    posted_since: Option<String>,
+    pub(crate) posted_since: Option<String>,
     #[param(value_type = Option<bool>)]
-    has_salary: Option<String>,
+    pub(crate) has_salary: Option<String>,
     /// The top of the salary range (or its only figure) is at least this.
     #[param(value_type = Option<f64>, minimum = 0)]
-    salary_at_least: Option<String>,
+    pub(crate) salary_at_least: Option<String>,
     /// The `next` of the previous page.
     #[param(pattern = r"^[0-9]{1,18}\.[0-9a-f]{32}$")]
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// Postings per page (default 20).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
     /// `tfidf`: ranked by the active TF-IDF model's cosine with `q` (needs `q`; one page, no
     /// cursor); default: newest first.
     #[param(pattern = r"^(tfidf|newest)$")]
-    rank: Option<String>,
+    pub(crate) rank: Option<String>,
 }
 
 /// How a search is ordered.
@@ -201,6 +201,36 @@ pub(crate) async fn active_model(state: &AppState) -> Result<Arc<ActiveModel>, A
                 "no active TF-IDF model yet: run the pipeline",
             )
         })
+}
+
+/// A similar-postings request's posting id and how many (1 to 100, default 10): 400s name
+/// what is wrong.
+pub(crate) fn similar_request(
+    job_id: &str,
+    limit: Option<usize>,
+) -> Result<(uuid::Uuid, usize), ApiError> {
+    let id = job_id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("job_id: expected a UUID, got {job_id:?}")))?;
+    let limit = limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: expected 1 to 100, got {limit}"
+        )));
+    }
+    Ok((id, limit))
+}
+
+/// The postings of `nearest` (no filter), in its order, each as `{"score", "posting"}`.
+pub(crate) async fn all_with_scores(
+    db: &sqlx::PgPool,
+    nearest: &[Scored],
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let everything = PostingQuery {
+        limit: nearest.len().max(1) as i64,
+        ..Default::default()
+    };
+    with_scores(db, &everything, nearest).await
 }
 
 /// The postings of `nearest` that pass `filters` (all of them for no filter), in its order,

@@ -1,4 +1,5 @@
 mod dashboard;
+mod embeddings;
 mod endpoints;
 mod hardening;
 mod helpers;

@@ -15,6 +15,7 @@ fn worker() -> Command {
         )
         .env("REDIS_URL", format!("redis://:{SECRET}@127.0.0.1:1"))
         .env("BROWSER_ENABLED", "false")
+        .env("EMBEDDER", "hashing")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
@@ -70,6 +71,57 @@ fn a_malformed_url_is_refused_naming_its_variable() {
 }
 
 #[test]
+fn a_wrong_embeddings_setting_is_refused_at_startup_naming_its_variable() {
+    for (settings, variable) in [
+        (&[("EMBEDDER", "openai")][..], "EMBEDDINGS_URL"),
+        (
+            &[
+                ("EMBEDDER", "openai"),
+                ("EMBEDDINGS_URL", "http://127.0.0.1:9/v1"),
+            ][..],
+            "EMBEDDINGS_MODEL",
+        ),
+        (
+            &[
+                ("EMBEDDER", "minilm"),
+                ("EMBEDDINGS_MODEL_DIR", "/nonexistent"),
+            ][..],
+            "EMBEDDINGS_MODEL_DIR",
+        ),
+        (&[("EMBEDDINGS_BATCH", "0")][..], "EMBEDDINGS_BATCH"),
+        (&[("EMBEDDER", "word2vec")][..], "EMBEDDER"),
+    ] {
+        let output = worker()
+            .envs(settings.iter().copied())
+            .output()
+            .expect("worker runs");
+        assert!(!output.status.success(), "{settings:?} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(variable), "{variable}: {stderr}");
+    }
+    // A worker that does not serve the embeddings queue never loads a model: it starts.
+    let mut scraping_only = worker();
+    scraping_only
+        .env("EMBEDDER", "openai")
+        .env("WORKER_QUEUES", "scraping");
+    let logs = run_then_stop(scraping_only);
+    assert!(logs.contains("worker started"), "{logs}");
+}
+
+/// Starts the worker, lets it run 1.5 s, stops it with SIGTERM (it stops cleanly and its
+/// output ends); its standard output.
+fn run_then_stop(mut command: Command) -> String {
+    let child = command.spawn().expect("worker starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    let output = child.wait_with_output().expect("worker exits");
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+#[test]
 fn help_never_prints_a_password() {
     let output = worker().arg("--help").output().expect("worker runs");
     assert!(output.status.success());
@@ -80,15 +132,7 @@ fn help_never_prints_a_password() {
 
 #[test]
 fn logs_to_a_pipe_carry_no_colour_codes() {
-    let child = worker().spawn().expect("worker starts");
-    std::thread::sleep(Duration::from_millis(1500));
-    // SIGTERM: the worker stops cleanly and its output ends.
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    let output = child.wait_with_output().expect("worker exits");
-    let logs = String::from_utf8_lossy(&output.stdout);
+    let logs = run_then_stop(worker());
     assert!(logs.contains("worker started"), "{logs}");
     assert!(!logs.contains('\u{1b}'), "escape codes in {logs:?}");
     assert!(!logs.contains(SECRET), "{logs}");
