@@ -288,6 +288,7 @@ EOF
   done
   [ "$done_runs" -ge 3 ] || die "the first runs did not finish in 180 s; see $STATE/logs/"
   run_pipeline
+  run_embeddings
   report "$started_at"
   local failed
   failed=$(sql "SELECT count(*) FROM scrape_runs WHERE created_at >= '$started_at' AND status <> 'succeeded'")
@@ -314,6 +315,18 @@ run_pipeline() {
   [ "$status" = success ] || die "the pipeline's batch ended ${status:-never}; see $STATE/logs/"
   log "postings ranked by the TF-IDF model: GET /jobs/postings?q=data%20engineer&rank=tfidf&limit=3"
   curl -fsS "http://127.0.0.1:$API_PORT/jobs/postings?q=data%20engineer&rank=tfidf&limit=3" | grep -o '"job_title":"[^"]*"'
+}
+
+# Seed 001, done right: every stored posting embedded by the workers (all-MiniLM-L6-v2,
+# in-process) without anyone asking; the backfill command only follows it here.
+run_embeddings() {
+  log "embedding the postings (the scheduler queues embed_batch runs; trawl embed backfill follows)"
+  timeout 600 "$BIN/trawl" embed backfill >"$STATE/logs/backfill.json" \
+    || die "the embedding backfill did not finish; see $STATE/logs/"
+  "$BIN/trawl" embed status | grep -oE '"(model|embedded|percent|failed)": *[^,]*' | paste -sd' ' -
+  log "hybrid search (words + meaning): GET /jobs/postings/search?q=people%20who%20build%20data%20pipelines&limit=3"
+  curl -fsS "http://127.0.0.1:$API_PORT/jobs/postings/search?q=people%20who%20build%20data%20pipelines&limit=3" \
+    | grep -o '"job_title":"[^"]*"'
 }
 
 report() { # since
@@ -357,6 +370,8 @@ Try:
   curl http://127.0.0.1:$API_PORT/pipeline/status  # the daily pipeline: trawl pipeline status | run daily | rollback BATCH
   curl http://127.0.0.1:$API_PORT/models           # TF-IDF versions: trawl model list | activate VERSION
   dashboard page http://127.0.0.1:$API_PORT/ui/pipeline (batches, a bar per stage)
+  curl http://127.0.0.1:$API_PORT/embeddings/coverage   # trawl embed status | backfill; page /ui/embeddings
+  curl 'http://127.0.0.1:$API_PORT/jobs/postings/search?q=cloud%20infrastructure&mode=semantic&limit=5' 
   curl -X POST http://127.0.0.1:$API_PORT/jobs/scrape -H 'Authorization: Bearer $key' \\
        -H 'Content-Type: application/json' -d '{"site_name":"demo","search_term":"python","results_wanted":10}'
   redis-cli -u $REDIS_URL LPUSH '$queue_key' '{"site_name":"demo-rust","search_term":"rust"}'

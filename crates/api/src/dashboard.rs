@@ -40,6 +40,11 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/workers", get(crate::browse::workers))
         .route("/ui/postings", get(crate::browse::postings_page))
         .route("/ui/pipeline", get(crate::pipeline_ui::pipeline_page))
+        .route("/ui/embeddings", get(crate::embeddings_ui::embeddings_page))
+        .route(
+            "/ui/embeddings/coverage",
+            get(crate::embeddings_ui::coverage_panel),
+        )
         .route(
             "/ui/pipeline/batches",
             get(crate::pipeline_ui::batches_panel),
@@ -79,7 +84,7 @@ pub(crate) fn page(title: &str, body: Markup) -> Markup {
                 style { (maud::PreEscaped(STYLE)) }
             }
             body {
-                header { a href="/" { "trawl" } " · " a href="/ui/postings" { "postings" } " · " a href="/ui/pipeline" { "pipeline" } " · " a href="/openapi.json" { "API" } " · " a href="/metrics" { "metrics" } }
+                header { a href="/" { "trawl" } " · " a href="/ui/postings" { "postings" } " · " a href="/ui/pipeline" { "pipeline" } " · " a href="/ui/embeddings" { "embeddings" } " · " a href="/openapi.json" { "API" } " · " a href="/metrics" { "metrics" } }
                 main { (body) }
             }
         }

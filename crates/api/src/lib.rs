@@ -3,6 +3,7 @@ mod auth;
 mod browse;
 mod config;
 mod dashboard;
+mod embeddings_ui;
 mod error;
 mod openapi;
 mod pipeline_ui;

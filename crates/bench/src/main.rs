@@ -2,6 +2,7 @@
 mod api;
 mod browser;
 mod common;
+mod embed;
 mod lifecycle;
 mod pipeline;
 mod queue;
@@ -31,6 +32,9 @@ enum Bench {
     /// The batch pipeline: 50,000 synthetic postings through validate → enrich → vectorize →
     /// export, beside scikit-learn's TfidfVectorizer on the same corpus.
     Pipeline(pipeline::Options),
+    /// Embeddings: the queue + database path with an instant embedder over 100,000 postings
+    /// beside the database's floor, and all-MiniLM-L6-v2 beside a plain matrix multiply.
+    Embed(embed::Options),
     /// One worker process of `lifecycle`.
     #[command(hide = true)]
     LifecycleWorker(lifecycle::WorkerOptions),
@@ -46,5 +50,6 @@ async fn main() -> anyhow::Result<()> {
         Bench::Lifecycle(options) => lifecycle::run(options).await,
         Bench::LifecycleWorker(options) => lifecycle::worker(options).await,
         Bench::Pipeline(options) => pipeline::run(options).await,
+        Bench::Embed(options) => embed::run(options).await,
     }
 }

@@ -138,6 +138,16 @@ pub struct CoverageSample {
 /// Records this minute's coverage of every current model (once per minute, whoever calls
 /// first) and forgets samples older than 7 days. Returns whether it sampled.
 pub async fn sample(db: &PgPool) -> Result<bool, EmbeddingsError> {
+    // Passes come every few seconds; the coverage query is worth running once a minute.
+    let taken = sqlx::query_scalar!(
+        "SELECT EXISTS (SELECT 1 FROM embedding_coverage_samples \
+                        WHERE sampled_at = date_trunc('minute', now())) AS \"taken!\""
+    )
+    .fetch_one(db)
+    .await?;
+    if taken {
+        return Ok(false);
+    }
     let current = coverage(db).await?;
     let mut sampled = false;
     for model in current.models.iter().filter(|m| !m.retired) {

@@ -410,5 +410,16 @@ async fn the_pipeline_page_shows_a_batch_live_with_a_bar_per_stage(db: PgPool) {
         .unwrap();
     until_text(&client, "pre", "Pass rate: 100.0%").await;
     assert_eq!(console_errors(&client).await, Vec::<String>::new());
+
+    // The export's postings are queued for embedding by the jobs trigger; the embeddings page
+    // follows the backfill live to full coverage.
+    client
+        .goto(&format!("{}/ui/embeddings", api.base))
+        .await
+        .unwrap();
+    until_text(&client, "#coverage", "hashing-384").await;
+    trawl_embeddings::backfill(&services, None).await.unwrap();
+    until_text(&client, "#coverage", "100.0%").await;
+    assert_eq!(console_errors(&client).await, Vec::<String>::new());
     client.close().await.unwrap();
 }

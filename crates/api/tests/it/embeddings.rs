@@ -126,6 +126,11 @@ async fn postings_are_embedded_covered_and_searched_by_meaning_words_or_both(db:
             .all(|s| s["posting"]["job_id"] != ids[0].to_string())
     );
 
+    // The dashboard's panel shows the same ledger.
+    let panel = api.text("/ui/embeddings/coverage").await;
+    for expected in ["hashing-384", "active", "4 / 4", "100.0%"] {
+        assert!(panel.contains(expected), "{expected} in {panel}");
+    }
     let metrics = api.text("/metrics").await;
     assert!(
         metrics.contains("trawl_embeddings_active_postings 4"),

@@ -1,0 +1,251 @@
+//! `trawl-bench embed`: (a) the queue + database path of embedding — ledger claims, the
+//! `embed_batch` kind through a real worker, vectors written to pgvector — with an instant
+//! embedder (feature hashing), beside the database's own floor (the same writes as one SQL
+//! statement) in the same run; (b) all-MiniLM-L6-v2 on this machine at 128 and 256 tokens,
+//! its GFLOP/s beside a plain large matrix multiply measured in the same run.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use candle_core::{Device, Tensor};
+use queue_core::{CommonConfig, Services};
+use trawl_embedder::{HashingEmbedder, MiniLm};
+use trawl_embeddings::EmbedBatches;
+
+use crate::common::Servers;
+
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    #[command(flatten)]
+    servers: Servers,
+    /// Postings for the queue + database path.
+    #[arg(long, default_value_t = 100_000)]
+    postings: i64,
+    /// Postings claimed and written per batch on that path.
+    #[arg(long, default_value_t = 1_000)]
+    batch: usize,
+    /// Texts embedded by the model at each length.
+    #[arg(long, default_value_t = 64)]
+    model_texts: usize,
+    /// The model's folder (deploy/model.sh); default: where that script puts it.
+    #[arg(long, env = "EMBEDDINGS_MODEL_DIR")]
+    model_dir: Option<std::path::PathBuf>,
+}
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    pipeline_path(&options).await?;
+    model(&options)
+}
+
+async fn services(options: &Options, name: &str) -> anyhow::Result<Services> {
+    let url = crate::lifecycle::fresh_database(&options.servers.database_url, name).await?;
+    let config = CommonConfig {
+        database_url: url,
+        redis_url: options.servers.redis_url.clone(),
+        redis_prefix: format!("bench-{}:", uuid::Uuid::new_v4().simple()),
+        queue_name: "scraping".into(),
+        result_ttl: 60,
+        job_timeout: 3600,
+        max_deliveries: 3,
+        reconcile_grace: 600,
+        database_max_connections: 8,
+    };
+    let services = config.services()?;
+    queue_core::store::MIGRATOR.run(&services.db).await?;
+    Ok(services)
+}
+
+async fn insert_postings(services: &Services, n: i64) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (job_id, site, external_id, job_title, company_name, location, \
+                           job_description, url, source, content_hash) \
+         SELECT gen_random_uuid(), 'bench', n::text, 'Engineer ' || n, 'Company ' || (n % 97), \
+                'City ' || (n % 31), 'Build services in Rust and PostgreSQL, posting ' || n, \
+                'http://127.0.0.1/', 'bench', 'h' \
+         FROM generate_series(1, $1) n",
+    )
+    .bind(n)
+    .execute(&services.db)
+    .await?;
+    Ok(())
+}
+
+/// (a): every posting queued, embedded by a worker's `embed_batch` runs, written.
+async fn pipeline_path(options: &Options) -> anyhow::Result<()> {
+    let n = options.postings;
+    println!(
+        "embed (a): {n} postings, feature hashing (instant), batches of {}, 2 cores",
+        options.batch
+    );
+    let floor = database_floor(options).await?;
+    let with_index = through_the_queue(options, true).await?;
+    let without_index = through_the_queue(options, false).await?;
+    println!("{:<58} {:>10} {:>12}", "path", "seconds", "postings/s");
+    for (name, seconds) in [
+        (
+            "database floor: one INSERT … SELECT of the vectors (HNSW)",
+            floor,
+        ),
+        (
+            "trawl: ledger + embed_batch runs + pgvector (HNSW index)",
+            with_index,
+        ),
+        ("trawl: the same without the HNSW index", without_index),
+    ] {
+        println!("{name:<58} {seconds:>10.2} {:>12.0}", n as f64 / seconds);
+    }
+    println!(
+        "trawl / database floor: {:.2}× the floor's time with the index; seed 001's loop: 14.7 postings/s",
+        with_index / floor
+    );
+    Ok(())
+}
+
+/// The writes alone, done by PostgreSQL in one statement: the floor any path pays.
+async fn database_floor(options: &Options) -> anyhow::Result<f64> {
+    let services = services(options, "trawl_bench_embed_floor").await?;
+    insert_postings(&services, options.postings).await?;
+    sqlx::query(
+        "INSERT INTO embedding_models (model, dimensions, active) VALUES ('floor', 384, true)",
+    )
+    .execute(&services.db)
+    .await?;
+    let started = Instant::now();
+    sqlx::query(
+        "INSERT INTO posting_embeddings (job_id, model, embedding, content_hash) \
+         SELECT job_id, 'floor', \
+                (SELECT array_agg(sin(i::float8 * hashtext(job_id::text)))::float4[] \
+                 FROM generate_series(1, 384) i)::vector, 'h' \
+         FROM jobs",
+    )
+    .execute(&services.db)
+    .await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+async fn through_the_queue(options: &Options, hnsw: bool) -> anyhow::Result<f64> {
+    let name = if hnsw {
+        "trawl_bench_embed"
+    } else {
+        "trawl_bench_embed_noindex"
+    };
+    let services = services(options, name).await?;
+    if !hnsw {
+        sqlx::query("DROP INDEX posting_embeddings_hnsw")
+            .execute(&services.db)
+            .await?;
+    }
+    insert_postings(&services, options.postings).await?;
+    let handler = EmbedBatches::new(
+        services.db.clone(),
+        Arc::new(HashingEmbedder {
+            batch_size: options.batch,
+        }),
+    );
+    // Registering the model queues every posting for it (one INSERT … SELECT), timed too.
+    let started = Instant::now();
+    handler.register().await?;
+    let mut settings = trawl_worker::WorkerSettings::new(format!("bench-embed-{name}"));
+    settings.queues =
+        trawl_worker::QueueShare::parse_list("embeddings").map_err(anyhow::Error::msg)?;
+    settings.concurrency = 2;
+    let registry = trawl_tasks::Registry::new().register(handler);
+    let worker = trawl_worker::Worker::with_registry(
+        services.clone(),
+        settings,
+        registry,
+        Default::default(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(worker.run(stop.clone()));
+    trawl_embeddings::backfill(&services, None).await?;
+    loop {
+        let waiting: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM embedding_queue WHERE status <> 'completed'")
+                .fetch_one(&services.db)
+                .await?;
+        if waiting == 0 {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            bail!("{waiting} postings still waiting after 30 minutes");
+        }
+        // The sweep a scheduler would run: tops up the runs while postings wait.
+        trawl_embeddings::sweep(&services).await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    stop.cancel();
+    running.await?;
+    let written: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM posting_embeddings WHERE writes = 1")
+            .fetch_one(&services.db)
+            .await?;
+    if written != options.postings {
+        bail!(
+            "{written} vectors written once, expected {}",
+            options.postings
+        );
+    }
+    Ok(seconds)
+}
+
+/// FLOPs of one all-MiniLM-L6-v2 forward pass over `n` tokens: per layer, the Q, K, V and
+/// output projections (4·n·h² multiply-adds), the feed-forward (2·n·h·4h) and attention's two
+/// n×n products (2·n²·h); two FLOPs per multiply-add. Embeddings and norms are left out.
+fn minilm_flops(n: f64) -> f64 {
+    let (h, layers) = (384.0, 6.0);
+    layers * 2.0 * (4.0 * n * h * h + 2.0 * n * h * 4.0 * h + 2.0 * n * n * h)
+}
+
+/// (b): the model beside a plain matrix multiply on the same cores.
+fn model(options: &Options) -> anyhow::Result<()> {
+    let dir = options
+        .model_dir
+        .clone()
+        .unwrap_or_else(trawl_embedder::default_model_dir);
+    let matmul = matmul_gflops()?;
+    println!("embed (b): all-MiniLM-L6-v2 (candle, CPU), batches of 32, 2 cores");
+    println!("plain matmul 1024×1024 · 1024×1024 f32 (candle): {matmul:.1} GFLOP/s");
+    println!(
+        "{:<8} {:>8} {:>12} {:>10} {:>12}",
+        "tokens", "texts", "postings/s", "GFLOP/s", "of matmul"
+    );
+    for tokens in [128, 256] {
+        let model =
+            MiniLm::load(&dir, tokens, 32).context("the model (deploy/model.sh fetches it)")?;
+        let text = "engineer ".repeat(tokens * 2);
+        let texts = vec![text; options.model_texts];
+        let counts = model.token_counts(&texts[..1])?;
+        model.embed_blocking(&texts[..4])?; // warm up
+        let started = Instant::now();
+        for batch in texts.chunks(32) {
+            model.embed_blocking(batch)?;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let rate = texts.len() as f64 / seconds;
+        let gflops = rate * minilm_flops(counts[0] as f64) / 1e9;
+        println!(
+            "{:<8} {:>8} {rate:>12.1} {gflops:>10.1} {:>11.0}%",
+            counts[0],
+            texts.len(),
+            gflops / matmul * 100.0
+        );
+    }
+    Ok(())
+}
+
+fn matmul_gflops() -> anyhow::Result<f64> {
+    let device = Device::Cpu;
+    let a = Tensor::randn(0f32, 1.0, (1024, 1024), &device)?;
+    let b = Tensor::randn(0f32, 1.0, (1024, 1024), &device)?;
+    a.matmul(&b)?; // warm up
+    let rounds = 20;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        a.matmul(&b)?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(rounds as f64 * 2.0 * 1024f64.powi(3) / seconds / 1e9)
+}
