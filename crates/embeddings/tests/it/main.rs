@@ -5,3 +5,4 @@ mod helpers;
 mod models;
 mod provider;
 mod quality;
+mod real_server;

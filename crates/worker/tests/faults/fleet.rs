@@ -191,13 +191,16 @@ pub async fn submit_naps(fleet: &Fleet, db: &PgPool, count: usize) {
     }
 }
 
-/// Runs of every kind by status.
+/// Runs of the load (scrapes and naps) by status. The fleet also embeds the postings its
+/// scrapes store (`embed_batch` runs the scheduler queues); those are not the load counted here.
 pub async fn statuses(db: &PgPool) -> HashMap<String, i64> {
-    sqlx::query_as::<_, (String, i64)>("SELECT status, count(*) FROM task_runs GROUP BY status")
-        .fetch_all(db)
-        .await
-        .map(|rows| rows.into_iter().collect())
-        .unwrap_or_default()
+    sqlx::query_as::<_, (String, i64)>(
+        "SELECT status, count(*) FROM task_runs WHERE kind IN ('scrape', 'nap') GROUP BY status",
+    )
+    .fetch_all(db)
+    .await
+    .map(|rows| rows.into_iter().collect())
+    .unwrap_or_default()
 }
 
 pub async fn terminal_runs(db: &PgPool) -> i64 {
