@@ -4,6 +4,8 @@ pub enum EmbeddingsError {
     Db(#[from] sqlx::Error),
     #[error(transparent)]
     Submit(#[from] queue_core::SubmitError),
+    #[error(transparent)]
+    Queue(#[from] queue_core::QueueError),
     #[error("no embedding model {0:?} (a worker registers its model when it starts)")]
     UnknownModel(String),
     /// No model is active yet: no worker has embedded anything.

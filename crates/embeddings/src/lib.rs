@@ -15,4 +15,4 @@ pub use coverage::{Coverage, CoverageSample, FailureReason, ModelCoverage, cover
 pub use error::EmbeddingsError;
 pub use handler::{DEFAULT_RUN_LIMIT, EmbedBatches, EmbedTask, KIND, MAX_ATTEMPTS, QUEUE, submit};
 pub use search::Mode;
-pub use sweep::{Backfill, RUNS_AT_ONCE, Swept, backfill, sweep};
+pub use sweep::{Backfill, POSTINGS_PER_RUN, RUNS_PER_WORKER, Swept, backfill, sweep};

@@ -1,15 +1,20 @@
 //! What makes embedding automatic: in every scheduler pass, postings waiting in the ledger get
-//! `embed_batch` runs (up to [`RUNS_AT_ONCE`] queued or running), and coverage is sampled once
-//! a minute. Nobody has to ask.
+//! `embed_batch` runs (one per live worker serving the embeddings queue, at most), and coverage
+//! is sampled once a minute. Nobody has to ask.
 use queue_core::{Services, Trigger};
 use serde::{Deserialize, Serialize};
 
 use crate::{EmbeddingsError, coverage, handler, store};
 
-/// `embed_batch` runs queued or running at once: each takes disjoint postings
-/// (`SKIP LOCKED`), so more runs use more workers' slots; a backfill still leaves the
-/// embeddings queue's other slots and every other queue alone.
-pub const RUNS_AT_ONCE: i64 = 2;
+/// Postings waiting per `embed_batch` run worth queueing: below it one run takes them all.
+/// Runs take disjoint postings (`SKIP LOCKED`); there are at most [`RUNS_PER_WORKER`] queued or
+/// running per live worker serving the embeddings queue (counting at least one), so
+/// `--scale worker=N` embeds 2N batches at once. Each worker's weighted picker still shares its
+/// slots between its queues, so a backfill never starves the scrapes.
+pub const POSTINGS_PER_RUN: i64 = 500;
+/// `embed_batch` runs per live embeddings worker: two, so one run's database round trips
+/// overlap another's embedding.
+pub const RUNS_PER_WORKER: i64 = 2;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Swept {
@@ -34,8 +39,10 @@ pub async fn sweep(services: &Services) -> Result<Swept, EmbeddingsError> {
     Ok(swept)
 }
 
-/// Queues `embed_batch` runs until as many as `due` postings need (up to [`RUNS_AT_ONCE`]) are
-/// queued or running. Returns the runs it queued.
+/// Queues `embed_batch` runs until as many as `due` postings need (one per
+/// [`POSTINGS_PER_RUN`], [`RUNS_PER_WORKER`] per live embeddings worker at most) are queued or
+/// running.
+/// Returns the runs it queued.
 async fn top_up(
     services: &Services,
     due: i64,
@@ -48,8 +55,13 @@ async fn top_up(
     )
     .fetch_one(&services.db)
     .await?;
-    let per_run = i64::from(handler::DEFAULT_RUN_LIMIT);
-    let wanted = RUNS_AT_ONCE.min(((due + per_run - 1) / per_run).max(1));
+    let workers = services
+        .queue_named(handler::QUEUE)
+        .live_workers()
+        .await?
+        .len() as i64;
+    let wanted = (RUNS_PER_WORKER * workers.max(1))
+        .min(((due + POSTINGS_PER_RUN - 1) / POSTINGS_PER_RUN).max(1));
     let mut run_ids = Vec::new();
     for _ in in_flight..wanted.max(in_flight) {
         let run_id = handler::submit(services, trigger).await?;

@@ -34,6 +34,7 @@ impl From<EmbeddingsError> for ApiError {
                 format!("the query could not be embedded: {error}"),
             ),
             EmbeddingsError::Submit(err) => err.into(),
+            EmbeddingsError::Queue(err) => err.into(),
             EmbeddingsError::Db(err) => queue_core::StoreError::from(err).into(),
         }
     }

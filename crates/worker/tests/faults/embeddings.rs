@@ -103,14 +103,15 @@ async fn a_backfill_killed_half_way_resumes_and_embeds_nothing_twice(db: PgPool)
         .await,
         0
     );
-    // Sent twice: at most what the killed worker's runs held when it died.
+    // Sent twice: at most what the killed worker's runs held when it died (RUNS_PER_WORKER
+    // runs for its one live worker, a batch each).
     let mut sent: HashMap<String, u32> = HashMap::new();
     for text in fixture.requests().into_iter().flatten() {
         *sent.entry(text).or_default() += 1;
     }
     assert_eq!(sent.len() as i64, POSTINGS);
     let twice = sent.values().filter(|n| **n > 1).count();
-    let in_flight_bound = trawl_embeddings::RUNS_AT_ONCE as usize * BATCH;
+    let in_flight_bound = trawl_embeddings::RUNS_PER_WORKER as usize * BATCH;
     assert!(
         twice <= in_flight_bound,
         "{twice} texts sent twice (bound {in_flight_bound})"
