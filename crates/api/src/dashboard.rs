@@ -39,25 +39,13 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/htmx.min.js", get(htmx))
         .route("/ui/workers", get(crate::browse::workers))
         .route("/ui/postings", get(crate::browse::postings_page))
-        .route("/ui/pipeline", get(crate::pipeline_ui::pipeline_page))
-        .route("/ui/embeddings", get(crate::embeddings_ui::embeddings_page))
-        .route(
-            "/ui/embeddings/coverage",
-            get(crate::embeddings_ui::coverage_panel),
-        )
-        .route(
-            "/ui/pipeline/batches",
-            get(crate::pipeline_ui::batches_panel),
-        )
-        .route(
-            "/ui/pipeline/batches/{batch_id}",
-            get(crate::pipeline_ui::batch_page),
-        )
         .route("/ui/postings/results", get(crate::browse::postings_results))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route("/ui/queues/{queue}/{action}", post(session::queue_action))
         .route("/ui/dead/{queue}/{id}/{action}", post(session::dead_action))
+        .merge(crate::pipeline_ui::routes())
+        .merge(crate::embeddings_ui::routes())
 }
 
 async fn htmx() -> Response {

@@ -1,13 +1,22 @@
 //! The dashboard's embeddings page: coverage per model (embedded of the active postings,
 //! waiting, failed, the rate), the failures' top reasons, and each model's coverage over the
 //! last 24 hours (the scheduler samples it once a minute). Live through htmx polling.
+use axum::Router;
 use axum::extract::State;
+use axum::routing::get;
 use chrono::Utc;
 use maud::{Markup, html};
 use trawl_embeddings::CoverageSample;
 
 use crate::dashboard::page;
 use crate::{ApiError, AppState};
+
+/// The embeddings page and its panel.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ui/embeddings", get(embeddings_page))
+        .route("/ui/embeddings/coverage", get(coverage_panel))
+}
 
 pub async fn embeddings_page() -> Markup {
     page(

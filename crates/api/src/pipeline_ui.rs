@@ -1,13 +1,23 @@
 //! The dashboard's pipeline page: each batch with a Gantt-style bar per stage (where it started
 //! and how long it took, on the batch's own time line), the active model, and one batch's
 //! audit rows with its validation report and errors. Live through htmx polling.
+use axum::Router;
 use axum::extract::{Path, State};
+use axum::routing::get;
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use trawl_pipeline::{models, store};
 
 use crate::dashboard::page;
 use crate::{ApiError, AppState};
+
+/// The pipeline's pages and panels.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ui/pipeline", get(pipeline_page))
+        .route("/ui/pipeline/batches", get(batches_panel))
+        .route("/ui/pipeline/batches/{batch_id}", get(batch_page))
+}
 
 pub async fn pipeline_page() -> Markup {
     page(

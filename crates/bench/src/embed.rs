@@ -72,19 +72,32 @@ async fn services(options: &Options, name: &str) -> anyhow::Result<Services> {
     Ok(services)
 }
 
-async fn insert_postings(services: &Services, n: i64) -> anyhow::Result<()> {
-    sqlx::query(
+/// A fresh database named `name` holding `n` synthetic postings, with the HNSW index or
+/// without it.
+async fn catalogue(options: &Options, name: &str, hnsw: bool) -> anyhow::Result<Services> {
+    let name = if hnsw {
+        name.to_owned()
+    } else {
+        format!("{name}_noindex")
+    };
+    let services = services(options, &name).await?;
+    if !hnsw {
+        sqlx::query!("DROP INDEX posting_embeddings_hnsw")
+            .execute(&services.db)
+            .await?;
+    }
+    sqlx::query!(
         "INSERT INTO jobs (job_id, site, external_id, job_title, company_name, location, \
                            job_description, url, source, content_hash) \
          SELECT gen_random_uuid(), 'bench', n::text, 'Engineer ' || n, 'Company ' || (n % 97), \
                 'City ' || (n % 31), 'Build services in Rust and PostgreSQL, posting ' || n, \
                 'http://127.0.0.1/', 'bench', 'h' \
-         FROM generate_series(1, $1) n",
+         FROM generate_series(1, $1::int8) n",
+        options.postings,
     )
-    .bind(n)
     .execute(&services.db)
     .await?;
-    Ok(())
+    Ok(services)
 }
 
 /// (a): every posting queued, embedded by a worker's `embed_batch` runs, written.
@@ -123,30 +136,19 @@ async fn pipeline_path(options: &Options) -> anyhow::Result<()> {
 
 /// The writes alone, done by PostgreSQL in one statement: the floor any path pays.
 async fn database_floor(options: &Options, hnsw: bool) -> anyhow::Result<f64> {
-    let name = if hnsw {
-        "trawl_bench_embed_floor"
-    } else {
-        "trawl_bench_embed_floor_noindex"
-    };
-    let services = services(options, name).await?;
-    if !hnsw {
-        sqlx::query("DROP INDEX posting_embeddings_hnsw")
-            .execute(&services.db)
-            .await?;
-    }
-    insert_postings(&services, options.postings).await?;
-    sqlx::query(
-        "INSERT INTO embedding_models (model, dimensions, active) VALUES ('floor', 384, true)",
+    let services = catalogue(options, "trawl_bench_embed_floor", hnsw).await?;
+    sqlx::query!(
+        "INSERT INTO embedding_models (model, dimensions, active) VALUES ('floor', 384, true)"
     )
     .execute(&services.db)
     .await?;
     let started = Instant::now();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO posting_embeddings (job_id, model, embedding, content_hash) \
          SELECT job_id, 'floor', \
                 (SELECT array_agg(sin(i::float8 * hashtext(job_id::text)))::float4[] \
                  FROM generate_series(1, 384) i)::vector, 'h' \
-         FROM jobs",
+         FROM jobs"
     )
     .execute(&services.db)
     .await?;
@@ -154,18 +156,7 @@ async fn database_floor(options: &Options, hnsw: bool) -> anyhow::Result<f64> {
 }
 
 async fn through_the_queue(options: &Options, hnsw: bool) -> anyhow::Result<f64> {
-    let name = if hnsw {
-        "trawl_bench_embed"
-    } else {
-        "trawl_bench_embed_noindex"
-    };
-    let services = services(options, name).await?;
-    if !hnsw {
-        sqlx::query("DROP INDEX posting_embeddings_hnsw")
-            .execute(&services.db)
-            .await?;
-    }
-    insert_postings(&services, options.postings).await?;
+    let services = catalogue(options, "trawl_bench_embed", hnsw).await?;
     let handler = EmbedBatches::new(
         services.db.clone(),
         Arc::new(HashingEmbedder {
@@ -175,7 +166,7 @@ async fn through_the_queue(options: &Options, hnsw: bool) -> anyhow::Result<f64>
     // Registering the model queues every posting for it (one INSERT … SELECT), timed too.
     let started = Instant::now();
     handler.register().await?;
-    let mut settings = trawl_worker::WorkerSettings::new(format!("bench-embed-{name}"));
+    let mut settings = trawl_worker::WorkerSettings::new(format!("bench-embed-{hnsw}"));
     settings.queues =
         trawl_worker::QueueShare::parse_list("embeddings").map_err(anyhow::Error::msg)?;
     settings.concurrency = 2;
@@ -191,10 +182,11 @@ async fn through_the_queue(options: &Options, hnsw: bool) -> anyhow::Result<f64>
     let running = tokio::spawn(worker.run(stop.clone()));
     trawl_embeddings::backfill(&services, None).await?;
     loop {
-        let waiting: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM embedding_queue WHERE status <> 'completed'")
-                .fetch_one(&services.db)
-                .await?;
+        let waiting = sqlx::query_scalar!(
+            "SELECT count(*) AS \"n!\" FROM embedding_queue WHERE status <> 'completed'"
+        )
+        .fetch_one(&services.db)
+        .await?;
         if waiting == 0 {
             break;
         }
@@ -208,8 +200,8 @@ async fn through_the_queue(options: &Options, hnsw: bool) -> anyhow::Result<f64>
     let seconds = started.elapsed().as_secs_f64();
     stop.cancel();
     running.await?;
-    let written: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM posting_embeddings WHERE writes = 1")
+    let written =
+        sqlx::query_scalar!("SELECT count(*) AS \"n!\" FROM posting_embeddings WHERE writes = 1")
             .fetch_one(&services.db)
             .await?;
     if written != options.postings {

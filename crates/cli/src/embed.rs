@@ -41,9 +41,7 @@ pub async fn execute(
         EmbedCommand::Backfill { model, watch } => {
             let model = match model {
                 Some(model) => model,
-                None => store::active_model(db)
-                    .await?
-                    .ok_or(trawl_embeddings::EmbeddingsError::NoActiveModel)?,
+                None => store::require_active_model(db).await?,
             };
             let queued = if watch {
                 None

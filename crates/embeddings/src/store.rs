@@ -153,6 +153,13 @@ pub async fn active_model(db: &PgPool) -> Result<Option<String>, EmbeddingsError
     )
 }
 
+/// The active model, or [`EmbeddingsError::NoActiveModel`].
+pub async fn require_active_model(db: &PgPool) -> Result<String, EmbeddingsError> {
+    active_model(db)
+        .await?
+        .ok_or(EmbeddingsError::NoActiveModel)
+}
+
 /// Claims up to `limit` due postings of `model` for this attempt: pending ones whose time has
 /// come, processing ones whose claim lapsed (a killed worker's) or that an earlier attempt of
 /// the same run held. `SKIP LOCKED`: parallel runs take disjoint sets.

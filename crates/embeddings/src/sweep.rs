@@ -90,9 +90,7 @@ pub async fn backfill(
 ) -> Result<Backfill, EmbeddingsError> {
     let model = match model {
         Some(model) => model.to_owned(),
-        None => store::active_model(&services.db)
-            .await?
-            .ok_or(EmbeddingsError::NoActiveModel)?,
+        None => store::require_active_model(&services.db).await?,
     };
     let queued = store::backfill(&services.db, &model).await?;
     let due = store::due_by_model(&services.db)

@@ -265,9 +265,7 @@ fn scored(ids: Vec<Uuid>) -> Vec<Scored> {
 /// embeds queries with: vectors of two models are not comparable.
 async fn semantic(state: &AppState, q: &str) -> Result<(String, Vec<(Uuid, f64)>), ApiError> {
     let db = &state.services.db;
-    let active = store::active_model(db)
-        .await?
-        .ok_or(EmbeddingsError::NoActiveModel)?;
+    let active = store::require_active_model(db).await?;
     let embedder = &state.embedder;
     if embedder.model() != active {
         return Err(ApiError::new(
@@ -311,9 +309,7 @@ pub async fn similar(
 ) -> Result<Response, ApiError> {
     let (job_id, limit) = similar_request(&job_id, query(params)?.limit)?;
     let db = &state.services.db;
-    let model = store::active_model(db)
-        .await?
-        .ok_or(EmbeddingsError::NoActiveModel)?;
+    let model = store::require_active_model(db).await?;
     let nearest = search::similar(db, &model, job_id, limit as i64)
         .await?
         .ok_or_else(|| {
