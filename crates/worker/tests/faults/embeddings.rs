@@ -55,10 +55,16 @@ async fn a_backfill_killed_half_way_resumes_and_embeds_nothing_twice(db: PgPool)
     assert_eq!(started.due, POSTINGS);
     assert!(!started.run_ids.is_empty());
     let embedded = "SELECT count(*) FROM embedding_queue WHERE status = 'completed'";
-    let at_kill = eventually(Duration::from_secs(60), "a third embedded", || async {
-        let n = count(&db, embedded).await;
-        (n >= POSTINGS / 3).then_some(n)
-    })
+    // Kill while a batch is claimed (the 300 ms request in flight), not between two batches.
+    let processing = "SELECT count(*) FROM embedding_queue WHERE status = 'processing'";
+    let at_kill = eventually(
+        Duration::from_secs(60),
+        "a third embedded, a batch claimed",
+        || async {
+            let n = count(&db, embedded).await;
+            (n >= POSTINGS / 3 && count(&db, processing).await > 0).then_some(n)
+        },
+    )
     .await;
     let mut killed = fleet.workers.remove(0);
     killed.kill9();
