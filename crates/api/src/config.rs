@@ -36,6 +36,10 @@ pub struct ApiConfig {
     /// The model semantic search embeds queries with: the workers' (see trawl-worker).
     #[command(flatten)]
     pub embedder: trawl_embedder::EmbedderConfig,
+    /// Let company career pages point at loopback or private-network addresses (the demo
+    /// board, tests).
+    #[arg(long, env = "CAREERS_ALLOW_PRIVATE", default_value_t = false)]
+    pub careers_allow_private: bool,
 }
 
 impl ApiConfig {
@@ -74,6 +78,7 @@ impl ApiConfig {
             scheduler_batch: 100,
             alerts: trawl_pipeline::Alerts::new(self.alert_webhook_url.clone()),
             similarity: Default::default(),
+            careers_allow_private: self.careers_allow_private,
         })
     }
 }

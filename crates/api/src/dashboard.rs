@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/dead/{queue}/{id}/{action}", post(session::dead_action))
         .merge(crate::pipeline_ui::routes())
         .merge(crate::embeddings_ui::routes())
+        .merge(crate::careers_ui::routes())
 }
 
 async fn htmx() -> Response {
@@ -72,7 +73,7 @@ pub(crate) fn page(title: &str, body: Markup) -> Markup {
                 style { (maud::PreEscaped(STYLE)) }
             }
             body {
-                header { a href="/" { "trawl" } " · " a href="/ui/postings" { "postings" } " · " a href="/ui/pipeline" { "pipeline" } " · " a href="/ui/embeddings" { "embeddings" } " · " a href="/openapi.json" { "API" } " · " a href="/metrics" { "metrics" } }
+                header { a href="/" { "trawl" } " · " a href="/ui/postings" { "postings" } " · " a href="/ui/pipeline" { "pipeline" } " · " a href="/ui/embeddings" { "embeddings" } " · " a href="/ui/careers" { "careers" } " · " a href="/openapi.json" { "API" } " · " a href="/metrics" { "metrics" } }
                 main { (body) }
             }
         }

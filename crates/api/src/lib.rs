@@ -1,6 +1,7 @@
 //! trawl's HTTP API: queue depth, run status and results, manual scrape requests.
 mod auth;
 mod browse;
+mod careers_ui;
 mod config;
 mod dashboard;
 mod embeddings_ui;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub embedder: std::sync::Arc<dyn trawl_embedder::Embedder>,
     /// The process's Prometheus recorder, rendered by `GET /metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Company career pages may point at private addresses (CAREERS_ALLOW_PRIVATE).
+    pub careers_allow_private: bool,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -115,6 +118,22 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::embeddings::activate))
         .routes(routes!(routes::embeddings::search))
         .routes(routes!(routes::embeddings::similar))
+        .routes(routes!(routes::careers::list, routes::careers::add))
+        .routes(routes!(routes::careers::import))
+        .routes(routes!(routes::careers::set_enabled))
+        .routes(routes!(routes::careers::snapshot))
+        .routes(routes!(routes::careers::snapshots))
+        .routes(routes!(
+            routes::subscribers::subscribe,
+            routes::subscribers::list
+        ))
+        .routes(routes!(routes::subscribers::confirm))
+        .routes(routes!(
+            routes::subscribers::unsubscribe,
+            routes::subscribers::unsubscribe_one_click
+        ))
+        .routes(routes!(routes::subscribers::digest))
+        .routes(routes!(routes::subscribers::mails))
 }
 
 /// The OpenAPI description the API serves at `/openapi.json`.

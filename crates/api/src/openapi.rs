@@ -106,14 +106,15 @@ pub enum BodyErrors {
     info(
         title = "trawl",
         description = "Queue depth, runs and their results, manual scrapes, dead letters, \
-                       schedules, postings, the batch pipeline and its models, and metrics \
-                       of trawl."
+                       schedules, postings, the batch pipeline and its models, embeddings, \
+                       companies' career pages, and metrics of trawl."
     ),
     components(schemas(Success, ErrorEnvelope, ErrorBody, ScheduleBody, trawl_pipeline::Stage)),
     modifiers(&BearerKey),
     tags(
         (name = "health"), (name = "scrapes"), (name = "queues"), (name = "schedules"),
-        (name = "postings"), (name = "pipeline"), (name = "metrics")
+        (name = "postings"), (name = "pipeline"), (name = "embeddings"), (name = "careers"),
+        (name = "metrics")
     )
 )]
 pub struct ApiDoc;

@@ -10,12 +10,14 @@ use trawl_scrape::SourceKind;
 use crate::openapi::{ErrorEnvelope, ReadErrors, Success};
 use crate::{ApiError, AppState, success};
 
+pub(crate) mod careers;
 pub(crate) mod embeddings;
 pub(crate) mod metrics;
 pub(crate) mod pipeline;
 pub(crate) mod postings;
 pub(crate) mod queue;
 pub(crate) mod scrape;
+pub(crate) mod subscribers;
 
 pub use metrics::track;
 pub use scrape::{DEFAULT_SYNC_TIMEOUT, SYNC_MAX_RESULTS};

@@ -30,6 +30,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let base = Url::parse(&format!("http://{addr}/"))?;
     let profiles = tempfile::tempdir()?;
     let js_page = |n: u32| PageRequest {
+        load_more: None,
         url: base
             .join(&format!("js/jobs?page={}", n % 12 + 1))
             .expect("url"),

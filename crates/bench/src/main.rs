@@ -3,6 +3,7 @@ mod api;
 mod browser;
 mod common;
 mod embed;
+mod experience;
 mod lifecycle;
 mod pipeline;
 mod queue;
@@ -35,6 +36,8 @@ enum Bench {
     /// Embeddings: the queue + database path with an instant embedder over 100,000 postings
     /// beside the database's floor, and all-MiniLM-L6-v2 beside a plain matrix multiply.
     Embed(embed::Options),
+    /// The experience rules on the labelled set: exact share, precision, recall, misses.
+    Experience(experience::Options),
     /// One worker process of `lifecycle`.
     #[command(hide = true)]
     LifecycleWorker(lifecycle::WorkerOptions),
@@ -51,5 +54,6 @@ async fn main() -> anyhow::Result<()> {
         Bench::LifecycleWorker(options) => lifecycle::worker(options).await,
         Bench::Pipeline(options) => pipeline::run(options).await,
         Bench::Embed(options) => embed::run(options).await,
+        Bench::Experience(options) => experience::run(options).await,
     }
 }

@@ -7,6 +7,7 @@ use serde_json::json;
 use trawl_scrape_runs::ScrapeTask;
 use trawl_scrape_runs::sites::NewSite;
 
+mod careers;
 mod embed;
 mod pipeline;
 
@@ -39,6 +40,9 @@ pub enum Command {
     /// Embeddings: coverage, the backfill (with a progress bar), the active model.
     #[command(subcommand)]
     Embed(embed::EmbedCommand),
+    /// Companies' career pages (seed 004): companies, checks now, snapshots and diffs.
+    #[command(subcommand)]
+    Careers(careers::CareersCommand),
     /// Queue a manual run of a site now (the same task the API's POST /jobs/scrape queues).
     Enqueue {
         site_name: String,
@@ -292,6 +296,7 @@ pub async fn execute(
         Command::Pipeline(command) => pipeline::execute(services, command).await,
         Command::Model(command) => pipeline::execute_model(services, command).await,
         Command::Embed(command) => embed::execute(services, command).await,
+        Command::Careers(command) => careers::execute(services, command).await,
         Command::Queue(QueueCommand::Status { queue }) => Ok(serde_json::to_value(
             queue_of(services, queue.as_deref())?.metrics().await?,
         )?),

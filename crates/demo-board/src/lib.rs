@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 pub mod ats;
+pub mod careers;
 pub mod catalog;
 mod faults;
 mod html;

@@ -26,6 +26,8 @@ pub struct DemoBoard {
     counters: Arc<Counters>,
     /// What `/robots.txt` says; empty answers 404 (no rules: everything allowed).
     robots_txt: Arc<std::sync::Mutex<String>>,
+    /// Companies' career pages (seed 004), changed through `/_admin/careers`.
+    pub careers: crate::careers::Careers,
 }
 
 #[derive(Default)]
@@ -90,6 +92,7 @@ impl DemoBoard {
             )
             .route("/_admin/faults", get(get_faults).put(put_faults))
             .route("/_admin/requests", get(get_requests))
+            .merge(crate::careers::routes())
             .with_state(self.clone())
     }
 
@@ -201,7 +204,7 @@ async fn detail(State(board): State<DemoBoard>, Path(id): Path<u32>) -> Response
 }
 
 /// Turns a fault into a response, or returns None (after any delay) to answer normally.
-async fn apply_fault(action: Option<FaultAction>) -> Option<Response> {
+pub(crate) async fn apply_fault(action: Option<FaultAction>) -> Option<Response> {
     match action? {
         FaultAction::Status {
             status,

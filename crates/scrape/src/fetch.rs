@@ -24,6 +24,16 @@ pub struct PageRequest {
     pub mode: FetchMode,
     /// Browser mode: the page counts as loaded once this CSS selector matches.
     pub wait_for: Option<String>,
+    /// Browser mode: a "load more" button to click until it is gone.
+    pub load_more: Option<LoadMore>,
+}
+
+/// A "load more" button: clicked, then the page is given time to grow, until the button is
+/// gone or hidden or it was clicked `max_clicks` times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadMore {
+    pub selector: String,
+    pub max_clicks: u32,
 }
 
 impl PageRequest {
@@ -32,6 +42,7 @@ impl PageRequest {
             url,
             mode: FetchMode::Http,
             wait_for: None,
+            load_more: None,
         }
     }
 }

@@ -22,7 +22,9 @@ pub use apis::{AdzunaCredentials, AdzunaSpec, AtsSpec};
 pub use browser::{BrowserPool, BrowserSettings, BrowserSlots, SlotLease};
 pub use definition::{DefinitionSpec, FetchMode};
 pub use error::{BoxError, ScrapeError, SiteSpecError};
-pub use fetch::{DEFAULT_USER_AGENT, Fetchers, HttpFetcher, PageFetcher, PageRequest, error_chain};
+pub use fetch::{
+    DEFAULT_USER_AGENT, Fetchers, HttpFetcher, LoadMore, PageFetcher, PageRequest, error_chain,
+};
 pub use pace::{DomainLimits, DomainPacer};
 pub use posting::{
     InvalidPosting, POSTING_NAMESPACE, Posting, Provenance, RawPosting, clean_text, strip_html,

@@ -87,6 +87,20 @@ pub const EMBEDDINGS_ACTIVE_POSTINGS: &str = "trawl_embeddings_active_postings";
 /// processing, failed; read from the ledger at each scrape).
 pub const EMBEDDINGS_POSTINGS: &str = "trawl_embeddings_postings";
 
+/// Career-page checks recorded (label `outcome`: ok, warning — a page that lost every link).
+pub const CAREER_SNAPSHOTS: &str = "trawl_career_snapshots_total";
+/// Job links career-page checks found added.
+pub const CAREER_LINKS_ADDED: &str = "trawl_career_links_added_total";
+/// Career detail pages read (label `outcome`: stored, refused).
+pub const CAREER_DETAILS: &str = "trawl_career_details_total";
+/// Experience readings (label `method`: rules, llm, none; `discarded` when the LLM's answer was).
+pub const CAREER_EXPERIENCE: &str = "trawl_career_experience_total";
+/// Mails sent (labels `kind`: confirm, digest; `outcome`: sent, refused (5xx), retrying).
+pub const MAILS: &str = "trawl_mails_total";
+/// Age of the oldest mail prepared and not yet recorded sent or refused (0: none; read from
+/// the mail ledger at each scrape).
+pub const MAILS_PREPARED_OLDEST: &str = "trawl_mails_prepared_oldest_seconds";
+
 /// Buckets of the `_seconds` histograms: API requests in milliseconds, runs in minutes.
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
@@ -208,6 +222,10 @@ fn describe() {
             EMBEDDINGS_POSTINGS,
             "Active postings by embedding model and ledger state.",
         ),
+        (
+            MAILS_PREPARED_OLDEST,
+            "Age in seconds of the oldest mail not yet sent or refused.",
+        ),
     ] {
         describe_gauge!(name, help);
     }
@@ -239,6 +257,20 @@ fn describe() {
             EMBEDDINGS_FAILURES,
             "Postings an embedding attempt failed, by model and outcome.",
         ),
+        (
+            CAREER_SNAPSHOTS,
+            "Career-page checks recorded, by outcome (warning: the page lost every link).",
+        ),
+        (
+            CAREER_LINKS_ADDED,
+            "Job links career-page checks found added.",
+        ),
+        (CAREER_DETAILS, "Career detail pages read, by outcome."),
+        (
+            CAREER_EXPERIENCE,
+            "Experience readings of career postings, by method.",
+        ),
+        (MAILS, "Mails sent, refused (5xx) or to retry, by kind."),
         (
             PIPELINE_RECORDS,
             "Records handled by pipeline stages, by outcome.",

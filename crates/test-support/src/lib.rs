@@ -16,6 +16,7 @@ pub mod invariants;
 pub mod nap;
 pub mod procs;
 pub mod prometheus;
+pub mod smtp;
 
 pub use invariants::{assert_invariants, violations};
 
@@ -157,6 +158,18 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits (up to 90 s) until run `run_id` has ended (not queued, not running); returns it.
+pub async fn run_ended(db: &PgPool, run_id: &str) -> queue_core::store::Run {
+    use queue_core::store::RunStatus;
+    eventually(Duration::from_secs(90), "the run to end", || async {
+        queue_core::store::get_run(db, run_id)
+            .await
+            .expect("the ledger answers")
+            .filter(|run| !matches!(run.status, RunStatus::Queued | RunStatus::Running))
+    })
+    .await
 }
 
 /// Raw Redis access for assertions.

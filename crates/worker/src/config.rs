@@ -102,6 +102,12 @@ pub struct WorkerConfig {
     /// embeddings queue).
     #[command(flatten)]
     pub embedder: trawl_embedder::EmbedderConfig,
+    /// The career kinds: private addresses, the LLM that reads experience.
+    #[command(flatten)]
+    pub careers: trawl_careers::CareersConfig,
+    /// The digests' and confirmations' SMTP server, sender and links.
+    #[command(flatten)]
+    pub mail: trawl_digests::MailConfig,
     /// Browsers open at once across all workers; 0 = no global cap.
     #[arg(long, env = "BROWSER_GLOBAL_SLOTS", default_value_t = 0)]
     pub browser_global_slots: u32,
@@ -157,6 +163,15 @@ impl WorkerConfig {
         settings
             .alert_webhook_url
             .clone_from(&self.alert_webhook_url);
+        settings.careers_allow_private = self.careers.careers_allow_private;
+        settings.llm = self.careers.llm()?;
+        settings
+            .careers_ats_base_url
+            .clone_from(&self.careers.careers_ats_base_url);
+        settings.mail = trawl_digests::MailKinds {
+            mailer: self.mail.mailer()?,
+            public_url: self.mail.public_url.clone(),
+        };
         if self.browser_enabled {
             let mut browser = BrowserSettings::new(&self.user_agent);
             browser.webdriver_url.clone_from(&self.webdriver_url);

@@ -3,6 +3,8 @@ use std::sync::Arc;
 
 use queue_core::{RedisPacer, Services};
 use tokio_util::task::TaskTracker;
+use trawl_careers::{CareerKinds, Details, Snapshots};
+use trawl_digests::{Confirmations, Digests};
 use trawl_embedder::EmbedderConfig;
 use trawl_embeddings::EmbedBatches;
 use trawl_pipeline::{Alerts, PipelineBatches, PipelineKinds, PipelineStages};
@@ -20,10 +22,42 @@ pub fn registry(
     slots: Option<Arc<dyn BrowserSlots>>,
     background: &TaskTracker,
 ) -> Result<Registry, trawl_scrape::ScrapeError> {
+    // One pool for every kind that reads pages in a browser: BROWSER_MAX_SESSIONS caps the
+    // process, whichever kind asks.
+    let browser = settings
+        .browser
+        .clone()
+        .map(|browser| BrowserPool::new(browser, slots, background.clone()));
+    let careers = careers(services, settings, browser.clone())?;
     Ok(Registry::new()
-        .register(scrape(services, settings, slots, background)?)
+        .register(scrape(services, settings, browser)?)
         .register(PipelineBatches(pipeline(services, settings)?))
-        .register(PipelineStages(pipeline(services, settings)?)))
+        .register(PipelineStages(pipeline(services, settings)?))
+        .register(Snapshots(careers.clone()))
+        .register(Details(careers))
+        .register(Digests(settings.mail.clone()))
+        .register(Confirmations(settings.mail.clone())))
+}
+
+/// The career kinds: pages through the scrape path's fetchers and this process's browsers.
+fn careers(
+    services: &Services,
+    settings: &WorkerSettings,
+    browser: Option<BrowserPool>,
+) -> Result<CareerKinds, trawl_scrape::ScrapeError> {
+    let mut fetchers = Fetchers::http(HttpFetcher::new(
+        &settings.user_agent,
+        settings.page_timeout,
+    )?);
+    fetchers.browser = browser;
+    fetchers.domain_limits = DomainLimits::new(settings.per_domain_concurrency);
+    fetchers.pacer = pacer(services, settings);
+    Ok(CareerKinds {
+        fetchers: Arc::new(fetchers),
+        allow_private: settings.careers_allow_private,
+        llm: settings.llm.clone(),
+        ats_base_url: settings.careers_ats_base_url.clone(),
+    })
 }
 
 /// The `embed_batch` kind, when this worker serves the embeddings queue: its model is loaded
@@ -84,15 +118,11 @@ fn pacer(services: &Services, settings: &WorkerSettings) -> Option<Arc<dyn Domai
 fn scrape(
     services: &Services,
     settings: &WorkerSettings,
-    slots: Option<Arc<dyn BrowserSlots>>,
-    background: &TaskTracker,
+    browser: Option<BrowserPool>,
 ) -> Result<ScrapeHandler, trawl_scrape::ScrapeError> {
     let fetchers = Fetchers {
         http: HttpFetcher::new(&settings.user_agent, settings.page_timeout)?,
-        browser: settings
-            .browser
-            .clone()
-            .map(|browser| BrowserPool::new(browser, slots, background.clone())),
+        browser,
         adzuna: settings.adzuna.clone(),
         domain_limits: DomainLimits::new(settings.per_domain_concurrency),
         pacer: pacer(services, settings),

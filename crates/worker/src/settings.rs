@@ -39,6 +39,15 @@ pub struct WorkerSettings {
     /// Serve the queues in their listed order (a queue gets a slot only while the ones before
     /// it are empty or at their cap) instead of by weight.
     pub strict_order: bool,
+    /// Company career pages may point at private addresses (CAREERS_ALLOW_PRIVATE).
+    pub careers_allow_private: bool,
+    /// The career kinds' second reader of experience (LLM_URL); None: rules only.
+    pub llm: Option<trawl_careers::llm::Llm>,
+    /// Where ATS boards found on career pages are read (CAREERS_ATS_BASE_URL); None: the
+    /// public APIs.
+    pub careers_ats_base_url: Option<url::Url>,
+    /// The mail kinds' SMTP server (SMTP_URL; None: they fail with that reason) and links.
+    pub mail: trawl_digests::MailKinds,
 }
 
 /// One queue of a worker's list: `name[:weight[:cap]]` in WORKER_QUEUES.
@@ -115,6 +124,13 @@ impl WorkerSettings {
             alert_webhook_url: None,
             queues: Vec::new(),
             strict_order: false,
+            careers_allow_private: false,
+            llm: None,
+            careers_ats_base_url: None,
+            mail: trawl_digests::MailKinds {
+                mailer: None,
+                public_url: url::Url::parse("http://127.0.0.1:8000").expect("static URL"),
+            },
         }
     }
 }

@@ -46,6 +46,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
                 .set(count as f64);
         }
     }
+    // A mail stuck `prepared` is a digest nobody got: alerted on (TrawlMailStuck).
+    let stuck = trawl_digests::mails::oldest_prepared_seconds(&services.db).await?;
+    gauge!(metric::MAILS_PREPARED_OLDEST).set(stuck);
     Ok(metric::exposition(metric::render(&state.metrics)).into_response())
 }
 

@@ -1,3 +1,4 @@
+mod careers;
 mod dashboard;
 mod embeddings;
 mod endpoints;

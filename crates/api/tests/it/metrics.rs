@@ -100,7 +100,7 @@ fn the_prometheus_config_and_alerts_pass_promtool() {
     let file = |name: &str| format!("{dir}/{name}");
     promtool(&["check", "config", &file("prometheus.yml")], "");
     let rules = promtool(&["check", "rules", &file("alerts.yml")], "");
-    assert!(rules.contains("10 rules found"), "{rules}");
+    assert!(rules.contains("13 rules found"), "{rules}");
     let tested = promtool(&["test", "rules", &file("alerts_test.yml")], "");
     assert!(tested.contains("SUCCESS"), "{tested}");
 }

@@ -15,8 +15,8 @@ pub use runs::{
     retry_run, run_attempts, stale_active_runs, start_run,
 };
 pub use schedules::{
-    NewRecurringTask, RecurringTask, claim_fire, delete_recurring, due_recurring, list_recurring,
-    upsert_recurring,
+    NewRecurringTask, RecurringTask, check_recurring, claim_fire, delete_recurring, due_recurring,
+    list_recurring, upsert_recurring,
 };
 pub use taken::{TakenRun, start_taken};
 

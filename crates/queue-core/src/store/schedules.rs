@@ -91,6 +91,12 @@ fn invalid(reason: impl Into<String>) -> StoreError {
     StoreError::InvalidSchedule(reason.into())
 }
 
+/// Checks a recurring task the way `schedules` will, naming the field, before anything is
+/// written (for callers that write it inside a transaction of their own).
+pub fn check_recurring(new: &NewRecurringTask) -> Result<Schedule, StoreError> {
+    check(new)
+}
+
 /// Checks a schedule the way the table will, naming the field, before anything is written.
 fn check(new: &NewRecurringTask) -> Result<Schedule, StoreError> {
     for (field, value, pattern_ok) in [
@@ -137,7 +143,7 @@ fn kind_ok(kind: &str) -> bool {
 /// Inserts or replaces a recurring task. A new or rescheduled one waits for its first fire
 /// (an interval: one interval from now).
 pub async fn upsert_recurring(
-    pool: &PgPool,
+    executor: impl sqlx::PgExecutor<'_>,
     new: &NewRecurringTask,
 ) -> Result<RecurringTask, StoreError> {
     let schedule = check(new)?;
@@ -170,7 +176,7 @@ pub async fn upsert_recurring(
         new.max_retries,
         first,
     )
-    .fetch_one(pool)
+    .fetch_one(executor)
     .await?)
 }
 

@@ -87,6 +87,7 @@ async fn two_slots_never_allow_a_third_browser() -> anyhow::Result<()> {
         scrapes.spawn(async move {
             for url in urls {
                 pool.fetch(&PageRequest {
+                    load_more: None,
                     url,
                     mode: FetchMode::Browser,
                     wait_for: None,

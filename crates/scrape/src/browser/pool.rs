@@ -293,7 +293,42 @@ impl BrowserPool {
                 .await
                 .map_err(failed)?;
         }
+        if let Some(more) = &request.load_more {
+            Self::load_more(client, more, timeout)
+                .await
+                .map_err(failed)?;
+        }
         client.source().await.map_err(failed)
+    }
+
+    /// Clicks the "load more" button until it is gone or hidden (or `max_clicks`), each time
+    /// waiting for the page's links to grow. The page watchdog bounds the whole.
+    async fn load_more(
+        client: &Client,
+        more: &crate::fetch::LoadMore,
+        timeout: Duration,
+    ) -> Result<(), fantoccini::error::CmdError> {
+        let links = || async {
+            let count = client
+                .execute("return document.links.length", Vec::new())
+                .await?;
+            Ok::<u64, fantoccini::error::CmdError>(count.as_u64().unwrap_or(0))
+        };
+        for _ in 0..more.max_clicks {
+            let Ok(button) = client.find(Locator::Css(&more.selector)).await else {
+                break;
+            };
+            if !button.is_displayed().await.unwrap_or(false) {
+                break;
+            }
+            let before = links().await?;
+            button.click().await?;
+            let started = std::time::Instant::now();
+            while links().await? <= before && started.elapsed() < timeout {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
     }
 }
 

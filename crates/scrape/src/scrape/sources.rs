@@ -74,6 +74,7 @@ pub(super) async fn scrape_definition<F: PageFetcher, I: Intake>(
 ) {
     let (term, place) = (request.search_term.as_deref(), request.location.as_deref());
     let page_request = |url: Url| PageRequest {
+        load_more: None,
         url,
         mode: definition.fetch,
         wait_for: definition.wait_for.clone(),
@@ -115,6 +116,7 @@ pub(super) async fn scrape_definition<F: PageFetcher, I: Intake>(
             {
                 // `wait_for` describes listing pages; a detail page counts as loaded when loaded.
                 let request = PageRequest {
+                    load_more: None,
                     url: detail,
                     mode: definition.fetch,
                     wait_for: None,

@@ -109,6 +109,7 @@ async fn recycled_sessions_leave_no_process_or_profile_behind() -> anyhow::Resul
     for url in pages {
         let browser = browser.clone();
         let request = PageRequest {
+            load_more: None,
             url,
             mode: trawl_scrape::FetchMode::Browser,
             wait_for: None,
@@ -158,6 +159,7 @@ async fn a_page_that_hangs_is_stopped_by_the_watchdog_and_cleaned_up() -> anyhow
     let profiles = tempfile::tempdir()?;
     let browser = pool(&profiles, |s| s.page_timeout = Duration::from_secs(8));
     let request = PageRequest {
+        load_more: None,
         url: board.url.join("js/jobs?page=1")?,
         mode: trawl_scrape::FetchMode::Browser,
         wait_for: Some("main#results[data-loaded]".into()),

@@ -2,6 +2,7 @@
 //! and cut off from Redis and PostgreSQL under load. Loopback only; each test is bounded in
 //! time. They run one at a time (the `faults` group in .config/nextest.toml) because they time
 //! recovery and load the machine.
+mod careers;
 mod embeddings;
 mod fleet;
 mod kills;

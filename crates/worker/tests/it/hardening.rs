@@ -69,7 +69,7 @@ async fn nul_and_undecodable_tasks_are_dead_lettered_and_their_batch_runs(
             "invalid scrape task: search_term contains a NUL character",
             "invalid scrape task: site_name contains a NUL character",
             "task is not valid UTF-8: invalid utf-8 sequence of 1 bytes from index 15",
-            "unknown kind \"embed\"; this trawl runs: pipeline_batch, pipeline_stage, scrape",
+            "unknown kind \"embed\"; this trawl runs: career_confirm, career_detail, career_digest, career_snapshot, pipeline_batch, pipeline_stage, scrape",
         ]
     );
     eventually(Duration::from_secs(15), "the valid task's run", || async {

@@ -1,0 +1,144 @@
+//! A real SMTP server on loopback (aiosmtpd, installed by `deploy/dev.sh test` and named by
+//! TRAWL_AIOSMTPD_PYTHON), and the mail it delivered, read back from its Maildir.
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const SCRIPT: &str = include_str!("smtp_server.py");
+
+/// The server; stopped (killed) when dropped.
+pub struct SmtpServer {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    _child: Child,
+}
+
+/// One delivered message: its headers and decoded text parts, as read from the Maildir.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub raw: String,
+}
+
+impl Delivered {
+    /// The first value of `name` (case-insensitive), unfolded.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.raw.split("\n\n").next().unwrap_or_default();
+        let mut found: Option<String> = None;
+        for line in head.lines() {
+            if line.starts_with([' ', '\t']) {
+                if let Some(value) = &mut found {
+                    value.push(' ');
+                    value.push_str(line.trim());
+                }
+                continue;
+            }
+            if found.is_some() {
+                break;
+            }
+            if let Some((key, value)) = line.split_once(':')
+                && key.eq_ignore_ascii_case(name)
+            {
+                found = Some(value.trim().to_owned());
+            }
+        }
+        found
+    }
+
+    /// The body with quoted-printable soft breaks and `=3D` undone (enough to search it).
+    pub fn body(&self) -> String {
+        let body = self.raw.split_once("\n\n").map_or("", |(_, b)| b);
+        body.replace("=\r\n", "")
+            .replace("=\n", "")
+            .replace("=3D", "=")
+            .replace("=20", " ")
+            .replace("\r\n", "\n")
+    }
+}
+
+impl SmtpServer {
+    /// Starts the server on a free port. Panics (never skips) when aiosmtpd is missing.
+    pub async fn start() -> Self {
+        let python = std::env::var("TRAWL_AIOSMTPD_PYTHON").unwrap_or_else(|_| {
+            panic!(
+                "TRAWL_AIOSMTPD_PYTHON is not set: run the tests with `deploy/dev.sh test`, which \
+                 installs aiosmtpd (or `source deploy/tools.sh && need_aiosmtpd`)"
+            )
+        });
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let script = dir.path().join("smtp_server.py");
+        std::fs::write(&script, SCRIPT).expect("the script is written");
+        let maildir = dir.path().join("maildir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .arg(port.to_string())
+            .arg(&maildir)
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {python}: {e}"));
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
+        assert!(
+            matches!(ready, Ok(Ok(Some(ref line))) if line == "ready"),
+            "the SMTP server did not start: {ready:?}"
+        );
+        Self {
+            port,
+            dir,
+            _child: child,
+        }
+    }
+
+    /// `smtp://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// While busy, every recipient gets a 451.
+    pub fn set_busy(&self, busy: bool) {
+        let flag = self.dir.path().join("busy");
+        if busy {
+            std::fs::write(flag, b"").expect("flag written");
+        } else {
+            let _ = std::fs::remove_file(flag);
+        }
+    }
+
+    fn maildir(&self) -> PathBuf {
+        self.dir.path().join("maildir").join("new")
+    }
+
+    /// Every message delivered so far, oldest first.
+    pub fn delivered(&self) -> Vec<Delivered> {
+        let Ok(entries) = std::fs::read_dir(self.maildir()) else {
+            return Vec::new();
+        };
+        let mut files: Vec<_> = entries
+            .flatten()
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|(_, path)| std::fs::read_to_string(path).ok())
+            .map(|raw| Delivered { raw })
+            .collect()
+    }
+
+    /// Waits until `count` messages were delivered; returns them.
+    pub async fn wait_for(&self, count: usize) -> Vec<Delivered> {
+        crate::eventually(Duration::from_secs(30), "mail delivered", || async {
+            let delivered = self.delivered();
+            (delivered.len() >= count).then_some(delivered)
+        })
+        .await
+    }
+}

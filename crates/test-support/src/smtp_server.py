@@ -1,0 +1,46 @@
+"""A real SMTP server for trawl's tests (aiosmtpd), delivering into a Maildir.
+
+argv: PORT MAILDIR FLAG_DIR. Recipients whose local part starts with `refuse` get a 550 (a
+permanent refusal, as for an unknown mailbox); while FLAG_DIR/busy exists every recipient gets a
+451 (try again later). Everything else is delivered, with the envelope recipients added as
+`X-RcptTo`.
+"""
+import email
+import mailbox
+import os
+import sys
+import threading
+
+from aiosmtpd.controller import Controller
+
+
+class Handler:
+    def __init__(self, maildir, flags):
+        self.box = mailbox.Maildir(maildir, create=True)
+        self.flags = flags
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if os.path.exists(os.path.join(self.flags, "busy")):
+            return "451 4.3.0 Busy, try again later"
+        if address.split("@")[0].startswith("refuse"):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.original_content)
+        message["X-RcptTo"] = ",".join(envelope.rcpt_tos)
+        self.box.add(message)
+        return "250 2.0.0 Message accepted for delivery"
+
+
+def main():
+    port, maildir, flags = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    controller = Controller(Handler(maildir, flags), hostname="127.0.0.1", port=port)
+    controller.start()
+    print("ready", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
