@@ -291,3 +291,77 @@ async fn operators_backfill_embeddings_and_follow_coverage_from_the_shell(
     assert!(err.contains("no embedding model \"nope\""), "{err}");
     Ok(())
 }
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn operators_manage_companies_and_subscribers_from_the_shell(
+    db: PgPool,
+) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let dir = tempfile::tempdir()?;
+    let csv = dir.path().join("companies.csv");
+    std::fs::write(
+        &csv,
+        "company,url\nAcme,https://acme.example/careers\nLocal,http://127.0.0.1:9/jobs\n",
+    )?;
+    let path = csv.to_str().unwrap();
+    let (ok, _, err) = trawl(&db, &redis, &["careers", "import", path]);
+    assert!(
+        !ok && err.contains("line 3") && err.contains("private address"),
+        "{err}"
+    );
+    let (ok, out, err) = trawl(&db, &redis, &["careers", "import", path, "--allow-private"]);
+    assert!(ok, "{err}");
+    assert_eq!(out["imported"], serde_json::json!(["acme", "local"]));
+    let (ok, out, err) = trawl(
+        &db,
+        &redis,
+        &[
+            "careers",
+            "add",
+            "Globex",
+            "https://globex.example/jobs",
+            "--cron",
+            "0 9 * * 1-5",
+            "--time-zone",
+            "Europe/Paris",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out["company"]["cron"], "0 9 * * 1-5");
+    let (ok, out, _) = trawl(&db, &redis, &["careers", "list"]);
+    assert!(ok);
+    assert_eq!(out["companies"].as_array().unwrap().len(), 3);
+    let (ok, out, err) = trawl(&db, &redis, &["careers", "snapshot", "acme"]);
+    assert!(ok, "{err}");
+    assert!(out["run_id"].as_str().unwrap().starts_with("manual_"));
+    let (ok, _, err) = trawl(&db, &redis, &["careers", "snapshot", "nobody"]);
+    assert!(!ok && err.contains("no company \"nobody\""), "{err}");
+    let (ok, out, _) = trawl(&db, &redis, &["careers", "disable", "local"]);
+    assert!(ok && out["enabled"] == false);
+
+    let (ok, _, err) = trawl(&db, &redis, &["careers", "subscribe", "not-an-address"]);
+    assert!(!ok && err.contains("is not an address"), "{err}");
+    let (ok, out, err) = trawl(
+        &db,
+        &redis,
+        &[
+            "careers",
+            "subscribe",
+            "ada@example.com",
+            "--keyword",
+            "rust",
+            "--max-years",
+            "5",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out["subscriber"]["status"], "pending");
+    let (ok, out, _) = trawl(&db, &redis, &["careers", "subscribers"]);
+    assert!(ok && out["subscribers"][0]["keywords"] == serde_json::json!(["rust"]));
+    let (ok, out, err) = trawl(&db, &redis, &["careers", "unsubscribe", "ada@example.com"]);
+    assert!(ok, "{err}");
+    assert_eq!(out["subscriber"]["status"], "unsubscribed");
+    let (ok, out, _) = trawl(&db, &redis, &["careers", "mails"]);
+    assert!(ok && out["mails"].as_array().unwrap().is_empty());
+    Ok(())
+}
