@@ -97,7 +97,7 @@ run_careers() {
   status=$(wait_run "$run" 60)
   [ "$status" = succeeded ] || die "the digest ended $status; see $STATE/logs/"
   psql "$DATABASE_URL" -Xq -c "SELECT kind, state, postings, sends, message_id, smtp_response FROM mails ORDER BY id"
-  mail=$(grep -l "List-Unsubscribe" "$MAILDIR"/new/* | head -1)
+  mail=$(grep -l "^Message-ID: <digest-" "$MAILDIR"/new/* | head -1)
   [ -n "$mail" ] || die "the digest did not reach $MAILDIR"
   log "the digest: $mail ($(grep -m1 '^Subject:' "$mail")); its text:"
   mail_text "$mail"

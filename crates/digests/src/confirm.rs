@@ -46,15 +46,21 @@ impl Handler for Confirmations {
             .await
             .map_err(HandlerError::retryable)?;
         let link = self.0.link("careers/subscribers/confirm", subscriber.token);
-        let (subject, text, html) =
-            render::confirmation(&subscriber.email, &describe_filters(&subscriber), &link);
+        // Every mail can stop the mail: this one cancels the request.
+        let unsubscribe = self.0.link("careers/unsubscribe", subscriber.token);
+        let (subject, text, html) = render::confirmation(
+            &subscriber.email,
+            &describe_filters(&subscriber),
+            &link,
+            &unsubscribe,
+        );
         let outgoing = Outgoing {
             to: &subscriber.email,
             subject,
             text,
             html,
             message_id: mail.message_id.clone(),
-            unsubscribe: None,
+            unsubscribe: Some(unsubscribe),
         };
         let response = send_and_record(db, mailer, &mail, &outgoing, "confirm").await?;
         Ok(RunReport {

@@ -53,10 +53,16 @@ pub fn digest(
 }
 
 /// (subject, text, html) of a confirmation request.
-pub fn confirmation(email: &str, filters: &str, confirm: &str) -> (String, String, String) {
+pub fn confirmation(
+    email: &str,
+    filters: &str,
+    confirm: &str,
+    unsubscribe: &str,
+) -> (String, String, String) {
     let subject = "Confirm your trawl job alerts".to_owned();
     let context = minijinja::context! {
         subject => &subject, email => email, filters => filters, confirm => confirm,
+        unsubscribe => unsubscribe,
     };
     (
         subject.clone(),
