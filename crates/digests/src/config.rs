@@ -10,6 +10,10 @@ pub struct MailConfig {
     /// confirmation kinds fail with that reason.
     #[arg(long, env = "SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// A PEM certificate authority to trust for the SMTP server's TLS besides the public ones
+    /// (a private relay's).
+    #[arg(long, env = "SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<std::path::PathBuf>,
     /// The sender of every mail.
     #[arg(
         long,
@@ -27,14 +31,18 @@ pub struct MailConfig {
 
 impl MailConfig {
     pub fn mailer(&self) -> Result<Option<Mailer>, String> {
+        let ca = match &self.smtp_ca_file {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| format!("SMTP_CA_FILE: cannot read {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
         self.smtp_url
             .as_deref()
             .map(|url| {
-                Mailer::new(
-                    url,
-                    &self.mail_from,
-                    Duration::from_secs(self.smtp_timeout.max(1)),
-                )
+                let timeout = Duration::from_secs(self.smtp_timeout.max(1));
+                Mailer::new(url, &self.mail_from, timeout, ca.as_deref())
             })
             .transpose()
     }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use url::Url;
 
@@ -76,42 +77,53 @@ impl Header for ListUnsubscribePost {
 
 impl Mailer {
     /// `smtp://[user:pass@]host[:port]` (STARTTLS when offered), `smtp://…?tls=required`
-    /// (STARTTLS or nothing) or `smtps://…` (TLS from the first byte); errors name `SMTP_URL`
-    /// or `MAIL_FROM`.
-    pub fn new(smtp_url: &str, from: &str, timeout: Duration) -> Result<Self, String> {
+    /// (STARTTLS or nothing) or `smtps://…` (TLS from the first byte). `ca_pem`: a certificate
+    /// authority to trust besides the public ones (a private relay). Errors name `SMTP_URL`,
+    /// `SMTP_CA_FILE` or `MAIL_FROM`.
+    pub fn new(
+        smtp_url: &str,
+        from: &str,
+        timeout: Duration,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, String> {
         let url = Url::parse(smtp_url).map_err(|e| format!("SMTP_URL: {e}"))?;
         let host = url.host_str().ok_or("SMTP_URL: no host")?.to_owned();
         let required = url
             .query_pairs()
             .any(|(k, v)| k == "tls" && v == "required");
-        let builder = match url.scheme() {
-            "smtps" | "smtp" if required || url.scheme() == "smtps" => {
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
-                    .map_err(|e| format!("SMTP_URL: {e}"))?
+        let mut tls = TlsParameters::builder(host.clone());
+        if let Some(pem) = ca_pem {
+            // An empty or non-PEM file would parse as no certificate at all, silently.
+            if !String::from_utf8_lossy(pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err("SMTP_CA_FILE: holds no PEM certificate".into());
             }
-            "smtp" => {
-                let tls = TlsParameters::new(host.clone())
-                    .map_err(|e| format!("SMTP_URL: TLS settings for {host}: {e}"))?;
-                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
-                    .port(url.port().unwrap_or(25))
-                    .tls(Tls::Opportunistic(tls));
-                if !url.username().is_empty() {
-                    builder = builder.credentials(
-                        lettre::transport::smtp::authentication::Credentials::new(
-                            url.username().to_owned(),
-                            url.password().unwrap_or_default().to_owned(),
-                        ),
-                    );
-                }
-                builder
-            }
-            other => return Err(format!("SMTP_URL: scheme {other:?}: smtp or smtps")),
+            let ca = Certificate::from_pem(pem).map_err(|e| format!("SMTP_CA_FILE: {e}"))?;
+            tls = tls.add_root_certificate(ca);
+        }
+        let tls = tls
+            .build()
+            .map_err(|e| format!("SMTP_URL: TLS settings for {host}: {e}"))?;
+        let (tls, default_port) = match (url.scheme(), required) {
+            ("smtps", _) => (Tls::Wrapper(tls), 465),
+            ("smtp", true) => (Tls::Required(tls), 587),
+            ("smtp", false) => (Tls::Opportunistic(tls), 25),
+            (other, _) => return Err(format!("SMTP_URL: scheme {other:?}: smtp or smtps")),
         };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
+            .port(url.port().unwrap_or(default_port))
+            .tls(tls)
+            .timeout(Some(timeout));
+        if !url.username().is_empty() {
+            builder = builder.credentials(Credentials::new(
+                url.username().to_owned(),
+                url.password().unwrap_or_default().to_owned(),
+            ));
+        }
         let from = from
             .parse::<Mailbox>()
             .map_err(|e| format!("MAIL_FROM: {from:?} is not an address: {e}"))?;
         Ok(Self {
-            transport: builder.timeout(Some(timeout)).build(),
+            transport: builder.build(),
             from,
         })
     }

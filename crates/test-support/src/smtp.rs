@@ -58,9 +58,89 @@ impl Delivered {
     }
 }
 
+/// A certificate authority (`ca.pem`, what clients trust) and a server certificate for
+/// 127.0.0.1 it signed (`server.pem`, `server.key`), made by openssl in `dir`. rustls refuses a
+/// self-signed authority presented as a server, as any real server's chain would not be.
+fn make_certificate(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let openssl = |args: &[&str]| {
+        let done = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(done.success(), "openssl {args:?} failed");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=trawl test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("extensions written");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ]);
+    (dir.join("server.pem"), dir.join("server.key"))
+}
+
 impl SmtpServer {
     /// Starts the server on a free port. Panics (never skips) when aiosmtpd is missing.
     pub async fn start() -> Self {
+        Self::launch(false).await
+    }
+
+    /// The same, offering STARTTLS with a certificate for 127.0.0.1 made for it (openssl);
+    /// [`SmtpServer::certificate`] is the PEM a client must trust.
+    pub async fn start_tls() -> Self {
+        Self::launch(true).await
+    }
+
+    /// The PEM certificate authority that signed a `start_tls` server's certificate.
+    pub fn certificate(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("ca.pem")).expect("the certificate")
+    }
+
+    async fn launch(tls: bool) -> Self {
         let python = std::env::var("TRAWL_AIOSMTPD_PYTHON").unwrap_or_else(|_| {
             panic!(
                 "TRAWL_AIOSMTPD_PYTHON is not set: run the tests with `deploy/dev.sh test`, which \
@@ -75,11 +155,17 @@ impl SmtpServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut child = Command::new(&python)
+        let mut command = Command::new(&python);
+        command
             .arg(&script)
             .arg(port.to_string())
             .arg(&maildir)
-            .arg(dir.path())
+            .arg(dir.path());
+        if tls {
+            let (cert, key) = make_certificate(dir.path());
+            command.arg(&cert).arg(&key);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

@@ -1,6 +1,7 @@
 """A real SMTP server for trawl's tests (aiosmtpd), delivering into a Maildir.
 
-argv: PORT MAILDIR FLAG_DIR. Recipients whose local part starts with `refuse` get a 550 (a
+argv: PORT MAILDIR FLAG_DIR [CERT KEY]. With CERT and KEY the server offers STARTTLS (not
+required); every delivered message says whether it came over TLS in `X-TLS`. Recipients whose local part starts with `refuse` get a 550 (a
 permanent refusal, as for an unknown mailbox); while FLAG_DIR/busy exists every recipient gets a
 451 (try again later). Everything else is delivered, with the envelope recipients added as
 `X-RcptTo`.
@@ -8,6 +9,7 @@ permanent refusal, as for an unknown mailbox); while FLAG_DIR/busy exists every 
 import email
 import mailbox
 import os
+import ssl
 import sys
 import threading
 
@@ -30,13 +32,19 @@ class Handler:
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.original_content)
         message["X-RcptTo"] = ",".join(envelope.rcpt_tos)
+        message["X-TLS"] = "yes" if session.ssl else "no"
         self.box.add(message)
         return "250 2.0.0 Message accepted for delivery"
 
 
 def main():
     port, maildir, flags = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    controller = Controller(Handler(maildir, flags), hostname="127.0.0.1", port=port)
+    options = {}
+    if len(sys.argv) > 5:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[4], sys.argv[5])
+        options = {"tls_context": context, "require_starttls": False}
+    controller = Controller(Handler(maildir, flags), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print("ready", flush=True)
     threading.Event().wait()

@@ -132,3 +132,55 @@ async fn refusals_are_recorded_and_busy_servers_retried(db: PgPool) {
     let mails = world.smtp.wait_for(2).await;
     assert!(mails[1].body().contains("Patient Job"));
 }
+
+/// A server that offers STARTTLS gets the mail over TLS (its certificate trusted through
+/// SMTP_CA_FILE's PEM); one whose certificate is not trusted gets nothing in clear text: the send
+/// fails (and would be retried) rather than downgrading.
+#[tokio::test]
+async fn tls_is_used_when_the_server_offers_it() {
+    use std::time::Duration;
+    use test_support::smtp::SmtpServer;
+    use trawl_digests::{Mailer, SendError};
+    let server = SmtpServer::start_tls().await;
+    let ca = server.certificate();
+    let mail = |to| Outgoing {
+        to,
+        subject: "TLS?".into(),
+        text: "plain".into(),
+        html: "<p>html</p>".into(),
+        message_id: "<tls-test@trawl.test>".into(),
+        unsubscribe: None,
+    };
+    let trusted = Mailer::new(
+        &server.url(),
+        "trawl <a@trawl.test>",
+        Duration::from_secs(5),
+        Some(&ca),
+    )
+    .unwrap();
+    trusted.send(&mail("tls@example.com")).await.unwrap();
+    let delivered = server.wait_for(1).await;
+    assert_eq!(delivered[0].header("X-TLS").as_deref(), Some("yes"));
+
+    let untrusting = Mailer::new(
+        &server.url(),
+        "trawl <a@trawl.test>",
+        Duration::from_secs(5),
+        None,
+    )
+    .unwrap();
+    let refused = untrusting
+        .send(&mail("clear@example.com"))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, SendError::Transient(_)), "{refused}");
+    assert_eq!(server.delivered().len(), 1, "nothing sent in clear text");
+
+    let bad_ca = Mailer::new(
+        &server.url(),
+        "trawl <a@trawl.test>",
+        Duration::from_secs(5),
+        Some(b"not a pem"),
+    );
+    assert!(bad_ca.unwrap_err().contains("SMTP_CA_FILE"));
+}

@@ -29,6 +29,7 @@ impl World {
                     &smtp.url(),
                     "trawl <alerts@trawl.test>",
                     Duration::from_secs(5),
+                    None,
                 )
                 .expect("mailer"),
             ),

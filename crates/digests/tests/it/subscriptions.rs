@@ -21,7 +21,10 @@ async fn a_confirmed_subscriber_gets_the_matching_postings(db: PgPool) {
         confirmation.header("Subject").as_deref(),
         Some("Confirm your trawl job alerts")
     );
-    assert!(confirmation.header("List-Unsubscribe").is_some(), "every mail can stop the mail");
+    assert!(
+        confirmation.header("List-Unsubscribe").is_some(),
+        "every mail can stop the mail"
+    );
     let schedule: (String, String, bool) =
         sqlx::query_as("SELECT cron, time_zone, enabled FROM schedules WHERE name = $1")
             .bind(format!("digest-{}", ada.id))
