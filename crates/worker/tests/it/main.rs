@@ -2,6 +2,7 @@ mod config;
 mod controls;
 mod crash;
 mod faults;
+mod grid;
 mod hardening;
 mod helpers;
 mod kinds;
