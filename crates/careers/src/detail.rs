@@ -98,7 +98,7 @@ impl Handler for Details {
             .await
             .map_err(HandlerError::retryable)?
             .ok_or_else(|| HandlerError::fatal(CareersError::UnknownCompany(task.company)))?;
-        let url = crate::companies::check_url(&task.url, self.0.allow_private)
+        let url = crate::address::check_url(&task.url, self.0.allow_private)
             .await
             .map_err(HandlerError::fatal)?;
         // Job pages are server-rendered more often than lists; the company's mode still

@@ -2,11 +2,13 @@
 //! page's job links diffed against the previous one (an idempotent diff per diff hash), a
 //! detail task per added link storing a posting in `jobs`, and the years of experience each
 //! posting asks for (rules first, an OpenAI-compatible chat endpoint when they find nothing).
+pub mod address;
 pub mod ats;
 pub mod companies;
 mod config;
 pub mod detail;
 mod error;
+mod evaluation;
 pub mod experience;
 pub mod links;
 pub mod llm;

@@ -74,7 +74,7 @@ pub(crate) fn request(company: &Target, url: Url) -> PageRequest {
 impl Snapshots {
     /// Reads every page of the company's career page: its links and how many pages it read.
     async fn read(&self, company: &Target) -> Result<(links::PageLinks, i32), HandlerError> {
-        let start = crate::companies::check_url(&company.url, self.0.allow_private)
+        let start = crate::address::check_url(&company.url, self.0.allow_private)
             .await
             .map_err(HandlerError::fatal)?;
         let next_page = company
