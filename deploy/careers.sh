@@ -91,7 +91,7 @@ run_careers() {
     -d '{"title": "Staff Rust Engineer"}' >/dev/null
   curl -fsS -X DELETE "$board/_admin/careers/globex/postings/2"
   snapshot globex
-  psql "$DATABASE_URL" -Xq -c "SELECT c.slug AS company, s.links, s.pages, s.added, s.removed, s.diff_enqueued, left(s.diff_hash, 8) AS diff, s.warning FROM career_snapshots s JOIN companies c ON c.id = s.company_id ORDER BY s.id"
+  psql "$DATABASE_URL" -Xq -c "SELECT c.slug AS company, s.links, s.pages, s.added, s.removed, d.diff_hash IS NOT NULL AS diff_enqueued, left(s.diff_hash, 8) AS diff, s.warning FROM career_snapshots s JOIN companies c ON c.id = s.company_id LEFT JOIN career_diffs d ON d.snapshot_id = s.id ORDER BY s.id"
   psql "$DATABASE_URL" -Xq -c "SELECT j.job_title, j.is_active AS active, e.min_years, e.max_years, e.method, e.phrase FROM career_links l JOIN jobs j ON j.job_id = l.job_id LEFT JOIN posting_experience e ON e.job_id = j.job_id ORDER BY l.first_seen_at, j.job_title"
   run=$("$BIN/trawl" careers digest "$subscriber" | json_field run_id)
   status=$(wait_run "$run" 60)

@@ -8,8 +8,8 @@ use trawl_scrape_runs::sites::{NewSite, get_site, upsert_site};
 use url::Url;
 
 use crate::CareersError;
+use crate::companies::Company;
 use crate::links::AtsBoard;
-use crate::snapshots::Target;
 
 /// How often an ATS site found on a career page is scraped (minutes).
 pub const ATS_INTERVAL_MINUTES: i32 = 360;
@@ -34,7 +34,7 @@ pub fn site_name(board: &AtsBoard) -> String {
 /// `api_base` replaces the ATS's public API host (the demo board's fixtures, tests).
 pub async fn follow(
     services: &Services,
-    company: &Target,
+    company: &Company,
     boards: impl IntoIterator<Item = &AtsBoard>,
     api_base: Option<&Url>,
 ) -> Result<Vec<FollowedBoard>, CareersError> {

@@ -269,6 +269,15 @@ pub async fn import_csv(
 
 /// Every company, with its schedule and last check.
 pub async fn list(db: &PgPool) -> Result<Vec<Company>, CareersError> {
+    companies(db, None).await
+}
+
+pub async fn get(db: &PgPool, slug: &str) -> Result<Option<Company>, CareersError> {
+    Ok(companies(db, Some(slug)).await?.pop())
+}
+
+/// Every company, or the one named `slug`.
+async fn companies(db: &PgPool, slug: Option<&str>) -> Result<Vec<Company>, CareersError> {
     Ok(sqlx::query_as!(
         Company,
         r#"SELECT c.id, c.slug, c.name, c.url, c.fetch_mode AS fetch, c.wait_for, c.load_more, c.next_page,
@@ -279,14 +288,12 @@ pub async fn list(db: &PgPool) -> Result<Vec<Company>, CareersError> {
            LEFT JOIN schedules s ON s.name = 'career-' || c.slug
            LEFT JOIN LATERAL (SELECT taken_at, links FROM career_snapshots
                               WHERE company_id = c.id ORDER BY id DESC LIMIT 1) last ON true
-           ORDER BY c.slug"#
+           WHERE $1::text IS NULL OR c.slug = $1
+           ORDER BY c.slug"#,
+        slug
     )
     .fetch_all(db)
     .await?)
-}
-
-pub async fn get(db: &PgPool, slug: &str) -> Result<Option<Company>, CareersError> {
-    Ok(list(db).await?.into_iter().find(|c| c.slug == slug))
 }
 
 /// Enables or disables a company and its schedule. Returns false for an unknown slug.

@@ -11,7 +11,7 @@ use trawl_tasks::{Handler, HandlerError, RunContext};
 use url::Url;
 
 use crate::snapshot::{page_failed, request};
-use crate::snapshots::{self, detail_plan};
+use crate::snapshots::detail_plan;
 use crate::{CareerKinds, CareersError, DETAIL_KIND, QUEUE, store_experience};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,7 +94,7 @@ impl Handler for Details {
 
     async fn run(&self, ctx: RunContext, task: DetailTask) -> Result<RunReport, HandlerError> {
         let db = &ctx.services.db;
-        let company = snapshots::target(db, &task.company)
+        let company = crate::companies::get(db, &task.company)
             .await
             .map_err(HandlerError::retryable)?
             .ok_or_else(|| HandlerError::fatal(CareersError::UnknownCompany(task.company)))?;

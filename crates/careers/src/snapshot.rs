@@ -9,7 +9,8 @@ use trawl_scrape::{FetchMode, LoadMore, PageFetcher, PageRequest, ScrapeError};
 use trawl_tasks::{Handler, HandlerError, RunContext};
 use url::Url;
 
-use crate::snapshots::{self, Target};
+use crate::companies::{self, Company};
+use crate::snapshots;
 use crate::{CareerKinds, CareersError, QUEUE, SNAPSHOT_KIND, links};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,7 +51,7 @@ pub(crate) fn page_failed(err: ScrapeError) -> HandlerError {
 }
 
 /// The request for a company's pages.
-pub(crate) fn request(company: &Target, url: Url) -> PageRequest {
+pub(crate) fn request(company: &Company, url: Url) -> PageRequest {
     let browser = company.fetch == "browser";
     PageRequest {
         url,
@@ -73,7 +74,7 @@ pub(crate) fn request(company: &Target, url: Url) -> PageRequest {
 
 impl Snapshots {
     /// Reads every page of the company's career page: its links and how many pages it read.
-    async fn read(&self, company: &Target) -> Result<(links::PageLinks, i32), HandlerError> {
+    async fn read(&self, company: &Company) -> Result<(links::PageLinks, i32), HandlerError> {
         let start = crate::address::check_url(&company.url, self.0.allow_private)
             .await
             .map_err(HandlerError::fatal)?;
@@ -131,7 +132,7 @@ impl Handler for Snapshots {
 
     async fn run(&self, ctx: RunContext, task: SnapshotTask) -> Result<RunReport, HandlerError> {
         let db = &ctx.services.db;
-        let company = snapshots::target(db, &task.company)
+        let company = companies::get(db, &task.company)
             .await
             .map_err(HandlerError::retryable)?
             .ok_or_else(|| HandlerError::fatal(CareersError::UnknownCompany(task.company)))?;
@@ -160,11 +161,11 @@ impl Handler for Snapshots {
         .await
         .map_err(HandlerError::retryable)?;
         let queued = recorded.detail_tasks.len();
-        for task in &recorded.detail_tasks {
-            // A failed push fails that detail run with the reason; the snapshot stands.
-            if let Err(err) = queue_core::enqueue_or_fail(&ctx.services, QUEUE, task).await {
-                tracing::warn!(error = %err, "could not enqueue a detail task");
-            }
+        // A failed push fails those detail runs with the reason; the snapshot stands.
+        if let Err(err) =
+            queue_core::enqueue_all_or_fail(&ctx.services, QUEUE, &recorded.detail_tasks).await
+        {
+            tracing::warn!(error = %err, tasks = queued, "could not enqueue the detail tasks");
         }
         metrics::counter!(metric::CAREER_SNAPSHOTS, "outcome" => if recorded.warning.is_some() { "warning" } else { "ok" })
             .increment(1);

@@ -10,38 +10,13 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::companies::Company;
 use crate::detail::DetailTask;
 use crate::links::{AtsBoard, PageLinks};
 use crate::{CareersError, DETAIL_KIND, QUEUE};
 
 /// Namespace of diff hashes (UUID v5), fixed forever.
 const DIFF_NAMESPACE: Uuid = Uuid::from_u128(0x2b9e_41c7_0d5a_4f3e_8c61_7a90_d4e2_b815);
-
-/// A company as a snapshot needs it.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub id: i64,
-    pub slug: String,
-    pub name: String,
-    pub url: String,
-    pub fetch: String,
-    pub wait_for: Option<String>,
-    pub load_more: Option<String>,
-    pub next_page: Option<String>,
-    pub max_pages: i32,
-    pub enabled: bool,
-}
-
-pub async fn target(db: &PgPool, slug: &str) -> Result<Option<Target>, CareersError> {
-    Ok(sqlx::query_as!(
-        Target,
-        "SELECT id, slug, name, url, fetch_mode AS fetch, wait_for, load_more, next_page, max_pages, enabled \
-         FROM companies WHERE slug = $1",
-        slug
-    )
-    .fetch_optional(db)
-    .await?)
-}
 
 /// What recording a check did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -81,7 +56,7 @@ async fn still_ours(
 /// Records one check of `company` by attempt `attempt` of `run_id`.
 pub async fn record(
     db: &PgPool,
-    company: &Target,
+    company: &Company,
     run_id: &str,
     attempt: i32,
     page: &PageLinks,
@@ -183,13 +158,6 @@ pub async fn record(
         .is_some(),
         _ => false,
     };
-    sqlx::query!(
-        "UPDATE career_snapshots SET diff_enqueued = $2 WHERE id = $1",
-        snapshot_id,
-        diff_enqueued
-    )
-    .execute(&mut *tx)
-    .await?;
     sqlx::query!(
         "INSERT INTO career_links (company_id, url) SELECT $1, unnest($2::text[]) \
          ON CONFLICT (company_id, url) DO UPDATE SET last_seen_at = now()",
@@ -295,7 +263,7 @@ pub async fn recent(
         Snapshot,
         r#"SELECT s.id, c.slug AS company, s.run_id, s.taken_at,
                cardinality(s.links) AS "links!", s.pages, s.added, s.removed, s.warning,
-               s.diff_hash, s.diff_enqueued,
+               s.diff_hash, (d.diff_hash IS NOT NULL) AS "diff_enqueued!",
                COALESCE(d.added, '{}') AS "added_links!", COALESCE(d.removed, '{}') AS "removed_links!"
            FROM career_snapshots s JOIN companies c ON c.id = s.company_id
            LEFT JOIN career_diffs d ON d.snapshot_id = s.id

@@ -31,6 +31,11 @@ pub struct MailConfig {
 
 impl MailConfig {
     pub fn mailer(&self) -> Result<Option<Mailer>, String> {
+        // Checked even without SMTP_URL: a wrong setting is refused at start, not when mail
+        // is first configured.
+        self.mail_from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| format!("MAIL_FROM: {:?} is not an address: {e}", self.mail_from))?;
         let ca = match &self.smtp_ca_file {
             Some(path) => Some(
                 std::fs::read(path)

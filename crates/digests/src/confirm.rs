@@ -3,7 +3,7 @@ use queue_core::store::{RunReport, RunStatus};
 use queue_core::{Plan, Services};
 use trawl_tasks::{Handler, HandlerError, RunContext};
 
-use crate::digest::{describe_filters, send_and_record};
+use crate::digest::{describe_filters, send_and_record, skipped};
 use crate::mailer::Outgoing;
 use crate::{CONFIRM_KIND, DigestsError, MailKinds, QUEUE, mails, render};
 
@@ -32,15 +32,10 @@ impl Handler for Confirmations {
         let db = &ctx.services.db;
         let (mailer, subscriber) = self.0.recipient(db, task.subscriber).await?;
         if subscriber.status != "pending" {
-            return Ok(RunReport {
-                status: RunStatus::Succeeded,
-                message: format!(
-                    "{} is {}: nothing to confirm",
-                    subscriber.email, subscriber.status
-                ),
-                error_detail: serde_json::json!({}),
-                result: serde_json::json!({"mailed": 0}),
-            });
+            return Ok(skipped(format!(
+                "{} is {}: nothing to confirm",
+                subscriber.email, subscriber.status
+            )));
         }
         let mail = mails::prepare_confirmation(db, subscriber.id, &ctx.run_id, mailer.domain())
             .await

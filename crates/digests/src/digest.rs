@@ -132,7 +132,8 @@ pub(crate) async fn send_and_record(
     }
 }
 
-fn skipped(message: String) -> RunReport {
+/// A run that had nothing to mail, and says why.
+pub(crate) fn skipped(message: String) -> RunReport {
     RunReport {
         status: RunStatus::Succeeded,
         message,

@@ -24,7 +24,7 @@ pub struct Prepared {
 
 /// The mail of this kind left `prepared` for the subscriber, if any.
 pub async fn prepared(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     subscriber: i64,
     kind: &str,
 ) -> Result<Option<Prepared>, DigestsError> {
@@ -91,15 +91,7 @@ pub async fn prepare_digest(
     )
     .fetch_one(&mut *tx)
     .await?;
-    if let Some(mail) = sqlx::query_as!(
-        Prepared,
-        "SELECT id, message_id, sends FROM mails \
-         WHERE subscriber_id = $1 AND kind = 'digest' AND state = 'prepared'",
-        subscriber.id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    {
+    if let Some(mail) = prepared(&mut *tx, subscriber.id, "digest").await? {
         return Ok(Some(mail));
     }
     let keywords: Vec<String> = subscriber.keywords.iter().map(|w| like(w)).collect();

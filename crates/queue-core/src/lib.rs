@@ -30,8 +30,8 @@ pub use redis_conn::{CONNECT_TIMEOUT, blocking_connection, create_pool};
 pub use schedule::{JITTER, Schedule, ScheduleError};
 pub use slots::{SlotGuard, SlotSemaphore};
 pub use submit::{
-    Cancelled, ORPHAN_LOCK_AGE, Plan, SubmitError, cancel_run, enqueue_or_fail, fail_run, new_run,
-    reserve_run, submit_run, take_run_lock,
+    Cancelled, ORPHAN_LOCK_AGE, Plan, SubmitError, cancel_run, enqueue_all_or_fail,
+    enqueue_or_fail, fail_run, new_run, reserve_run, submit_run, take_run_lock,
 };
 pub use task::{
     MAX_TEXT_LEN, Payload, Task, TaskError, Trigger, check_text, new_run_id, new_task_id,

@@ -136,6 +136,36 @@ pub async fn enqueue_or_fail(
     Ok(())
 }
 
+/// Enqueues the tasks of recorded runs on `queue` in one round trip (a kind that records many
+/// runs in one transaction, e.g. a career page's detail runs); if that fails, fails every one
+/// of those runs with the reason, so none is left `queued` without a task.
+pub async fn enqueue_all_or_fail(
+    services: &Services,
+    queue: &str,
+    tasks: &[Task],
+) -> Result<(), SubmitError> {
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let enqueued = match services.register_queues(&[queue]).await {
+        Ok(()) => services.queue_named(queue).enqueue_many(tasks).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = enqueued {
+        let message = format!("could not enqueue the task: {err}");
+        for task in tasks {
+            fail_run(
+                services,
+                task.run_id.as_deref().unwrap_or_default(),
+                &message,
+            )
+            .await?;
+        }
+        return Err(err.into());
+    }
+    Ok(())
+}
+
 /// Fails a run that has not ended, with the reason, and releases its run lock: every way a run
 /// ends gives the lock back (a worker ending its own attempt releases it itself), so no site
 /// answers "busy" for a run that is over. Returns false if the run had already ended.

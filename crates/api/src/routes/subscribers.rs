@@ -4,7 +4,7 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use trawl_digests::{DigestsError, NewSubscriber, subscribers};
@@ -81,11 +81,15 @@ fn token(params: Result<Query<TokenQuery>, QueryRejection>) -> Result<Uuid, ApiE
         .map_err(|_| ApiError::bad_request(format!("token: {text:?} is not a link's token")))
 }
 
+/// A one-line HTML page (maud escapes what it shows).
 fn page(title: &str, line: &str) -> Response {
-    Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-         <body style=\"font-family: sans-serif\"><h1>{title}</h1><p>{line}</p></body></html>"
-    ))
+    maud::html! {
+        (maud::DOCTYPE)
+        html {
+            head { meta charset="utf-8"; title { (title) } }
+            body style="font-family: sans-serif" { h1 { (title) } p { (line) } }
+        }
+    }
     .into_response()
 }
 
@@ -107,9 +111,7 @@ pub async fn confirm(
         "Subscribed",
         &format!(
             "Job alerts for {} go out on \"{}\" ({}).",
-            escape(&subscriber.email),
-            escape(&subscriber.cron),
-            escape(&subscriber.time_zone)
+            subscriber.email, subscriber.cron, subscriber.time_zone
         ),
     ))
 }
@@ -131,7 +133,7 @@ pub async fn unsubscribe(
     let subscriber = subscribers::unsubscribe(&state.services.db, token(params)?).await?;
     Ok(page(
         "Unsubscribed",
-        &format!("{} will get no more job alerts.", escape(&subscriber.email)),
+        &format!("{} will get no more job alerts.", subscriber.email),
     ))
 }
 
@@ -149,12 +151,6 @@ pub async fn unsubscribe_one_click(
     params: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     unsubscribe(state, params).await
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// Sends a subscriber's digest now (its schedule does the same at its cron).

@@ -53,6 +53,7 @@ async fn metrics_show_queue_depths_and_requests_and_pass_promtool(db: PgPool) {
             (r#"trawl_queue_in_flight{queue="scraping"}"#, 0.0),
             (r#"trawl_workers_alive{queue="scraping"}"#, 0.0),
             ("trawl_browser_slots_in_use", 0.0),
+            ("trawl_mails_prepared_oldest_seconds", 0.0),
             (
                 r#"trawl_api_requests_total{method="POST",route="/jobs/scrape",status="202"}"#,
                 1.0,
@@ -89,6 +90,22 @@ async fn metrics_show_queue_depths_and_requests_and_pass_promtool(db: PgPool) {
     assert!(slots.try_acquire("worker-b:1").await.unwrap());
     let text = api.text("/metrics").await;
     assert_samples(&text, &[("trawl_browser_slots_in_use", 2.0)]);
+
+    // A mail prepared two hours ago and never recorded sent: the gauge TrawlMailStuck reads.
+    sqlx::query(
+        "WITH s AS (INSERT INTO subscribers (email, token) VALUES ('m@example.com', gen_random_uuid()) \
+             RETURNING id) \
+         INSERT INTO mails (subscriber_id, kind, run_id, message_id, created_at) \
+         SELECT id, 'digest', 'run_m', '<m@trawl.test>', now() - interval '2 hours' FROM s",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let stuck = value(
+        &api.text("/metrics").await,
+        "trawl_mails_prepared_oldest_seconds",
+    );
+    assert!((7200.0..7300.0).contains(&stuck), "{stuck}");
 }
 
 /// deploy/prometheus: the scrape config and the alert rules are valid, and each alert fires

@@ -232,3 +232,39 @@ async fn a_taken_batch_starts_its_lockless_runs_and_reads_the_rest(
     assert_eq!((locked.status, locked.attempt), (RunStatus::Queued, 0));
     Ok(())
 }
+
+/// Runs recorded together whose tasks cannot be pushed (Redis unreachable) are failed, each
+/// with the reason: none is left `queued` without a task.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn runs_whose_tasks_cannot_be_pushed_are_failed_with_the_reason(db: PgPool) {
+    let redis = test_support::TestRedis::new();
+    // Nothing listens on port 1: every Redis call is refused at once.
+    let unreachable = queue_core::create_pool("redis://127.0.0.1:1", 2).unwrap();
+    let services = queue_core::Services::new(db.clone(), unreachable, &redis.config("unused"));
+    let mut tasks = Vec::new();
+    for n in 0..3 {
+        let run_id = format!("run_push_{n}");
+        queued(&db, &run_id).await;
+        tasks.push(queue_core::Task::new(
+            "test",
+            Payload::new(),
+            run_id,
+            Trigger::Manual,
+        ));
+    }
+    queue_core::enqueue_all_or_fail(&services, "tests", &tasks)
+        .await
+        .unwrap_err();
+    for task in &tasks {
+        let run = store::get_run(&db, task.run_id.as_deref().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(run.status, RunStatus::Failed);
+        let message = run.message.unwrap_or_default();
+        assert!(
+            message.starts_with("could not enqueue the task"),
+            "{message}"
+        );
+    }
+}

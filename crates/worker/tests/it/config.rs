@@ -48,6 +48,10 @@ fn a_bad_value_is_refused_at_startup_naming_its_variable() {
         ("DOMAIN_RATE", "-1"),
         ("MAX_DELIVERIES", "0"),
         ("METRICS_BIND", "nowhere"),
+        ("LLM_URL", "not a url"),
+        ("SMTP_URL", "ftp://mail.example"),
+        ("SMTP_CA_FILE", "/nonexistent/ca.pem"),
+        ("MAIL_FROM", "not an address"),
     ] {
         let output = worker().env(variable, value).output().expect("worker runs");
         assert!(!output.status.success(), "{variable}={value} was accepted");
