@@ -37,16 +37,16 @@ CREATE TABLE career_snapshots (
     removed INTEGER NOT NULL,
     -- Set when the page suddenly showed no links: kept for the record, never diffed against.
     warning TEXT,
-    -- The diff's hash when links changed. Whether this snapshot created its diff
-    -- (`diff_enqueued`) is whether `career_diffs` holds a row with its id.
-    diff_hash TEXT
+    diff_hash TEXT,
+    -- Whether this snapshot created its diff (false: nothing added, or the diff existed).
+    diff_enqueued BOOLEAN NOT NULL DEFAULT false
 );
 CREATE INDEX career_snapshots_latest ON career_snapshots (company_id, id DESC);
 
 CREATE TABLE career_diffs (
     diff_hash TEXT PRIMARY KEY,
     company_id BIGINT NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
-    snapshot_id BIGINT NOT NULL UNIQUE REFERENCES career_snapshots(id) ON DELETE CASCADE,
+    snapshot_id BIGINT NOT NULL REFERENCES career_snapshots(id) ON DELETE CASCADE,
     added TEXT[] NOT NULL,
     removed TEXT[] NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
