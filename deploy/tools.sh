@@ -98,6 +98,16 @@ need_selenium() {
   export TRAWL_SELENIUM_JAR="$jar"
 }
 
+# The Compose that parses deploy/docker-compose.yml in the tests: Docker's plugin when there is
+# one, else Debian's docker-compose (need_packages installs it).
+need_compose() {
+  if docker compose version >/dev/null 2>&1; then
+    export TRAWL_COMPOSE="docker compose"
+  else
+    export TRAWL_COMPOSE=docker-compose
+  fi
+}
+
 # cargo-nextest runs every test in a process of its own: the tests that read the process-wide
 # metrics recorder (and the fault tests' signal handling) rely on it. Built once per machine.
 need_nextest() {

@@ -181,10 +181,11 @@ pub(crate) async fn queues_panel(
     }
     Ok(html! {
         table {
-            tr { th { "queue" } th { "pending" } th { "last hour" } th { "in flight" } th { "delayed" } th { "dead" } th { "paused" } th { "workers" } th {} }
+            tr { th { "queue" } th title="Redis Cluster slot" { "slot" } th { "pending" } th { "last hour" } th { "in flight" } th { "delayed" } th { "dead" } th { "paused" } th { "workers" } th {} }
             @for (queue, history) in &all {
                 tr data-queue=(queue.queue) {
                     td { (queue.queue) }
+                    td.slot { (queue.slot) }
                     td.pending { (queue.pending) }
                     td.history { (sparkline(history)) }
                     td { (queue.in_flight) }

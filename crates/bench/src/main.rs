@@ -24,6 +24,9 @@ enum Bench {
     Browser(browser::Options),
     /// The reliable queue path (enqueue, BLMOVE into in-flight, ack) against a real Redis.
     Queue(queue::Options),
+    /// The batched drain with 1, 2 and 3 queues on a Redis Cluster of 3 masters beside one
+    /// server (starts its own redis-server processes on free loopback ports).
+    QueueCluster(queue::ClusterOptions),
     /// One consumer process of `queue`'s multi-process drain.
     #[command(hide = true)]
     QueueDrainer(queue::DrainerOptions),
@@ -49,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Api(options) => api::run(options).await,
         Bench::Browser(options) => browser::run(options).await,
         Bench::Queue(options) => queue::run(options).await,
+        Bench::QueueCluster(options) => queue::run_cluster(options).await,
         Bench::QueueDrainer(options) => queue::drainer(options).await,
         Bench::Lifecycle(options) => lifecycle::run(options).await,
         Bench::LifecycleWorker(options) => lifecycle::worker(options).await,

@@ -4,7 +4,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use queue_core::{AckBatcher, Keys, Queue, Task, Trigger};
 
+mod cluster;
 mod measure;
+mod processes;
+
+pub use cluster::{ClusterOptions, run as run_cluster};
+use processes::drain_in_processes;
+pub use processes::{DrainerOptions, drainer};
 
 use measure::{latency, memory_per_task, rate};
 
@@ -13,7 +19,14 @@ pub struct Options {
     /// Redis to measure against (a throwaway instance: the bench deletes its own keys only).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
-    /// No-op tasks per measurement.
+    #[command(flatten)]
+    sizes: Sizes,
+}
+
+/// How much each queue measurement moves, and in what lumps.
+#[derive(Debug, clap::Args)]
+pub struct Sizes {
+    /// No-op tasks per measurement (per queue).
     #[arg(long, default_value_t = 100_000)]
     tasks: usize,
     /// Tasks per bulk LPUSH.
@@ -24,27 +37,12 @@ pub struct Options {
     batch: usize,
 }
 
-/// One consumer process of the multi-process drain (spawned by `queue`, not for people).
-#[derive(Debug, clap::Args)]
-pub struct DrainerOptions {
-    #[arg(long)]
-    redis_url: String,
-    #[arg(long)]
-    prefix: String,
-    #[arg(long)]
-    worker_id: String,
-    #[arg(long)]
-    count: usize,
-    #[arg(long)]
-    batch: usize,
-}
-
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let prefix = format!("bench-{}:", uuid::Uuid::new_v4().simple());
     let keys = Keys::new(&prefix, "scraping");
     let pool = queue_core::create_pool(&options.redis_url, 64)?;
     let queue = Queue::new(pool.clone(), keys.clone(), Duration::from_secs(60));
-    let n = options.tasks;
+    let n = options.sizes.tasks;
     let tasks: Vec<Task> = (0..n).map(|i| bench_task(format!("run_{i}"))).collect();
 
     let pinger = |_| {
@@ -56,7 +54,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     println!("PING, 1 connection              : {ping_1:>10.0} /s   (baseline)");
     println!("PING, 50 connections            : {ping_50:>10.0} /s");
     for connections in [1, 50] {
-        refill(&pool, &keys, &queue, &tasks, options.bulk).await?;
+        refill(&pool, &keys, &queue, &tasks, options.sizes.bulk).await?;
         let lmove = rate(n, connections, |_| {
             let (pool, from, to) = (pool.clone(), keys.pending(), keys.inflight("bench-raw"));
             async move {
@@ -87,7 +85,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let memory = memory_per_task(&pool, &keys, n).await?;
     clear(&pool, &keys).await?;
     let started = Instant::now();
-    for chunk in tasks.chunks(options.bulk.max(1)) {
+    for chunk in tasks.chunks(options.sizes.bulk.max(1)) {
         queue.enqueue_many(chunk).await?;
     }
     let bulk = n as f64 / started.elapsed().as_secs_f64();
@@ -97,38 +95,46 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     );
     println!(
         "enqueue, bulk ({:>5} per LPUSH) : {bulk:>10.0} /s   ({:.2} of PING/1)",
-        options.bulk,
+        options.sizes.bulk,
         bulk / ping_1
     );
 
     for consumers in [1, 2] {
-        refill(&pool, &keys, &queue, &tasks, options.bulk).await?;
+        refill(&pool, &keys, &queue, &tasks, options.sizes.bulk).await?;
         let drained = drain(&queue, &options.redis_url, consumers, n / consumers).await?;
         println!(
             "drain, {consumers} consumer(s), one by one : {drained:>10.0} /s   ({:.2} of PING/1; 2 round trips per task: BLMOVE, ack)",
             drained / ping_1
         );
     }
-    refill(&pool, &keys, &queue, &tasks, options.bulk).await?;
+    refill(&pool, &keys, &queue, &tasks, options.sizes.bulk).await?;
     let started = Instant::now();
     let trips = drain_batched(
         &queue,
         &options.redis_url,
         "bench-batched",
         n,
-        options.batch,
+        options.sizes.batch,
     )
     .await?;
     let batched = n as f64 / started.elapsed().as_secs_f64();
     println!(
         "drain, 1 consumer, batches of {:<3}: {batched:>10.0} /s   ({:.2} of PING/1; {:.3} round trips per task)",
-        options.batch,
+        options.sizes.batch,
         batched / ping_1,
         trips as f64 / n as f64
     );
     for processes in [1, 2] {
-        refill(&pool, &keys, &queue, &tasks, options.bulk).await?;
-        let (rate, trips) = drain_in_processes(&pool, &options, &prefix, processes, n).await?;
+        refill(&pool, &keys, &queue, &tasks, options.sizes.bulk).await?;
+        let shares = vec![("scraping".to_owned(), n / processes); processes];
+        let (rate, trips) = drain_in_processes(
+            &pool,
+            &options.redis_url,
+            options.sizes.batch,
+            &prefix,
+            &shares,
+        )
+        .await?;
         println!(
             "drain, {processes} worker process(es), batched : {rate:>10.0} /s   ({:.2} of PING/1; {:.3} round trips per task)",
             rate / ping_1,
@@ -155,7 +161,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn ping(pool: &deadpool_redis::Pool) -> anyhow::Result<()> {
+async fn ping(pool: &queue_core::RedisPool) -> anyhow::Result<()> {
     let mut conn = pool.get().await?;
     let _: String = redis::cmd("PING").query_async(&mut conn).await?;
     Ok(())
@@ -190,7 +196,7 @@ async fn drain(
 }
 
 pub(crate) async fn refill(
-    pool: &deadpool_redis::Pool,
+    pool: &queue_core::RedisPool,
     keys: &Keys,
     queue: &Queue,
     tasks: &[Task],
@@ -247,87 +253,6 @@ pub(crate) async fn drain_batched(
     Ok(takes + acks.round_trips())
 }
 
-/// `processes` drainer processes share `count` tasks; timed from the moment all are connected
-/// and told to go until the last exits. Returns the rate and the round trips of all.
-async fn drain_in_processes(
-    pool: &deadpool_redis::Pool,
-    options: &Options,
-    prefix: &str,
-    processes: usize,
-    count: usize,
-) -> anyhow::Result<(f64, u64)> {
-    let exe = std::env::current_exe()?;
-    let mut children = Vec::new();
-    for p in 0..processes {
-        let child = tokio::process::Command::new(&exe)
-            .arg("queue-drainer")
-            .args(["--redis-url", &options.redis_url, "--prefix", prefix])
-            .args(["--worker-id", &format!("bench-proc-{p}")])
-            .args(["--count", &(count / processes).to_string()])
-            .args(["--batch", &options.batch.to_string()])
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        children.push(child);
-    }
-    let mut conn = pool.get().await?;
-    for _ in 0..processes {
-        let ready: Option<(String, String)> = redis::cmd("BLPOP")
-            .arg(format!("{prefix}ready"))
-            .arg(30)
-            .query_async(&mut conn)
-            .await?;
-        ready.context("a drainer did not start")?;
-    }
-    let started = Instant::now();
-    let mut go = redis::cmd("RPUSH");
-    go.arg(format!("{prefix}go"));
-    for _ in 0..processes {
-        go.arg("go");
-    }
-    let _: i64 = go.query_async(&mut conn).await?;
-    let mut trips = 0;
-    for child in children {
-        let output = child.wait_with_output().await?;
-        anyhow::ensure!(output.status.success(), "a drainer failed");
-        trips += String::from_utf8(output.stdout)?.trim().parse::<u64>()?;
-    }
-    Ok((count as f64 / started.elapsed().as_secs_f64(), trips))
-}
-
-/// Body of one drainer process: connect, say ready, wait for go, drain, print round trips.
-pub async fn drainer(options: DrainerOptions) -> anyhow::Result<()> {
-    let pool = queue_core::create_pool(&options.redis_url, 2)?;
-    let queue = Queue::new(
-        pool.clone(),
-        Keys::new(&options.prefix, "scraping"),
-        Duration::from_secs(60),
-    );
-    ping(&pool).await?;
-    let mut conn = pool.get().await?;
-    let _: i64 = redis::cmd("RPUSH")
-        .arg(format!("{}ready", options.prefix))
-        .arg(&options.worker_id)
-        .query_async(&mut conn)
-        .await?;
-    let _: Option<(String, String)> = redis::cmd("BLPOP")
-        .arg(format!("{}go", options.prefix))
-        .arg(30)
-        .query_async(&mut conn)
-        .await?;
-    drop(conn);
-    let trips = drain_batched(
-        &queue,
-        &options.redis_url,
-        &options.worker_id,
-        options.count,
-        options.batch,
-    )
-    .await?;
-    println!("{trips}");
-    Ok(())
-}
-
 /// Resident memory of an idle trawl-worker (the release binary next to this one) after it has
 /// started, registered and waited in its dequeue loop for 3 s. None if it is not built.
 async fn idle_worker_rss(redis_url: &str, prefix: &str) -> anyhow::Result<Option<f64>> {
@@ -356,7 +281,7 @@ async fn idle_worker_rss(redis_url: &str, prefix: &str) -> anyhow::Result<Option
     Ok(Some(rss))
 }
 
-pub(crate) async fn clear(pool: &deadpool_redis::Pool, keys: &Keys) -> anyhow::Result<()> {
+pub(crate) async fn clear(pool: &queue_core::RedisPool, keys: &Keys) -> anyhow::Result<()> {
     let mut conn = pool.get().await?;
     let found: Vec<String> = redis::cmd("KEYS")
         .arg(keys.all_pattern())

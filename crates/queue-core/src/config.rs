@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use deadpool_redis::Pool;
+use crate::RedisPool;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -124,7 +124,7 @@ pub fn at_least<T: PartialOrd + fmt::Display>(name: &str, value: T, min: T) -> R
 #[derive(Clone)]
 pub struct Services {
     pub db: PgPool,
-    pub redis: Pool,
+    pub redis: RedisPool,
     pub redis_url: String,
     /// The home queue: every kind's tasks may have a queue of their own (`queue_named`), but
     /// what the deployment shares (run locks, cancel flags, the scheduler's lease, browser
@@ -141,7 +141,7 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(db: PgPool, redis: Pool, config: &CommonConfig) -> Self {
+    pub fn new(db: PgPool, redis: RedisPool, config: &CommonConfig) -> Self {
         let keys = config.keys();
         Self {
             queue: Queue::new(

@@ -60,6 +60,11 @@ impl Keys {
         &self.queue
     }
 
+    /// The Redis Cluster slot every key of this queue hashes to (its hash tag `{<queue>}`).
+    pub fn slot(&self) -> u16 {
+        crc16::State::<crc16::XMODEM>::calculate(self.queue.as_bytes()) % 16_384
+    }
+
     pub fn pending(&self) -> String {
         format!("{}pending", self.base)
     }
@@ -159,6 +164,8 @@ mod tests {
         assert_eq!(keys.pending(), "trawl:{scraping}:pending");
         assert_eq!(keys.inflight("w1"), "trawl:{scraping}:inflight:w1");
         assert_eq!(keys.run_lock("demo"), "trawl:{scraping}:lock:demo");
+        // As `CLUSTER KEYSLOT {scraping}` answers.
+        assert_eq!(keys.slot(), 7515);
         for key in [
             keys.dead(),
             keys.workers(),

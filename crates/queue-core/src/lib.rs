@@ -26,7 +26,10 @@ pub use queue::{
     RawTask, Recovery, Taken,
 };
 pub use reconcile::{ReconcileError, Reconciled, reconcile};
-pub use redis_conn::{CONNECT_TIMEOUT, blocking_connection, create_pool};
+pub use redis_conn::{
+    BlockingConnection, CLUSTER_SCHEME, CONNECT_TIMEOUT, RedisConnection, RedisPool, RedisTarget,
+    blocking_connection, create_pool,
+};
 pub use schedule::{JITTER, Schedule, ScheduleError};
 pub use slots::{SlotGuard, SlotSemaphore};
 pub use submit::{

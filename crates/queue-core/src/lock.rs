@@ -7,19 +7,19 @@
 //! a run that lost its lock can never delete its successor's.
 use std::time::Duration;
 
-use deadpool_redis::Pool;
+use crate::RedisPool;
 
 use crate::scripts::{LOCK_CLAIM, LOCK_RELEASE, LOCK_RENEW};
 use crate::{Keys, QueueError};
 
 #[derive(Clone)]
 pub struct RunLocks {
-    pool: Pool,
+    pool: RedisPool,
     keys: Keys,
 }
 
 impl RunLocks {
-    pub fn new(pool: Pool, keys: Keys) -> Self {
+    pub fn new(pool: RedisPool, keys: Keys) -> Self {
         Self { pool, keys }
     }
 

@@ -2,21 +2,21 @@
 //! Redis (`pace.lua`), so N workers together keep to the host's rate instead of N times it.
 use std::time::Duration;
 
-use deadpool_redis::Pool;
+use crate::RedisPool;
 
 use crate::scripts::PACE;
 use crate::{Keys, QueueError};
 
 #[derive(Clone)]
 pub struct RedisPacer {
-    pool: Pool,
+    pool: RedisPool,
     keys: Keys,
     /// Time between two requests to the same host, from all workers together.
     interval: Duration,
 }
 
 impl RedisPacer {
-    pub fn new(pool: Pool, keys: Keys, interval: Duration) -> Self {
+    pub fn new(pool: RedisPool, keys: Keys, interval: Duration) -> Self {
         Self {
             pool,
             keys,

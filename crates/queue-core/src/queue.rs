@@ -9,7 +9,7 @@
 //! (`requeue.lua`).
 use std::time::Duration;
 
-use deadpool_redis::Pool;
+use crate::RedisPool;
 use serde::{Deserialize, Serialize};
 
 use crate::scripts::{ACK, ADOPT, GIVE_BACK, PROMOTE, REQUEUE, RETRY_LATER, SNAPSHOT};
@@ -52,7 +52,7 @@ pub enum GivenBack {
 
 #[derive(Clone)]
 pub struct Queue {
-    pool: Pool,
+    pool: RedisPool,
     keys: Keys,
     dead_letter_cap: usize,
     /// How long a finished task's summary stays readable under `result:<task_id>`.
@@ -63,6 +63,8 @@ pub struct Queue {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct QueueMetrics {
     pub queue: String,
+    /// The Redis Cluster slot of the queue's keys (on a cluster, one master serves it).
+    pub slot: u16,
     pub pending: u64,
     pub in_flight: u64,
     /// Waiting in the delayed set for a retry.
@@ -75,7 +77,7 @@ pub struct QueueMetrics {
 }
 
 impl Queue {
-    pub fn new(pool: Pool, keys: Keys, result_ttl: Duration) -> Self {
+    pub fn new(pool: RedisPool, keys: Keys, result_ttl: Duration) -> Self {
         Self {
             pool,
             keys,
@@ -88,7 +90,7 @@ impl Queue {
         &self.keys
     }
 
-    pub fn pool(&self) -> &Pool {
+    pub fn pool(&self) -> &RedisPool {
         &self.pool
     }
 

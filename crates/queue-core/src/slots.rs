@@ -3,7 +3,7 @@
 //! themselves when their leases end).
 use std::time::Duration;
 
-use deadpool_redis::Pool;
+use crate::RedisPool;
 use tokio_util::task::TaskTracker;
 
 use crate::scripts::{SLOT_ACQUIRE, SLOT_RENEW};
@@ -15,7 +15,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// Cheap to clone: a pool handle and a few settings.
 #[derive(Clone)]
 pub struct SlotSemaphore {
-    pool: Pool,
+    pool: RedisPool,
     key: String,
     capacity: u32,
     /// A lease lives this long unless renewed (every third of it while held).
@@ -28,7 +28,7 @@ pub struct SlotSemaphore {
 
 impl SlotSemaphore {
     pub fn new(
-        pool: Pool,
+        pool: RedisPool,
         keys: &Keys,
         capacity: u32,
         lease_ttl: Duration,
@@ -155,7 +155,7 @@ fn millis(duration: Duration) -> u64 {
 }
 
 /// Slots of the semaphore at `key` held right now (leases unexpired by Redis's clock).
-pub(crate) async fn held(pool: &Pool, key: &str) -> Result<u64, QueueError> {
+pub(crate) async fn held(pool: &RedisPool, key: &str) -> Result<u64, QueueError> {
     let mut conn = pool.get().await?;
     let (seconds, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
     let now_ms = seconds * 1000 + micros / 1000;

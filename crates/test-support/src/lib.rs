@@ -11,6 +11,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use trawl_scrape_runs::sites::{NewSite, SiteSchedule};
 use url::Url;
 
+pub mod cluster;
 pub mod embeddings;
 pub mod grid;
 pub mod invariants;
@@ -32,15 +33,23 @@ pub fn redis_url() -> String {
 pub struct TestRedis {
     pub url: String,
     pub prefix: String,
-    pub pool: deadpool_redis::Pool,
+    pub pool: queue_core::RedisPool,
 }
 
 impl TestRedis {
     pub fn new() -> Self {
-        let url = redis_url();
+        Self::at(&redis_url())
+    }
+
+    /// A namespace on the Redis at `url` (one server, or a cluster: `redis+cluster://…`).
+    pub fn at(url: &str) -> Self {
         let prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
-        let pool = queue_core::create_pool(&url, 8).expect("redis pool");
-        Self { url, prefix, pool }
+        let pool = queue_core::create_pool(url, 8).expect("redis pool");
+        Self {
+            url: url.to_owned(),
+            prefix,
+            pool,
+        }
     }
 
     /// Config for a process working in this namespace on `database_url`.
@@ -76,7 +85,12 @@ impl Default for TestRedis {
 
 impl Drop for TestRedis {
     fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
+        // A test's cluster is its own and goes with it: only the shared server needs cleaning.
+        let Ok(queue_core::RedisTarget::Server(url)) = queue_core::RedisTarget::parse(&self.url)
+        else {
+            return;
+        };
+        let Ok(client) = redis::Client::open(url.as_str()) else {
             return;
         };
         let Ok(mut conn) = client.get_connection() else {
@@ -175,7 +189,7 @@ pub async fn run_ended(db: &PgPool, run_id: &str) -> queue_core::store::Run {
 
 /// Raw Redis access for assertions.
 pub async fn redis_cmd<T: redis::FromRedisValue>(
-    pool: &deadpool_redis::Pool,
+    pool: &queue_core::RedisPool,
     cmd: &mut redis::Cmd,
 ) -> T {
     let mut conn = pool.get().await.expect("redis connection");

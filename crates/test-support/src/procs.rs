@@ -118,11 +118,17 @@ impl Proc {
 
     /// How many lines of its log contain `needle`.
     pub fn log_count(&self, needle: &str) -> usize {
+        self.log_lines(needle).len()
+    }
+
+    /// The lines of its log that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
             .filter(|line| line.contains(needle))
-            .count()
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -167,14 +173,7 @@ impl OwnRedis {
     /// Starts the server on the same port, empty.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "redis is already running");
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(["--maxmemory-policy", "noeviction"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let child = redis_server(self.port, self.dir.path())
             .spawn()
             .expect("redis-server starts (is it installed?)");
         self.child = Some(child);
@@ -315,7 +314,22 @@ fn run(command: &mut Command) {
     );
 }
 
-fn wait_for_port(port: u16, limit: Duration, what: &str) {
+/// A throwaway redis-server on `port` keeping nothing on disk (files it must write go to
+/// `dir`); callers add what else they need.
+pub(crate) fn redis_server(port: u16, dir: &Path) -> Command {
+    let mut command = Command::new("redis-server");
+    command
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(["--maxmemory-policy", "noeviction"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+pub(crate) fn wait_for_port(port: u16, limit: Duration, what: &str) {
     let deadline = Instant::now() + limit;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not listen on {port}");

@@ -30,6 +30,7 @@ const BACKGROUND_JOIN: Duration = Duration::from_secs(5);
 /// Longest pause between dequeue attempts while Redis is unreachable.
 pub(crate) const MAX_FETCH_BACKOFF: Duration = Duration::from_secs(10);
 
+mod audit;
 mod batch;
 mod give_back;
 mod measure;
@@ -174,6 +175,8 @@ impl Worker {
             .spawn(self.clone().heartbeat(self.background_stop.clone()));
         self.background
             .spawn(self.clone().promote_retries(shutdown.clone()));
+        self.background
+            .spawn(self.clone().audit_in_flight(shutdown.clone()));
         let running = self.clone().take_until(shutdown).await;
         self.drain(running).await;
         self.registry.close().await;

@@ -304,6 +304,9 @@ async fn each_queue_has_its_status_and_controls(db: PgPool) -> anyhow::Result<()
         .collect();
     assert_eq!(names, vec!["scraping", "naps"]);
     assert_eq!(body["data"]["queues"][1]["pending"], 1);
+    // Each queue's Redis Cluster slot (CLUSTER KEYSLOT {scraping} / {naps}).
+    assert_eq!(body["data"]["queues"][0]["slot"], 7515);
+    assert_eq!(body["data"]["queues"][1]["slot"], 4478);
 
     let (status, body) = read(api.get("/jobs/queue/status?queue=naps")).await;
     assert_eq!((status, body["data"]["pending"].clone()), (200, json!(1)));

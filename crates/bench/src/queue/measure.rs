@@ -37,7 +37,7 @@ pub(super) async fn latency(
 }
 
 pub(super) async fn memory_per_task(
-    pool: &deadpool_redis::Pool,
+    pool: &queue_core::RedisPool,
     keys: &Keys,
     n: usize,
 ) -> anyhow::Result<f64> {

@@ -1,7 +1,7 @@
 //! Taking tasks: one worker's consumer, on a connection of its own (it blocks in BLMOVE).
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use crate::redis_conn::BlockingConnection;
 
 use super::RawTask;
 use crate::QueueError;
@@ -26,7 +26,7 @@ pub struct Consumer {
     /// How long one BLMOVE blocks: short, so the loop notices shutdown (Sidekiq uses 2 s).
     pub(super) block_for: Duration,
     /// Dropped after any error so the next call reconnects.
-    pub(super) conn: Option<MultiplexedConnection>,
+    pub(super) conn: Option<BlockingConnection>,
 }
 
 impl Consumer {
@@ -67,7 +67,7 @@ impl Consumer {
     }
 
     /// The consumer's connection (a handle: clones share it), opened on first use.
-    async fn connection(&mut self) -> Result<MultiplexedConnection, QueueError> {
+    async fn connection(&mut self) -> Result<BlockingConnection, QueueError> {
         if self.conn.is_none() {
             self.conn = Some(blocking_connection(&self.redis_url, self.block_for).await?);
         }

@@ -60,6 +60,7 @@ impl Queue {
         let lengths: Vec<u64> = pipe.query_async(&mut conn).await?;
         Ok(QueueMetrics {
             queue: self.keys.queue_name().to_owned(),
+            slot: self.keys.slot(),
             pending: lengths[0],
             dead: lengths[1],
             paused: lengths[2] == 1,

@@ -3,6 +3,7 @@
 //! time. They run one at a time (the `faults` group in .config/nextest.toml) because they time
 //! recovery and load the machine.
 mod careers;
+mod cluster;
 mod embeddings;
 mod fleet;
 mod kills;

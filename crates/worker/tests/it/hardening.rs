@@ -81,16 +81,7 @@ async fn nul_and_undecodable_tasks_are_dead_lettered_and_their_batch_runs(
         done
     })
     .await;
-    eventually(Duration::from_secs(5), "nothing left in flight", || async {
-        services
-            .queue
-            .inflight(worker.id())
-            .await
-            .unwrap()
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    until_nothing_in_flight(&services, &worker, Duration::from_secs(5)).await;
     assert_invariants(&services).await;
     shutdown.cancel();
     running.await?;

@@ -85,3 +85,17 @@ pub fn services_with_timeout(redis: &TestRedis, db: &PgPool, job_timeout: u64) -
 pub fn listing_pages(found: usize, wanted: usize) -> u32 {
     (found.min(wanted).max(1)).div_ceil(20) as u32
 }
+
+/// Waits up to `limit` until `worker`'s in-flight list is empty.
+pub async fn until_nothing_in_flight(services: &Services, worker: &Worker, limit: Duration) {
+    test_support::eventually(limit, "nothing left in flight", || async {
+        services
+            .queue
+            .inflight(worker.id())
+            .await
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}

@@ -1,3 +1,5 @@
+mod audit;
+mod compose;
 mod config;
 mod controls;
 mod crash;

@@ -1,0 +1,361 @@
+//! A Redis Cluster of one test: masters and replicas as redis-server processes on free loopback
+//! ports (no persistence), created with `redis-cli --cluster create`, so a test can kill a
+//! master, stall a replica or move a slot without disturbing anything else.
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use crate::procs::{redis_server, signal, wait_for_port};
+
+/// How long a node may be unreachable before the others mark it failed: short, so a failover
+/// takes a test seconds (production keeps Redis's 15 s default or similar).
+pub const NODE_TIMEOUT_MS: u64 = 1_000;
+
+pub struct OwnCluster {
+    pub nodes: Vec<ClusterNode>,
+    dir: tempfile::TempDir,
+}
+
+pub struct ClusterNode {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub id: String,
+    pub port: u16,
+    pub master: bool,
+    pub failed: bool,
+    /// The id of the master this replica follows.
+    pub master_id: Option<String>,
+    pub slots: Vec<(u16, u16)>,
+}
+
+impl OwnCluster {
+    /// `masters` masters with `replicas` replicas each, all slots covered, every replica synced.
+    pub fn start(masters: usize, replicas: usize) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let nodes: Vec<ClusterNode> = cluster_ports(masters * (1 + replicas))
+            .into_iter()
+            .map(|port| ClusterNode { port, child: None })
+            .collect();
+        let mut cluster = Self { nodes, dir };
+        for index in 0..cluster.nodes.len() {
+            cluster.start_node(index);
+        }
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &cluster.nodes {
+            create.arg(format!("127.0.0.1:{}", node.port));
+        }
+        let out = create
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .output()
+            .expect("redis-cli runs (is redis-tools installed?)");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cluster.wait_healthy(Duration::from_secs(30));
+        cluster
+    }
+
+    fn start_node(&mut self, index: usize) {
+        let port = self.nodes[index].port;
+        let child = redis_server(port, self.dir.path())
+            .args(["--cluster-enabled", "yes"])
+            .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+            .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
+            // A replica cut off for a while still takes over: losing a few writes is what the
+            // failover tests provoke, and the ledger is what recovers them.
+            .args(["--cluster-replica-validity-factor", "0"])
+            // The other masters keep serving their queues while one slot range fails over.
+            .args(["--cluster-require-full-coverage", "no"])
+            .spawn()
+            .expect("redis-server starts (is it installed?)");
+        self.nodes[index].child = Some(child);
+        wait_for_port(port, Duration::from_secs(10), "redis-server");
+    }
+
+    /// `redis+cluster://` with every node as a seed.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        format!("{}{}", queue_core::CLUSTER_SCHEME, seeds.join(","))
+    }
+
+    /// A command sent to the node on `port` alone.
+    pub fn on<T: redis::FromRedisValue>(
+        &self,
+        port: u16,
+        cmd: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+        let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
+        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+        cmd.query(&mut conn)
+    }
+
+    /// A live node's view of the cluster.
+    pub fn topology(&self) -> Vec<NodeInfo> {
+        for node in self.nodes.iter().filter(|node| node.child.is_some()) {
+            if let Ok(text) =
+                self.on::<String>(node.port, &redis::cmd("CLUSTER").arg("NODES").clone())
+            {
+                return text.lines().filter_map(parse_node_line).collect();
+            }
+        }
+        panic!("no live cluster node answers CLUSTER NODES");
+    }
+
+    /// The slot a key (or a hash tag such as `{scraping}`) hashes to.
+    pub fn keyslot(&self, key: &str) -> u16 {
+        let live = self.live_port();
+        self.on(live, redis::cmd("CLUSTER").arg("KEYSLOT").arg(key))
+            .expect("CLUSTER KEYSLOT")
+    }
+
+    /// The port of the live master serving `slot`, if one does.
+    pub fn master_of_slot(&self, slot: u16) -> Option<u16> {
+        self.topology()
+            .into_iter()
+            .find(|node| {
+                node.master
+                    && !node.failed
+                    && node
+                        .slots
+                        .iter()
+                        .any(|(from, to)| (*from..=*to).contains(&slot))
+            })
+            .map(|node| node.port)
+    }
+
+    /// The replicas following the master on `port`.
+    pub fn replicas_of(&self, port: u16) -> Vec<u16> {
+        let topology = self.topology();
+        let id = &topology
+            .iter()
+            .find(|node| node.port == port)
+            .expect("the master is in the topology")
+            .id;
+        topology
+            .iter()
+            .filter(|node| node.master_id.as_ref() == Some(id))
+            .map(|node| node.port)
+            .collect()
+    }
+
+    pub fn masters(&self) -> Vec<u16> {
+        self.topology()
+            .into_iter()
+            .filter(|node| node.master && !node.failed && !node.slots.is_empty())
+            .map(|node| node.port)
+            .collect()
+    }
+
+    fn live_port(&self) -> u16 {
+        self.nodes
+            .iter()
+            .find(|node| node.child.is_some())
+            .expect("a live node")
+            .port
+    }
+
+    fn pid(&self, port: u16) -> u32 {
+        let node = self
+            .nodes
+            .iter()
+            .find(|node| node.port == port)
+            .expect("a node of this cluster");
+        node.child.as_ref().expect("the node runs").id()
+    }
+
+    /// SIGKILL: the node and whatever it had not replicated are gone.
+    pub fn kill(&mut self, port: u16) {
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|node| node.port == port)
+            .expect("a node of this cluster");
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGSTOP: the node neither reads its replication stream nor answers the cluster bus.
+    pub fn freeze(&self, port: u16) {
+        signal(self.pid(port), "STOP");
+    }
+
+    pub fn thaw(&self, port: u16) {
+        signal(self.pid(port), "CONT");
+    }
+
+    /// Waits until every live node says `cluster_state:ok` and every replica's link is up.
+    pub fn wait_healthy(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let healthy = self
+                .nodes
+                .iter()
+                .filter(|node| node.child.is_some())
+                .all(|node| {
+                    let info: String = self
+                        .on(node.port, redis::cmd("CLUSTER").arg("INFO"))
+                        .unwrap_or_default();
+                    let replication: String = self
+                        .on(node.port, redis::cmd("INFO").arg("replication"))
+                        .unwrap_or_default();
+                    info.contains("cluster_state:ok")
+                        && (replication.contains("role:master")
+                            || replication.contains("master_link_status:up"))
+                });
+            if healthy {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not become healthy in {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Moves `slot` and its keys to the master on `to`, live, the way `redis-cli --cluster
+    /// reshard` does: IMPORTING/MIGRATING, MIGRATE the keys in batches, then the new owner
+    /// announced. Clients meanwhile get ASK (keys already moved) and then MOVED. Returns how
+    /// many keys moved.
+    pub fn move_slot(&self, slot: u16, to: u16) -> usize {
+        let from = self.master_of_slot(slot).expect("the slot has a master");
+        if from == to {
+            return 0;
+        }
+        let id_of = |port: u16| {
+            self.topology()
+                .into_iter()
+                .find(|node| node.port == port)
+                .expect("a node of this cluster")
+                .id
+        };
+        let (from_id, to_id) = (id_of(from), id_of(to));
+        let setslot = |port: u16, state: &str, id: &str| {
+            let _: () = self
+                .on(
+                    port,
+                    redis::cmd("CLUSTER")
+                        .arg("SETSLOT")
+                        .arg(slot)
+                        .arg(state)
+                        .arg(id),
+                )
+                .unwrap_or_else(|err| panic!("SETSLOT {slot} {state} on {port}: {err}"));
+        };
+        setslot(to, "IMPORTING", &from_id);
+        setslot(from, "MIGRATING", &to_id);
+        let mut moved = 0;
+        loop {
+            let keys: Vec<String> = self
+                .on(
+                    from,
+                    redis::cmd("CLUSTER")
+                        .arg("GETKEYSINSLOT")
+                        .arg(slot)
+                        .arg(100),
+                )
+                .expect("GETKEYSINSLOT");
+            if keys.is_empty() {
+                break;
+            }
+            moved += keys.len();
+            let _: redis::Value = self
+                .on(
+                    from,
+                    redis::cmd("MIGRATE")
+                        .arg("127.0.0.1")
+                        .arg(to)
+                        .arg("")
+                        .arg(0)
+                        .arg(5_000)
+                        .arg("REPLACE")
+                        .arg("KEYS")
+                        .arg(&keys),
+                )
+                .expect("MIGRATE");
+        }
+        setslot(to, "NODE", &to_id);
+        setslot(from, "NODE", &to_id);
+        for master in self.masters() {
+            if master != from && master != to {
+                setslot(master, "NODE", &to_id);
+            }
+        }
+        moved
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                // SIGKILL ends a frozen (SIGSTOPped) node too.
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn parse_node_line(line: &str) -> Option<NodeInfo> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let address = fields.get(1)?;
+    let port = address
+        .split('@')
+        .next()?
+        .rsplit(':')
+        .next()?
+        .parse()
+        .ok()?;
+    let flags = fields.get(2)?;
+    let master_id = fields
+        .get(3)
+        .filter(|id| **id != "-")
+        .map(|id| (*id).to_owned());
+    let slots = fields
+        .iter()
+        .skip(8)
+        .filter(|field| !field.starts_with('['))
+        .filter_map(|field| match field.split_once('-') {
+            Some((from, to)) => Some((from.parse().ok()?, to.parse().ok()?)),
+            None => field.parse().ok().map(|slot| (slot, slot)),
+        })
+        .collect();
+    Some(NodeInfo {
+        id: fields[0].to_owned(),
+        port,
+        master: flags.contains("master"),
+        failed: flags.contains("fail") && !flags.contains("fail?"),
+        master_id,
+        slots,
+    })
+}
+
+/// `count` free ports whose cluster bus ports (port + 10000) are free too.
+fn cluster_ports(count: usize) -> Vec<u16> {
+    let mut ports = Vec::new();
+    while ports.len() < count {
+        let port = crate::procs::free_port();
+        let bus_free =
+            port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok();
+        if bus_free && !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    ports
+}

@@ -1,0 +1,69 @@
+//! The in-flight audit: what a Redis failover leaves in a live worker's in-flight list (an ack
+//! or a retry the old master took with it) is cleared by the worker itself.
+use std::time::Duration;
+
+use queue_core::store;
+use sqlx::PgPool;
+use test_support::{TestBoard, TestRedis, eventually, redis_cmd, register_site};
+use tokio_util::sync::CancellationToken;
+use trawl_worker::Processed;
+
+use crate::helpers::*;
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn entries_a_live_worker_is_not_running_are_acked_or_queued_again(
+    db: PgPool,
+) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let board = TestBoard::start().await;
+    register_site(&db, "demo", &board.url, 0).await;
+    // Audits every 5 heartbeat TTLs: 1 s here.
+    let worker = worker_with(&services, |s| s.heartbeat_ttl = Duration::from_millis(200));
+
+    // One run ended (its ack lost: its message is back in flight), one queued (the retry that
+    // moved it out of the in-flight list lost: it sits there, run by no one).
+    let ended = queue_run(&services, "demo", None, 2).await;
+    let ended_id = ended.run_id.clone().unwrap();
+    assert!(matches!(
+        process_next(&worker).await,
+        Processed::Finished { .. }
+    ));
+    let waiting = queue_run(&services, "demo", Some("rust"), 3).await;
+    let waiting_id = waiting.run_id.clone().unwrap();
+    let inflight = services.keys().inflight(worker.id());
+    let _: i64 = redis_cmd(
+        &redis.pool,
+        redis::cmd("LPUSH").arg(&inflight).arg(ended.to_json()),
+    )
+    .await;
+    let _: String = redis_cmd(
+        &redis.pool,
+        redis::cmd("LMOVE")
+            .arg(services.keys().pending())
+            .arg(&inflight)
+            .arg("RIGHT")
+            .arg("LEFT"),
+    )
+    .await;
+
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.clone().run(shutdown.clone()));
+    let waited = eventually(
+        Duration::from_secs(20),
+        "the waiting run to run",
+        || async {
+            let run = store::get_run(&db, &waiting_id).await.unwrap().unwrap();
+            run.status.is_terminal().then_some(run)
+        },
+    )
+    .await;
+    assert_eq!(waited.status.as_str(), "succeeded", "{:?}", waited.message);
+    until_nothing_in_flight(&services, &worker, Duration::from_secs(10)).await;
+    let attempts = store::run_attempts(&db, &ended_id).await?;
+    assert_eq!(attempts.len(), 1, "the ended run was not run again");
+    test_support::assert_invariants(&services).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), running).await??;
+    Ok(())
+}
