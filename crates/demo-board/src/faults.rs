@@ -17,6 +17,8 @@ pub enum FaultTarget {
     },
     AnyListing,
     AnyDetail,
+    /// `/robots.txt`.
+    Robots,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,15 +67,24 @@ impl Faults {
 
     /// The action to take for a request, counting it against its rule.
     pub fn take(&self, listing_page: Option<u32>, detail_id: Option<u32>) -> Option<FaultAction> {
+        self.take_where(|target| match *target {
+            FaultTarget::Listing { page } => listing_page == Some(page),
+            FaultTarget::Detail { id } => detail_id == Some(id),
+            FaultTarget::AnyListing => listing_page.is_some(),
+            FaultTarget::AnyDetail => detail_id.is_some(),
+            FaultTarget::Robots => false,
+        })
+    }
+
+    /// The action to take for a `/robots.txt` request.
+    pub fn take_robots(&self) -> Option<FaultAction> {
+        self.take_where(|target| *target == FaultTarget::Robots)
+    }
+
+    fn take_where(&self, hits: impl Fn(&FaultTarget) -> bool) -> Option<FaultAction> {
         let mut rules = self.rules.lock().expect("fault lock");
         let (rule, fired) = rules.iter_mut().find(|(rule, fired)| {
-            let hits = match rule.target {
-                FaultTarget::Listing { page } => listing_page == Some(page),
-                FaultTarget::Detail { id } => detail_id == Some(id),
-                FaultTarget::AnyListing => listing_page.is_some(),
-                FaultTarget::AnyDetail => detail_id.is_some(),
-            };
-            hits && rule.times.is_none_or(|times| *fired < times)
+            hits(&rule.target) && rule.times.is_none_or(|times| *fired < times)
         })?;
         *fired += 1;
         Some(rule.action.clone())

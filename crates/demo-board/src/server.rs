@@ -119,6 +119,9 @@ impl DemoBoard {
 }
 
 async fn robots_txt(State(board): State<DemoBoard>) -> Response {
+    if let Some(response) = apply_fault(board.faults.take_robots()).await {
+        return response;
+    }
     let text = board.robots_txt.lock().expect("robots lock").clone();
     if text.is_empty() {
         return StatusCode::NOT_FOUND.into_response();

@@ -35,6 +35,10 @@ pub enum ScrapeError {
     Unsupported { url: String, reason: String },
     #[error("{url} is disallowed by robots.txt")]
     Disallowed { url: String },
+    /// RFC 9309: an unreachable robots.txt (5xx, network) disallows the site, but only until
+    /// it can be read: the page fails transiently, and the run is retried.
+    #[error("{url} not fetched: its robots.txt is unreachable ({reason})")]
+    RobotsUnreachable { url: String, reason: String },
 }
 
 impl ScrapeError {
@@ -45,7 +49,9 @@ impl ScrapeError {
             ScrapeError::Status { status, .. } => {
                 *status == 429 || *status == 408 || *status >= 500
             }
-            ScrapeError::Transport { .. } | ScrapeError::Browser { .. } => true,
+            ScrapeError::Transport { .. }
+            | ScrapeError::Browser { .. }
+            | ScrapeError::RobotsUnreachable { .. } => true,
             ScrapeError::Parse { .. }
             | ScrapeError::Unsupported { .. }
             | ScrapeError::Disallowed { .. } => false,
@@ -66,6 +72,7 @@ impl ScrapeError {
             ScrapeError::Parse { .. } => "unreadable",
             ScrapeError::Unsupported { .. } => "unsupported",
             ScrapeError::Disallowed { .. } => "disallowed",
+            ScrapeError::RobotsUnreachable { .. } => "robots_unreachable",
         }
     }
 

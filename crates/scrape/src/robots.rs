@@ -1,5 +1,6 @@
 //! robots.txt, obeyed by default (RFC 9309): fetched once per origin per scrape; a missing file
-//! (4xx) allows everything, an unreachable one (5xx, network) disallows everything for now.
+//! (4xx) allows everything, an unreachable one (5xx, network) disallows everything for this
+//! scrape, whose pages then fail transiently (the run is retried, not failed for good).
 use std::collections::HashMap;
 
 use texting_robots::Robot;
@@ -12,7 +13,8 @@ pub const ROBOTS_AGENT: &str = "trawl";
 
 enum Rules {
     AllowAll,
-    DisallowAll,
+    /// robots.txt could not be read: why.
+    Unreachable(String),
     Parsed(Box<Robot>),
 }
 
@@ -23,16 +25,24 @@ pub(crate) struct RobotsCache {
 }
 
 impl RobotsCache {
-    pub(crate) async fn allows<F: PageFetcher>(&mut self, fetcher: &F, url: &Url) -> bool {
+    /// Whether `url` may be fetched; an error when robots.txt could not be read.
+    pub(crate) async fn allows<F: PageFetcher>(
+        &mut self,
+        fetcher: &F,
+        url: &Url,
+    ) -> Result<bool, ScrapeError> {
         let origin = url.origin().ascii_serialization();
         if !self.origins.contains_key(&origin) {
             let rules = fetch_rules(fetcher, url).await;
             self.origins.insert(origin.clone(), rules);
         }
         match &self.origins[&origin] {
-            Rules::AllowAll => true,
-            Rules::DisallowAll => false,
-            Rules::Parsed(robot) => robot.allowed(url.as_str()),
+            Rules::AllowAll => Ok(true),
+            Rules::Unreachable(reason) => Err(ScrapeError::RobotsUnreachable {
+                url: url.to_string(),
+                reason: reason.clone(),
+            }),
+            Rules::Parsed(robot) => Ok(robot.allowed(url.as_str())),
         }
     }
 }
@@ -49,8 +59,8 @@ async fn fetch_rules<F: PageFetcher>(fetcher: &F, url: &Url) -> Rules {
         },
         Err(ScrapeError::Status { status, .. }) if (400..500).contains(&status) => Rules::AllowAll,
         Err(err) => {
-            tracing::warn!(url = %url, error = %err, "robots.txt unreachable; treating the site as disallowed");
-            Rules::DisallowAll
+            tracing::warn!(url = %url, error = %err, "robots.txt unreachable; the site is disallowed until it can be read");
+            Rules::Unreachable(crate::error_chain(&err))
         }
     }
 }

@@ -4,7 +4,8 @@
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::procs::{redis_server, signal, wait_for_port};
+use crate::netns::Host;
+use crate::procs::{redis_server, signal, wait_for};
 
 /// How long a node may be unreachable before the others mark it failed: short, so a failover
 /// takes a test seconds (production keeps Redis's 15 s default or similar).
@@ -12,6 +13,9 @@ pub const NODE_TIMEOUT_MS: u64 = 1_000;
 
 pub struct OwnCluster {
     pub nodes: Vec<ClusterNode>,
+    /// Where the nodes listen: loopback, or a test host's address.
+    pub addr: String,
+    host: Option<Host>,
     dir: tempfile::TempDir,
 }
 
@@ -35,19 +39,39 @@ pub struct NodeInfo {
 impl OwnCluster {
     /// `masters` masters with `replicas` replicas each, all slots covered, every replica synced.
     pub fn start(masters: usize, replicas: usize) -> Self {
+        Self::start_at(None, masters, replicas)
+    }
+
+    /// The same on a test host of its own (its ports are all free: 7001, 7002, …).
+    pub fn start_on(host: &Host, masters: usize, replicas: usize) -> Self {
+        Self::start_at(Some(host), masters, replicas)
+    }
+
+    fn start_at(host: Option<&Host>, masters: usize, replicas: usize) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let nodes: Vec<ClusterNode> = cluster_ports(masters * (1 + replicas))
+        let count = masters * (1 + replicas);
+        let ports = match host {
+            Some(_) => (7001..).take(count).collect(),
+            None => cluster_ports(count),
+        };
+        let nodes: Vec<ClusterNode> = ports
             .into_iter()
             .map(|port| ClusterNode { port, child: None })
             .collect();
-        let mut cluster = Self { nodes, dir };
+        let addr = host.map_or_else(|| "127.0.0.1".to_owned(), |host| host.addr.clone());
+        let mut cluster = Self {
+            nodes,
+            addr,
+            host: host.cloned(),
+            dir,
+        };
         for index in 0..cluster.nodes.len() {
             cluster.start_node(index);
         }
         let mut create = Command::new("redis-cli");
         create.arg("--cluster").arg("create");
         for node in &cluster.nodes {
-            create.arg(format!("127.0.0.1:{}", node.port));
+            create.arg(format!("{}:{}", cluster.addr, node.port));
         }
         let out = create
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
@@ -65,7 +89,7 @@ impl OwnCluster {
 
     fn start_node(&mut self, index: usize) {
         let port = self.nodes[index].port;
-        let child = redis_server(port, self.dir.path())
+        let child = redis_server(self.host.as_ref(), port, self.dir.path())
             .args(["--cluster-enabled", "yes"])
             .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
             .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
@@ -77,7 +101,7 @@ impl OwnCluster {
             .spawn()
             .expect("redis-server starts (is it installed?)");
         self.nodes[index].child = Some(child);
-        wait_for_port(port, Duration::from_secs(10), "redis-server");
+        wait_for(&self.addr, port, Duration::from_secs(10), "redis-server");
     }
 
     /// `redis+cluster://` with every node as a seed.
@@ -85,7 +109,7 @@ impl OwnCluster {
         let seeds: Vec<String> = self
             .nodes
             .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port))
+            .map(|node| format!("{}:{}", self.addr, node.port))
             .collect();
         format!("{}{}", queue_core::CLUSTER_SCHEME, seeds.join(","))
     }
@@ -96,7 +120,7 @@ impl OwnCluster {
         port: u16,
         cmd: &redis::Cmd,
     ) -> redis::RedisResult<T> {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+        let client = redis::Client::open(format!("redis://{}:{port}", self.addr))?;
         let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
         conn.set_read_timeout(Some(Duration::from_secs(5)))?;
         cmd.query(&mut conn)
@@ -278,7 +302,7 @@ impl OwnCluster {
                 .on(
                     from,
                     redis::cmd("MIGRATE")
-                        .arg("127.0.0.1")
+                        .arg(&self.addr)
                         .arg(to)
                         .arg("")
                         .arg(0)

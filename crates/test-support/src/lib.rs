@@ -16,6 +16,7 @@ pub mod embeddings;
 pub mod grid;
 pub mod invariants;
 pub mod nap;
+pub mod netns;
 pub mod procs;
 pub mod prometheus;
 pub mod smtp;

@@ -51,9 +51,23 @@ pub struct Proc {
 impl Proc {
     /// Starts `binary` with `env` added to this process's environment.
     pub fn spawn(name: &str, binary: &Path, env: &[(&str, String)], log_dir: &Path) -> Self {
+        Self::spawn_on(None, name, binary, env, log_dir)
+    }
+
+    /// `spawn` on a test host (inside its network namespace), or on this machine.
+    pub fn spawn_on(
+        host: Option<&crate::netns::Host>,
+        name: &str,
+        binary: &Path,
+        env: &[(&str, String)],
+        log_dir: &Path,
+    ) -> Self {
         let log = log_dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
-        let mut command = Command::new(binary);
+        let mut command = match host {
+            Some(host) => host.command(binary),
+            None => Command::new(binary),
+        };
         // Workers and the API embed with feature hashing (instant, no model files) unless the
         // test names its EMBEDDER: the model's own tests do.
         command.env("EMBEDDER", "hashing");
@@ -173,7 +187,7 @@ impl OwnRedis {
     /// Starts the server on the same port, empty.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "redis is already running");
-        let child = redis_server(self.port, self.dir.path())
+        let child = redis_server(None, self.port, self.dir.path())
             .spawn()
             .expect("redis-server starts (is it installed?)");
         self.child = Some(child);
@@ -191,6 +205,9 @@ impl Drop for OwnRedis {
 /// its programs run as the `postgres` user, as PostgreSQL requires.
 pub struct OwnPostgres {
     pub port: u16,
+    /// Where it listens: loopback, or a test host's address.
+    pub addr: String,
+    host: Option<crate::netns::Host>,
     data: PathBuf,
     bindir: PathBuf,
     _dir: tempfile::TempDir,
@@ -198,6 +215,15 @@ pub struct OwnPostgres {
 
 impl OwnPostgres {
     pub fn start() -> Self {
+        Self::start_at(None)
+    }
+
+    /// The same on a test host of its own (port 5432).
+    pub fn start_on(host: &crate::netns::Host) -> Self {
+        Self::start_at(Some(host))
+    }
+
+    fn start_at(host: Option<&crate::netns::Host>) -> Self {
         let bindir = pg_bindir();
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
@@ -208,7 +234,9 @@ impl OwnPostgres {
             run(Command::new("chown").arg("postgres").arg(&data));
         }
         let cluster = Self {
-            port: free_port(),
+            port: host.map_or_else(free_port, |_| 5432),
+            addr: host.map_or_else(|| "127.0.0.1".to_owned(), |host| host.addr.clone()),
+            host: host.cloned(),
             data,
             bindir,
             _dir: dir,
@@ -218,13 +246,20 @@ impl OwnPostgres {
             .arg("-D")
             .arg(&cluster.data)
             .args(["-U", "postgres", "-A", "trust", "--no-sync"]));
+        if cluster.host.is_some() {
+            // The other hosts of the test's own network (198.18.0.0/15, routed nowhere).
+            let hba = cluster.data.join("pg_hba.conf");
+            let mut rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+            rules.push_str("host all all 198.18.0.0/15 trust\n");
+            std::fs::write(&hba, rules).expect("pg_hba.conf written");
+        }
         cluster.start_again();
         cluster
     }
 
-    /// `postgres://postgres@127.0.0.1:<port>/<database>`
+    /// `postgres://postgres@<addr>:<port>/<database>`
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+        format!("postgres://postgres@{}:{}/{database}", self.addr, self.port)
     }
 
     /// Stops the server (fast shutdown: connections are cut, as in a failover or crash).
@@ -238,9 +273,10 @@ impl OwnPostgres {
 
     pub fn start_again(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
+            "-p {} -k {} -c listen_addresses={} -c fsync=off -c max_connections=100",
             self.port,
-            self.data.display()
+            self.data.display(),
+            self.addr
         );
         run(self
             .pg_command("pg_ctl")
@@ -253,12 +289,16 @@ impl OwnPostgres {
 
     fn pg_command(&self, program: &str) -> Command {
         let program = self.bindir.join(program);
+        let start = |first: &std::ffi::OsStr| match &self.host {
+            Some(host) => host.command(first),
+            None => Command::new(first),
+        };
         if is_root() {
-            let mut command = Command::new("runuser");
+            let mut command = start("runuser".as_ref());
             command.args(["-u", "postgres", "--"]).arg(program);
             command
         } else {
-            Command::new(program)
+            start(program.as_os_str())
         }
     }
 }
@@ -314,12 +354,21 @@ fn run(command: &mut Command) {
     );
 }
 
-/// A throwaway redis-server on `port` keeping nothing on disk (files it must write go to
-/// `dir`); callers add what else they need.
-pub(crate) fn redis_server(port: u16, dir: &Path) -> Command {
-    let mut command = Command::new("redis-server");
+/// A throwaway redis-server on `port` of loopback or of `host`, keeping nothing on disk (files
+/// it must write go to `dir`); callers add what else they need.
+pub(crate) fn redis_server(host: Option<&crate::netns::Host>, port: u16, dir: &Path) -> Command {
+    let (mut command, bind) = match host {
+        Some(host) => {
+            let mut command = host.command("redis-server");
+            // Reached from the test network's other hosts, with no password: the network is the
+            // test's own, routed nowhere.
+            command.args(["--protected-mode", "no"]);
+            (command, host.addr.as_str())
+        }
+        None => (Command::new("redis-server"), "127.0.0.1"),
+    };
     command
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--port", &port.to_string(), "--bind", bind])
         .args(["--save", "", "--appendonly", "no"])
         .args(["--maxmemory-policy", "noeviction"])
         .arg("--dir")
@@ -330,8 +379,13 @@ pub(crate) fn redis_server(port: u16, dir: &Path) -> Command {
 }
 
 pub(crate) fn wait_for_port(port: u16, limit: Duration, what: &str) {
+    wait_for("127.0.0.1", port, limit, what);
+}
+
+/// Waits until something listens on `addr:port`.
+pub fn wait_for(addr: &str, port: u16, limit: Duration, what: &str) {
     let deadline = Instant::now() + limit;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while std::net::TcpStream::connect((addr, port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not listen on {port}");
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -46,17 +46,17 @@ impl<F: PageFetcher, I: Intake> Session<'_, F, I> {
         self.report.requested_pages += 1;
         let allowed = match &mut self.robots {
             Some(robots) => robots.allows(self.fetcher, url).await,
-            None => true,
+            None => Ok(true),
         };
-        let (fetched, attempts) = if allowed {
-            self.fetch_with_retries(request).await
-        } else {
-            (
+        let (fetched, attempts) = match allowed {
+            Ok(true) => self.fetch_with_retries(request).await,
+            Ok(false) => (
                 Err(ScrapeError::Disallowed {
                     url: url.to_string(),
                 }),
                 0,
-            )
+            ),
+            Err(unreachable) => (Err(unreachable), 0),
         };
         match fetched.and_then(|html| read(&html)) {
             Ok(value) => {

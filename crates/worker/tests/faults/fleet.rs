@@ -3,7 +3,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use test_support::procs::{Proc, workspace_binary};
+use test_support::netns::Host;
+use test_support::procs::{OwnPostgres, Proc, workspace_binary};
 use test_support::{FaultAction, FaultRule, FaultTarget, TestBoard, unpaused_site};
 
 /// Postings each load run asks for (one listing page and as many detail pages).
@@ -65,27 +66,37 @@ impl Fleet {
     /// A worker process: trawl-worker's kinds plus the tests' `nap` (`trawl-test-worker`), so
     /// every fault test loads a second kind beside scrapes.
     pub fn spawn_worker(&mut self) {
-        self.spawned += 1;
-        let name = format!("worker-{}", self.spawned);
-        let proc = Proc::spawn(
-            &name,
-            &workspace_binary("trawl-test-worker"),
-            &self.base_env,
-            self.logs.path(),
-        );
+        self.spawn_worker_on(None);
+    }
+
+    /// A worker on a test host (a network namespace), or on this machine.
+    pub fn spawn_worker_on(&mut self, host: Option<&Host>) {
+        let proc = self.spawn_proc(host, "worker", "trawl-test-worker");
         self.workers.push(proc);
     }
 
     pub fn spawn_scheduler(&mut self) {
+        self.spawn_scheduler_on(None);
+    }
+
+    pub fn spawn_scheduler_on(&mut self, host: Option<&Host>) {
+        let proc = self.spawn_proc(host, "scheduler", "trawl-scheduler");
+        self.schedulers.push(proc);
+    }
+
+    fn spawn_proc(&mut self, host: Option<&Host>, role: &str, binary: &str) -> Proc {
         self.spawned += 1;
-        let name = format!("scheduler-{}", self.spawned);
-        let proc = Proc::spawn(
+        let name = match host {
+            Some(host) => format!("{role}-{}-{}", self.spawned, host.name),
+            None => format!("{role}-{}", self.spawned),
+        };
+        Proc::spawn_on(
+            host,
             &name,
-            &workspace_binary("trawl-scheduler"),
+            &workspace_binary(binary),
             &self.base_env,
             self.logs.path(),
-        );
-        self.schedulers.push(proc);
+        )
     }
 
     /// The API on `port` (its /health is what the outage tests watch).
@@ -137,9 +148,14 @@ impl Fleet {
 
 /// Registers `count` sites on `board`, all due now; the scheduler gives each one run.
 pub async fn register_sites(db: &PgPool, board: &TestBoard, prefix: &str, count: usize) {
+    register_sites_at(db, board.url.as_str(), prefix, count).await;
+}
+
+/// `register_sites` for a demo board at `base_url`.
+pub async fn register_sites_at(db: &PgPool, base_url: &str, prefix: &str, count: usize) {
     for n in 0..count {
         let payload = serde_json::json!({
-            "source": "demo_board", "base_url": board.url.as_str(), "results_wanted": WANTED,
+            "source": "demo_board", "base_url": base_url, "results_wanted": WANTED,
         });
         trawl_scrape_runs::sites::upsert_site(
             db,
@@ -241,6 +257,12 @@ pub async fn until_terminal(
 /// postings counted once, and one `jobs` row per posting; `naps` nap runs, each succeeded by
 /// exactly one attempt.
 pub async fn assert_exactly_once(db: &PgPool, runs: i64, naps: i64) {
+    assert_once_with_partial(db, runs, naps, 0).await;
+}
+
+/// `assert_exactly_once`, where `partial` of the scrape runs ended `partial` instead (pages a
+/// network cut failed: recorded on the run, their postings stored from the listing once).
+pub async fn assert_once_with_partial(db: &PgPool, runs: i64, naps: i64, partial: i64) {
     let (nap_runs, naps_succeeded): (i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE status = 'succeeded') FROM task_runs \
          WHERE kind = 'nap'",
@@ -261,17 +283,18 @@ pub async fn assert_exactly_once(db: &PgPool, runs: i64, naps: i64) {
     .await
     .unwrap();
     assert_eq!(doubled, 0, "no run succeeded by two attempts");
-    let (total, succeeded, found, inserted): (i64, i64, i64, i64) = sqlx::query_as(
+    let (total, succeeded, partials, found, inserted): (i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'), \
-             COALESCE(sum(jobs_found), 0), COALESCE(sum(jobs_inserted), 0) FROM scrape_runs",
+                 count(*) FILTER (WHERE status = 'partial'), \
+                 COALESCE(sum(jobs_found), 0), COALESCE(sum(jobs_inserted), 0) FROM scrape_runs",
     )
     .fetch_one(db)
     .await
     .unwrap();
     assert_eq!(total, runs, "one run per site, none lost, none doubled");
     assert_eq!(
-        succeeded,
-        runs,
+        (succeeded, partials),
+        (runs - partial, partial),
         "every run succeeded: {:?}",
         statuses(db).await
     );
@@ -336,4 +359,22 @@ pub async fn some_runs_done(db: &PgPool, count: i64) {
         (terminal_runs(db).await >= count).then_some(())
     })
     .await;
+}
+
+/// A migrated `trawl` database on `postgres` (a server of the test's own), and a pool on it.
+pub async fn migrated_database(postgres: &OwnPostgres) -> PgPool {
+    let admin = PgPool::connect(&postgres.url("postgres")).await.unwrap();
+    sqlx::query("CREATE DATABASE trawl")
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&postgres.url("trawl"))
+        .await
+        .unwrap();
+    queue_core::store::MIGRATOR.run(&db).await.unwrap();
+    db
 }

@@ -6,6 +6,7 @@ mod careers;
 mod cluster;
 mod embeddings;
 mod fleet;
+mod hosts;
 mod kills;
 mod outages;
 mod pipeline;

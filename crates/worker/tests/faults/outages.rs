@@ -160,19 +160,7 @@ async fn own_database() -> (Arc<OwnPostgres>, PgPool) {
             .await
             .unwrap(),
     );
-    let admin = PgPool::connect(&postgres.url("postgres")).await.unwrap();
-    sqlx::query("CREATE DATABASE trawl")
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let db = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(3))
-        .connect(&postgres.url("trawl"))
-        .await
-        .unwrap();
-    queue_core::store::MIGRATOR.run(&db).await.unwrap();
+    let db = migrated_database(&postgres).await;
     (postgres, db)
 }
 

@@ -1,10 +1,6 @@
-use std::time::Duration;
-
 use queue_core::store::RunStatus;
 use sqlx::PgPool;
-use test_support::{
-    FaultAction, FaultRule, FaultTarget, TestBoard, TestRedis, eventually, register_site,
-};
+use test_support::{FaultAction, FaultRule, FaultTarget, TestBoard, TestRedis, register_site};
 use trawl_worker::Processed;
 
 use crate::helpers::*;
@@ -115,10 +111,7 @@ async fn a_transient_failure_is_retried_from_the_delayed_set_until_max_retries(
             None,
             "no lock held while waiting"
         );
-        eventually(Duration::from_secs(5), "the retry to fall due", || async {
-            (services.queue.promote_due().await.unwrap() == 1).then_some(())
-        })
-        .await;
+        until_retry_due(&services).await;
     }
     assert_eq!(
         process_next(&worker).await,
@@ -339,6 +332,45 @@ async fn robots_txt_is_obeyed(db: PgPool) -> anyhow::Result<()> {
             .contains("disallowed by robots.txt")
     );
     assert_eq!(run.error_detail["pages"][0]["attempts"], 0, "not retried");
+    Ok(())
+}
+
+/// RFC 9309: an unreachable robots.txt disallows the site, but only while it is unreachable —
+/// the run fails transiently and its retry, once robots.txt answers, succeeds (the multi-host
+/// test found a run failed for good by a robots.txt fetch lost to a cut network link).
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn an_unreachable_robots_txt_makes_a_retry_not_a_failure(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let board = TestBoard::start().await;
+    register_site(&db, "demo", &board.url, 2).await;
+    board.board.set_robots_txt("User-agent: *\nAllow: /\n");
+    board.fail(vec![rule(FaultTarget::Robots, http(503), Some(1))]);
+    let worker = worker(&services);
+
+    let task = queue_run(&services, "demo", None, 3).await;
+    let run_id = task.run_id.unwrap();
+    assert!(matches!(
+        process_next(&worker).await,
+        Processed::Retrying { retry: 1, .. }
+    ));
+    let waiting = run(&db, &run_id).await;
+    let error = waiting.error_detail["pages"][0]["error"].as_str().unwrap();
+    assert!(error.contains("robots.txt is unreachable"), "{error}");
+    assert_eq!(waiting.error_detail["pages"][0]["transient"], true);
+    assert_eq!(
+        board.board.requests().listing,
+        0,
+        "nothing fetched meanwhile"
+    );
+    until_retry_due(&services).await;
+    assert_eq!(
+        process_next(&worker).await,
+        Processed::Finished {
+            run_id: run_id.clone(),
+            status: RunStatus::Succeeded
+        }
+    );
     Ok(())
 }
 

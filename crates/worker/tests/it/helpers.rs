@@ -99,3 +99,11 @@ pub async fn until_nothing_in_flight(services: &Services, worker: &Worker, limit
     })
     .await;
 }
+
+/// Waits until the one task in the delayed set falls due and moves to the queue.
+pub async fn until_retry_due(services: &Services) {
+    test_support::eventually(Duration::from_secs(5), "the retry to fall due", || async {
+        (services.queue.promote_due().await.unwrap() == 1).then_some(())
+    })
+    .await;
+}

@@ -151,10 +151,7 @@ async fn a_task_for_a_busy_site_waits_in_the_delayed_set_then_fails_as_busy(
                 waits += 1;
                 let metrics = services.queue.metrics().await?;
                 assert_eq!((metrics.delayed, metrics.in_flight), (1, 0));
-                eventually(Duration::from_secs(5), "the retry to fall due", || async {
-                    (services.queue.promote_due().await.unwrap() == 1).then_some(())
-                })
-                .await;
+                until_retry_due(&services).await;
             }
             Processed::Finished { run_id, status } => break (run_id, status),
             other => panic!("unexpected {other:?}"),
@@ -188,10 +185,7 @@ async fn a_task_for_a_busy_site_waits_in_the_delayed_set_then_fails_as_busy(
         Processed::WaitingForLock { .. }
     ));
     services.locks.release("demo", "someone_else").await?;
-    eventually(Duration::from_secs(5), "the retry to fall due", || async {
-        (services.queue.promote_due().await.unwrap() == 1).then_some(())
-    })
-    .await;
+    until_retry_due(&services).await;
     assert!(matches!(
         process_next(&worker).await,
         Processed::Finished {

@@ -1,0 +1,203 @@
+//! A multi-host run: network namespaces stand in for machines — a Redis Cluster, PostgreSQL, the
+//! demo board and two worker hosts (the first also runs the scheduler) — joined by a bridge, on
+//! addresses from 198.18.0.0/15 only. A few hundred scrapes run across them; one worker host's
+//! cable is pulled for 30 s under load: the other recovers its tasks, its late results are
+//! dropped by the attempt fence once it is back, and every run ends once.
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use test_support::cluster::OwnCluster;
+use test_support::netns::TestNet;
+use test_support::procs::{OwnPostgres, Proc, wait_for, workspace_binary};
+use test_support::{FaultAction, FaultRule, FaultTarget, eventually};
+
+use crate::fleet::*;
+
+const SITES: usize = 300;
+/// How long the second worker host is cut off.
+const CUT: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
+    if let Some(reason) = TestNet::unavailable() {
+        println!("skipped: this machine cannot create network namespaces: {reason}");
+        return;
+    }
+    let net = TestNet::create(&["redis", "db", "board", "w1", "w2"]);
+    let (redis_host, db_host) = (net.host("redis").clone(), net.host("db").clone());
+    let cluster = tokio::task::spawn_blocking(move || OwnCluster::start_on(&redis_host, 3, 0))
+        .await
+        .unwrap();
+    let postgres = tokio::task::spawn_blocking(move || OwnPostgres::start_on(&db_host))
+        .await
+        .unwrap();
+    let db = migrated_database(&postgres).await;
+
+    let logs = tempfile::tempdir().unwrap();
+    let board = net.host("board");
+    let _board = Proc::spawn_on(
+        Some(board),
+        "board",
+        &workspace_binary("trawl-demo-board"),
+        &[("DEMO_BOARD_BIND", format!("{}:8090", board.addr))],
+        logs.path(),
+    );
+    wait_for(&board.addr, 8090, Duration::from_secs(10), "demo board");
+    let board_url = format!("http://{}:8090/", board.addr);
+    // A run takes about a second: the load outlasts the cut, so both hosts work before and after.
+    slow_details_at(&board_url, 100).await;
+    register_sites_at(&db, &board_url, "hosts", SITES).await;
+
+    let mut fleet = Fleet::new(&postgres.url("trawl"), &cluster.url(), "trawl:", &[]);
+    fleet.spawn_scheduler_on(Some(net.host("w1")));
+    fleet.spawn_worker_on(Some(net.host("w1")));
+    fleet.spawn_worker_on(Some(net.host("w2")));
+    let w2_pid = fleet.workers[1].pid();
+    // Worker ids are `<hostname>-<pid>-…`: the namespaces share the machine's hostname.
+    let w2_runs = |status: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM task_runs WHERE status = $1 AND worker_id LIKE $2",
+            )
+            .bind(status)
+            .bind(format!("%-{w2_pid}-%"))
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    eventually(
+        Duration::from_secs(90),
+        "the second host to be mid-run",
+        || async {
+            (w2_runs("succeeded").await >= 10 && w2_runs("running").await > 0).then_some(())
+        },
+    )
+    .await;
+
+    let cut_at = Instant::now();
+    net.cut("w2");
+    let held = w2_runs("running").await;
+    while cut_at.elapsed() < CUT {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        fleet.assert_all_running("while the second host was cut off");
+    }
+    let taken_over = taken_over(&db, w2_pid).await;
+    net.restore("w2");
+    let restored_at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+
+    until_terminal(
+        &db,
+        &mut fleet,
+        SITES as i64,
+        Duration::from_secs(180),
+        |f| f.assert_all_running("after the second host came back"),
+    )
+    .await;
+    // A run the cut-off host held and no one took over before it came back ends with the pages
+    // the cut failed recorded (`partial`): its own single attempt, nothing doubled.
+    let unsuccessful: Vec<(String, String, Option<String>, serde_json::Value)> = sqlx::query_as(
+        "SELECT r.run_id, r.status, r.message, \
+             (SELECT json_agg(json_build_object('attempt', a.attempt, 'worker', a.worker_id, \
+                 'status', a.status, 'started', a.started_at)) \
+              FROM task_run_attempts a WHERE a.run_id = r.run_id) \
+         FROM task_runs r WHERE r.kind = 'scrape' AND r.status <> 'succeeded'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let w2_id = format!("-{w2_pid}-");
+    for (run_id, status, message, attempts) in &unsuccessful {
+        let attempts = attempts.as_array().unwrap();
+        let cut_held = status == "partial"
+            && attempts.len() == 1
+            && attempts[0]["worker"].as_str().unwrap().contains(&w2_id)
+            && chrono::DateTime::parse_from_rfc3339(attempts[0]["started"].as_str().unwrap())
+                .unwrap()
+                < restored_at;
+        assert!(
+            cut_held,
+            "run {run_id} ended {status} ({message:?}) other than by the cut: {attempts:?}"
+        );
+    }
+    assert_once_with_partial(&db, SITES as i64, 0, unsuccessful.len() as i64).await;
+    let superseded = eventually(
+        Duration::from_secs(60),
+        "the second host's late results",
+        || async {
+            let lines = fleet.workers[1].log_count("\"superseded\"");
+            (lines > 0).then_some(lines)
+        },
+    )
+    .await;
+    assert!(
+        taken_over > 0,
+        "the first host took over the second's runs during the cut"
+    );
+    let by_host: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT CASE WHEN a.worker_id LIKE $1 THEN 'w2' ELSE 'w1' END, count(*) \
+         FROM task_run_attempts a JOIN task_runs r USING (run_id) \
+         WHERE a.status = 'succeeded' AND r.kind = 'scrape' GROUP BY 1 ORDER BY 1",
+    )
+    .bind(format!("%-{w2_pid}-%"))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let w2_after: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM task_run_attempts WHERE worker_id LIKE $1 \
+         AND status = 'succeeded' AND started_at > $2",
+    )
+    .bind(format!("%-{w2_pid}-%"))
+    .bind(restored_at)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(
+        w2_after > 0,
+        "the second host works again once its cable is back"
+    );
+    println!(
+        "hosts: {SITES} scrapes over 5 namespaces; w2 cut off for {} s holding {held} running \
+         runs; w1 took over {taken_over} of them; w2's {superseded} late results dropped by the \
+         fence; succeeded scrapes by host {by_host:?}, {w2_after} by w2 after the cut; {} held \
+         through the cut ended partial; all terminal {:.1} s after the cut",
+        CUT.as_secs(),
+        unsuccessful.len(),
+        cut_at.elapsed().as_secs_f64(),
+    );
+    test_support::assert_invariants(&fleet.services(&db)).await;
+}
+
+/// Runs the second host had started whose newer attempt started elsewhere.
+async fn taken_over(db: &PgPool, w2_pid: u32) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(DISTINCT a.run_id) FROM task_run_attempts a JOIN task_run_attempts b \
+         USING (run_id) WHERE a.worker_id LIKE $1 AND b.attempt > a.attempt \
+         AND b.worker_id NOT LIKE $1",
+    )
+    .bind(format!("%-{w2_pid}-%"))
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+/// Detail pages of the board at `url` answer after `millis` (its /_admin/faults).
+async fn slow_details_at(url: &str, millis: u64) {
+    let rules = vec![FaultRule {
+        target: FaultTarget::AnyDetail,
+        action: FaultAction::Delay { millis },
+        times: None,
+    }];
+    let status = reqwest::Client::new()
+        .put(format!("{url}_admin/faults"))
+        .json(&rules)
+        .send()
+        .await
+        .expect("the board answers")
+        .status();
+    assert!(status.is_success(), "{status}");
+}
