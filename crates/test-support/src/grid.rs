@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::netns::Host;
 use crate::procs::free_port;
 
 pub struct Grid {
@@ -16,6 +17,11 @@ pub struct Grid {
     events: (u16, u16),
     hub: Child,
     nodes: Vec<Child>,
+    /// Where the hub and nodes listen: loopback, or a test host's address.
+    addr: String,
+    host: Option<Host>,
+    /// Each node's port, in `nodes` order.
+    ports: Vec<u16>,
     logs: tempfile::TempDir,
 }
 
@@ -32,31 +38,45 @@ fn jar() -> PathBuf {
 impl Grid {
     /// A hub and one node of `max_sessions` browsers, ready (the hub counts the node).
     pub async fn start(max_sessions: u32) -> Self {
+        Self::start_at(None, max_sessions).await
+    }
+
+    /// The same on a test host (inside its network namespace, on its address).
+    pub async fn start_on(host: &Host, max_sessions: u32) -> Self {
+        Self::start_at(Some(host), max_sessions).await
+    }
+
+    async fn start_at(host: Option<&Host>, max_sessions: u32) -> Self {
         let logs = tempfile::tempdir().expect("a log folder");
         let (port, events) = (free_port(), (free_port(), free_port()));
+        let addr = host.map_or_else(|| "127.0.0.1".to_owned(), |host| host.addr.clone());
         let jar = jar();
         let hub = spawn(
+            host,
             &jar,
             &logs,
             "hub",
             &[
                 "hub".into(),
                 "--host".into(),
-                "127.0.0.1".into(),
+                addr.clone(),
                 "--port".into(),
                 port.to_string(),
                 "--publish-events".into(),
-                format!("tcp://127.0.0.1:{}", events.0),
+                format!("tcp://{addr}:{}", events.0),
                 "--subscribe-events".into(),
-                format!("tcp://127.0.0.1:{}", events.1),
+                format!("tcp://{addr}:{}", events.1),
             ],
         );
         let mut grid = Self {
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("http://{addr}:{port}"),
+            addr,
+            host: host.cloned(),
             jar,
             events,
             hub,
             nodes: Vec::new(),
+            ports: Vec::new(),
             logs,
         };
         grid.add_node(max_sessions).await;
@@ -67,20 +87,22 @@ impl Grid {
     pub async fn add_node(&mut self, max_sessions: u32) {
         let port = free_port();
         let name = format!("node-{}", self.nodes.len());
+        let addr = &self.addr;
         let node = spawn(
+            self.host.as_ref(),
             &self.jar,
             &self.logs,
             &name,
             &[
                 "node".into(),
                 "--host".into(),
-                "127.0.0.1".into(),
+                addr.clone(),
                 "--port".into(),
                 port.to_string(),
                 "--publish-events".into(),
-                format!("tcp://127.0.0.1:{}", self.events.0),
+                format!("tcp://{addr}:{}", self.events.0),
                 "--subscribe-events".into(),
-                format!("tcp://127.0.0.1:{}", self.events.1),
+                format!("tcp://{addr}:{}", self.events.1),
                 "--selenium-manager".into(),
                 "false".into(),
                 "--detect-drivers".into(),
@@ -97,6 +119,7 @@ impl Grid {
             ],
         );
         self.nodes.push(node);
+        self.ports.push(port);
         let want = self.nodes.len();
         let status = format!("{}/status", self.url);
         crate::eventually(Duration::from_secs(90), "the grid's nodes up", || async {
@@ -119,6 +142,26 @@ impl Grid {
             libc::kill(-pid, libc::SIGKILL);
         }
         let _ = self.nodes[n].wait();
+    }
+
+    /// The node (index, as `kill_node` takes it) running a session now, if one is.
+    pub async fn busy_node(&self) -> Option<usize> {
+        let answer: serde_json::Value = reqwest::get(format!("{}/status", self.url))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let busy = answer["value"]["nodes"].as_array()?.iter().find(|node| {
+            node["availability"] == "UP"
+                && node["slots"]
+                    .as_array()
+                    .is_some_and(|slots| slots.iter().any(|slot| !slot["session"].is_null()))
+        })?;
+        let uri = busy["uri"].as_str()?;
+        self.ports
+            .iter()
+            .position(|port| uri.ends_with(&format!(":{port}")))
     }
 
     /// Sessions open on the grid's live nodes now (a killed node stays listed, DOWN, a while).
@@ -174,9 +217,15 @@ impl Drop for Grid {
     }
 }
 
-fn spawn(jar: &PathBuf, logs: &tempfile::TempDir, name: &str, args: &[String]) -> Child {
+fn spawn(
+    host: Option<&Host>,
+    jar: &PathBuf,
+    logs: &tempfile::TempDir,
+    name: &str,
+    args: &[String],
+) -> Child {
     let log = std::fs::File::create(logs.path().join(format!("{name}.log"))).expect("a log");
-    Command::new("java")
+    host.map_or_else(|| Command::new("java"), |host| host.command("java"))
         .arg("-Xmx256m")
         .arg("-jar")
         .arg(jar)

@@ -17,6 +17,7 @@ pub mod grid;
 pub mod invariants;
 pub mod nap;
 pub mod netns;
+mod postgres;
 pub mod procs;
 pub mod prometheus;
 pub mod smtp;

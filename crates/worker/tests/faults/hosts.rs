@@ -1,19 +1,25 @@
 //! A multi-host run: network namespaces stand in for machines — a Redis Cluster, PostgreSQL, the
-//! demo board and two worker hosts (the first also runs the scheduler) — joined by a bridge, on
-//! addresses from 198.18.0.0/15 only. A few hundred scrapes run across them; one worker host's
-//! cable is pulled for 30 s under load: the other recovers its tasks, its late results are
-//! dropped by the attempt fence once it is back, and every run ends once.
+//! demo board, a Selenium Grid (hub and node) and two worker hosts (the first also runs the
+//! scheduler) — joined by a bridge, on addresses from 198.18.0.0/15 only. A few hundred scrapes
+//! run across them, a few through the Grid's browsers; one worker host's cable is pulled for
+//! 30 s under load: the other recovers its tasks, its late results are dropped by the attempt
+//! fence once it is back, and every run ends once.
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use test_support::cluster::OwnCluster;
+use test_support::grid::Grid;
 use test_support::netns::TestNet;
 use test_support::procs::{OwnPostgres, Proc, wait_for, workspace_binary};
-use test_support::{FaultAction, FaultRule, FaultTarget, eventually};
+use test_support::{
+    FaultAction, FaultRule, FaultTarget, eventually, js_listing_definition, unpaused_site,
+};
 
 use crate::fleet::*;
 
 const SITES: usize = 300;
+/// Of which JavaScript-rendered, scraped through the Grid.
+const BROWSER_SITES: usize = 4;
 /// How long the second worker host is cut off.
 const CUT: Duration = Duration::from_secs(30);
 
@@ -23,7 +29,7 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
         println!("skipped: this machine cannot create network namespaces: {reason}");
         return;
     }
-    let net = TestNet::create(&["redis", "db", "board", "w1", "w2"]);
+    let net = TestNet::create(&["redis", "db", "board", "grid", "w1", "w2"]);
     let (redis_host, db_host) = (net.host("redis").clone(), net.host("db").clone());
     let cluster = tokio::task::spawn_blocking(move || OwnCluster::start_on(&redis_host, 3, 0))
         .await
@@ -46,9 +52,27 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
     let board_url = format!("http://{}:8090/", board.addr);
     // A run takes about a second: the load outlasts the cut, so both hosts work before and after.
     slow_details_at(&board_url, 100).await;
-    register_sites_at(&db, &board_url, "hosts", SITES).await;
+    register_sites_at(&db, &board_url, "hosts", SITES - BROWSER_SITES).await;
+    for n in 0..BROWSER_SITES {
+        let mut payload = js_listing_definition(&board_url.parse().unwrap(), "browser");
+        payload["results_wanted"] = WANTED.into();
+        let site = unpaused_site(&format!("hosts-js-{n}"), payload, 3);
+        trawl_scrape_runs::sites::upsert_site(&db, &site)
+            .await
+            .unwrap();
+    }
+    let grid = Grid::start_on(net.host("grid"), 2).await;
 
-    let mut fleet = Fleet::new(&postgres.url("trawl"), &cluster.url(), "trawl:", &[]);
+    let mut fleet = Fleet::new(
+        &postgres.url("trawl"),
+        &cluster.url(),
+        "trawl:",
+        &[
+            ("BROWSER_ENABLED", "true"),
+            ("WEBDRIVER_URL", &grid.url),
+            ("BROWSER_GLOBAL_SLOTS", "2"),
+        ],
+    );
     fleet.spawn_scheduler_on(Some(net.host("w1")));
     fleet.spawn_worker_on(Some(net.host("w1")));
     fleet.spawn_worker_on(Some(net.host("w2")));
@@ -125,6 +149,18 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
         );
     }
     assert_once_with_partial(&db, SITES as i64, 0, unsuccessful.len() as i64).await;
+    let through_grid: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM scrape_runs WHERE site_name LIKE 'hosts-js-%' \
+         AND status = 'succeeded' AND jobs_found = $1",
+    )
+    .bind(i32::try_from(WANTED).unwrap())
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(
+        through_grid > 0,
+        "the JavaScript sites were scraped through the Grid"
+    );
     let superseded = eventually(
         Duration::from_secs(60),
         "the second host's late results",
@@ -148,8 +184,9 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
     .await
     .unwrap();
     let w2_after: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM task_run_attempts WHERE worker_id LIKE $1 \
-         AND status = 'succeeded' AND started_at > $2",
+        "SELECT count(*) FROM task_run_attempts a JOIN task_runs r USING (run_id) \
+         WHERE a.worker_id LIKE $1 AND a.status = 'succeeded' AND a.started_at > $2 \
+         AND r.kind = 'scrape'",
     )
     .bind(format!("%-{w2_pid}-%"))
     .bind(restored_at)
@@ -161,7 +198,7 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
         "the second host works again once its cable is back"
     );
     println!(
-        "hosts: {SITES} scrapes over 5 namespaces; w2 cut off for {} s holding {held} running \
+        "hosts: {SITES} scrapes ({through_grid} of {BROWSER_SITES} JS sites through the Grid) over 6 namespaces; w2 cut off for {} s holding {held} running \
          runs; w1 took over {taken_over} of them; w2's {superseded} late results dropped by the \
          fence; succeeded scrapes by host {by_host:?}, {w2_after} by w2 after the cut; {} held \
          through the cut ended partial; all terminal {:.1} s after the cut",
