@@ -58,6 +58,18 @@ async fn queues_on_different_masters_and_a_slot_moved_live_lose_nothing(db: PgPo
     .await;
     assert_exactly_once(&db, SITES as i64, NAPS as i64).await;
     test_support::assert_invariants(&fleet.services(&db)).await;
+    // No script or pipeline of any kind's run touched keys of two slots (Redis refuses those
+    // with CROSSSLOT and counts the refusal).
+    for node in &cluster.nodes {
+        let errors: String = cluster
+            .on(node.port, redis::cmd("INFO").arg("errorstats"))
+            .unwrap();
+        assert!(
+            !errors.contains("CROSSSLOT"),
+            "node {}: {errors}",
+            node.port
+        );
+    }
     stop_cleanly(
         fleet.workers.iter_mut().chain(&mut fleet.schedulers),
         Duration::from_secs(20),
