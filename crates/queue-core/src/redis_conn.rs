@@ -103,10 +103,6 @@ impl RedisPool {
             RedisPool::Cluster(cluster) => Ok(RedisConnection::Cluster(cluster.get().await?)),
         }
     }
-
-    pub fn is_cluster(&self) -> bool {
-        matches!(self, RedisPool::Cluster(_))
-    }
 }
 
 impl LazyCluster {
