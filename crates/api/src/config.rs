@@ -79,6 +79,8 @@ impl ApiConfig {
             alerts: trawl_pipeline::Alerts::new(self.alert_webhook_url.clone()),
             similarity: Default::default(),
             careers_allow_private: self.careers_allow_private,
+            run_counts: Default::default(),
+            coverage: Default::default(),
         })
     }
 }

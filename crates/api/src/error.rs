@@ -113,8 +113,12 @@ impl IntoResponse for ApiError {
 }
 
 /// `{"status":"success","data":...}`.
-pub fn success(status: StatusCode, data: serde_json::Value) -> Response {
-    (status, Json(json!({"status": "success", "data": data}))).into_response()
+pub fn success<T: serde::Serialize>(status: StatusCode, data: T) -> Response {
+    let answer = crate::openapi::Success {
+        status: crate::openapi::SuccessStatus::Success,
+        data,
+    };
+    (status, Json(answer)).into_response()
 }
 
 /// Puts an error response that did not come from `ApiError` (axum's own rejections, the

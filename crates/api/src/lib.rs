@@ -6,6 +6,7 @@ mod config;
 mod dashboard;
 mod embeddings_ui;
 mod error;
+mod fresh;
 mod openapi;
 mod pipeline_ui;
 mod routes;
@@ -27,6 +28,10 @@ use utoipa_axum::routes;
 pub use auth::ApiKeys;
 pub use config::ApiConfig;
 pub use error::{ApiError, success};
+pub use fresh::{FRESH_FOR, Fresh};
+
+/// Runs per status, as `GET /jobs/queue/status` shows them.
+pub type RunCounts = std::sync::Arc<Vec<(String, i64)>>;
 pub use routes::{DEFAULT_SYNC_TIMEOUT, SYNC_MAX_RESULTS};
 
 /// Largest request body accepted; scrape requests are a few hundred bytes.
@@ -51,11 +56,15 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Company career pages may point at private addresses (CAREERS_ALLOW_PRIVATE).
     pub careers_allow_private: bool,
+    /// The queue status's runs per status, taken at most once per `FRESH_FOR`.
+    pub run_counts: std::sync::Arc<Fresh<RunCounts>>,
+    /// The embeddings coverage `/metrics` reports, taken at most once per `FRESH_FOR`.
+    pub coverage: std::sync::Arc<Fresh<std::sync::Arc<trawl_embeddings::Coverage>>>,
 }
 
 pub fn router(state: AppState) -> Router {
-    let (router, spec) = documented_routes().split_for_parts();
-    let spec = std::sync::Arc::new(spec);
+    let (router, generated) = documented_routes().split_for_parts();
+    let spec = std::sync::Arc::new(openapi::described(generated));
     router
         .route(
             "/openapi.json",
@@ -95,13 +104,13 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::queue::delete_dead_letter))
         .routes(routes!(routes::queue::pause_queue))
         .routes(routes!(routes::queue::resume_queue))
-        .routes(routes!(routes::queue::scheduler_run))
-        .routes(routes!(routes::queue::scheduler_status))
+        .routes(routes!(routes::schedules::scheduler_run))
+        .routes(routes!(routes::schedules::scheduler_status))
         .routes(routes!(
-            routes::queue::schedules,
-            routes::queue::upsert_schedule
+            routes::schedules::schedules,
+            routes::schedules::upsert_schedule
         ))
-        .routes(routes!(routes::queue::delete_schedule))
+        .routes(routes!(routes::schedules::delete_schedule))
         .routes(routes!(routes::pipeline::pipelines))
         .routes(routes!(routes::pipeline::upsert_pipeline))
         .routes(routes!(routes::pipeline::run_pipeline))

@@ -2,21 +2,24 @@
 //! types (utoipa), served at `GET /openapi.json` and committed as `docs/openapi.json`.
 //!
 //! Every answer is an envelope: `{"status": "success", "data": ...}` or `{"status": "error",
-//! "error": {"code", "message"}}`. Request parameters and bodies are typed in full; the `data`
-//! of a success is described as a JSON object.
+//! "error": {"code", "message"}}`. Request parameters, bodies and each answer's `data` are typed
+//! in full: handlers answer the very types described here.
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
-/// A successful answer.
+/// A successful answer: `data` is the endpoint's own.
 #[derive(Serialize, ToSchema)]
-pub struct Success {
-    /// Always `success`.
-    #[schema(example = "success")]
-    pub status: String,
-    /// What the endpoint returns.
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+pub struct Success<T> {
+    pub status: SuccessStatus,
+    pub data: T,
+}
+
+/// Always `success`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SuccessStatus {
+    Success,
 }
 
 /// Any error: axum's own (404, 405, 413, 415, 422) included.
@@ -34,33 +37,6 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong, for people; names the field for bad input.
     pub message: String,
-}
-
-/// `POST /schedules`: a recurring task (`queue_core::store::NewRecurringTask`, whose checks
-/// answer 400 naming the field). Exactly one of `cron` and `interval_minutes`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ScheduleBody {
-    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
-    name: String,
-    /// The kind of the tasks it queues.
-    #[schema(pattern = r"^[a-z][a-z0-9_]{0,31}$")]
-    kind: String,
-    /// The kind's queue.
-    #[schema(pattern = r"^[a-z][a-z0-9_-]{0,31}$")]
-    queue: String,
-    /// The task's payload, checked by the kind's worker.
-    #[schema(value_type = Option<Object>)]
-    payload: Option<serde_json::Value>,
-    enabled: Option<bool>,
-    #[schema(minimum = 1)]
-    interval_minutes: Option<i32>,
-    /// Five fields, e.g. `30 0 * * *`.
-    cron: Option<String>,
-    /// An IANA zone `cron` is read in (default UTC), e.g. `Europe/Paris`.
-    time_zone: Option<String>,
-    #[schema(minimum = 0, maximum = 100)]
-    max_retries: Option<i32>,
 }
 
 /// The errors any endpoint may answer.
@@ -109,7 +85,7 @@ pub enum BodyErrors {
                        schedules, postings, the batch pipeline and its models, embeddings, \
                        companies' career pages, and metrics of trawl."
     ),
-    components(schemas(Success, ErrorEnvelope, ErrorBody, ScheduleBody, trawl_pipeline::Stage)),
+    components(schemas(ErrorEnvelope, ErrorBody, trawl_pipeline::Stage)),
     modifiers(&BearerKey),
     tags(
         (name = "health"), (name = "scrapes"), (name = "queues"), (name = "schedules"),
@@ -118,6 +94,87 @@ pub enum BodyErrors {
     )
 )]
 pub struct ApiDoc;
+
+/// The description `GET /openapi.json` serves: the generated one with the rules that tie
+/// several fields together, which the derives cannot state, added as JSON Schema keywords, so
+/// that a client (and schemathesis) knows every request the API refuses.
+pub fn described(generated: utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut spec = serde_json::to_value(generated).expect("the OpenAPI description serializes");
+    split_nullable_formats(&mut spec);
+    for (schema, keyword, rule) in cross_field_rules() {
+        let target = spec
+            .pointer_mut(&format!("/components/schemas/{schema}"))
+            .and_then(serde_json::Value::as_object_mut)
+            .unwrap_or_else(|| panic!("no schema {schema} to add `{keyword}` to"));
+        target.insert(keyword.to_owned(), rule);
+    }
+    spec
+}
+
+/// `{"type": [T, "null"], "format": F}` (utoipa's optional string or number) becomes
+/// `{"oneOf": [{"type": T, "format": F}, {"type": "null"}]}`, the same set of values, spelled
+/// so that generators and validators apply format F to a T only (schemathesis uses a custom
+/// format only for a plain string, and reads a null as breaking `format: double`).
+fn split_nullable_formats(value: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    match value {
+        Value::Object(object) => {
+            let nullable = match object.get("type") {
+                Some(Value::Array(types)) if types.len() == 2 && types[1] == "null" => {
+                    Some(types[0].clone())
+                }
+                _ => None,
+            };
+            if let Some(kind) = nullable
+                && let Some(format) = object.remove("format")
+            {
+                object.remove("type");
+                object.insert(
+                    "oneOf".to_owned(),
+                    json!([{"type": kind, "format": format}, {"type": "null"}]),
+                );
+            }
+            object.values_mut().for_each(split_nullable_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(split_nullable_formats),
+        _ => {}
+    }
+}
+
+/// (schema, keyword, rule). A field that is null counts as absent, as it does for serde.
+fn cross_field_rules() -> [(&'static str, &'static str, serde_json::Value); 3] {
+    use serde_json::json;
+    [
+        // `is_remote: true` means the location "Remote".
+        (
+            "ScrapeBody",
+            "not",
+            json!({"required": ["location", "is_remote"],
+                   "properties": {"location": {"type": "string"}, "is_remote": {"const": true}}}),
+        ),
+        // A recurring task runs on an interval or on a cron expression: exactly one.
+        (
+            "NewRecurringTask",
+            "oneOf",
+            // (`time_zone` is the cron expression's.)
+            json!([
+                {"required": ["interval_minutes"],
+                 "properties": {"interval_minutes": {"type": "integer"}, "cron": {"type": "null"},
+                                "time_zone": {"type": "null"}}},
+                {"required": ["cron"],
+                 "properties": {"cron": {"type": "string"}, "interval_minutes": {"type": "null"}}},
+            ]),
+        ),
+        // A company is checked on an interval or on a cron expression, not both.
+        (
+            "NewCompany",
+            "not",
+            json!({"required": ["interval_minutes", "cron"],
+                   "properties": {"interval_minutes": {"type": "integer"},
+                                  "cron": {"type": "string"}}}),
+        ),
+    ]
+}
 
 /// The API key scheme the changing endpoints name.
 struct BearerKey;

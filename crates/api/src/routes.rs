@@ -3,9 +3,11 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use trawl_scrape::SourceKind;
+use utoipa::ToSchema;
 
 use crate::openapi::{ErrorEnvelope, ReadErrors, Success};
 use crate::{ApiError, AppState, success};
@@ -16,6 +18,7 @@ pub(crate) mod metrics;
 pub(crate) mod pipeline;
 pub(crate) mod postings;
 pub(crate) mod queue;
+pub(crate) mod schedules;
 pub(crate) mod scrape;
 pub(crate) mod subscribers;
 
@@ -46,10 +49,34 @@ fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
 }
 
+/// Whether each backing service answered.
+#[derive(Serialize, ToSchema)]
+pub struct HealthChecks {
+    redis: Check,
+    postgres: Check,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    Ok,
+    Unreachable,
+}
+
+impl Check {
+    fn of<T, E>(outcome: &Result<T, E>) -> Self {
+        if outcome.is_ok() {
+            Check::Ok
+        } else {
+            Check::Unreachable
+        }
+    }
+}
+
 #[utoipa::path(
     get, path = "/health", tag = "health",
     responses(
-        (status = 200, description = "Redis and PostgreSQL answer", body = Success),
+        (status = 200, description = "Redis and PostgreSQL answer", body = Success<HealthChecks>),
         (status = 503, description = "Redis or PostgreSQL is down (named)", body = ErrorEnvelope),
     )
 )]
@@ -58,10 +85,10 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let postgres = sqlx::query!("SELECT 1 AS alive")
         .fetch_one(&state.services.db)
         .await;
-    let checks = json!({
-        "redis": if redis.is_ok() { "ok" } else { "unreachable" },
-        "postgres": if postgres.is_ok() { "ok" } else { "unreachable" },
-    });
+    let checks = HealthChecks {
+        redis: Check::of(&redis),
+        postgres: Check::of(&postgres),
+    };
     if redis.is_ok() && postgres.is_ok() {
         return success(StatusCode::OK, checks);
     }
@@ -74,39 +101,75 @@ pub async fn health(State(state): State<AppState>) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
 }
 
+/// The queue system's health (seed 003's shape).
+#[derive(Serialize, ToSchema)]
+pub struct JobsHealth {
+    queue: QueueHealth,
+    workers_alive: u64,
+    pending: u64,
+    /// The kinds of source trawl reads.
+    sources: Vec<&'static str>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueHealth {
+    /// Some worker is alive.
+    Ok,
+    /// No live worker: tasks wait.
+    Degraded,
+}
+
 /// The queue system's health: Redis reachable and some worker alive.
 #[utoipa::path(
     get, path = "/jobs/health", tag = "health",
-    responses((status = 200, description = "`ok`, or `degraded` with no live worker", body = Success), ReadErrors)
+    responses((status = 200, description = "`ok`, or `degraded` with no live worker", body = Success<JobsHealth>), ReadErrors)
 )]
 pub async fn jobs_health(State(state): State<AppState>) -> Result<Response, ApiError> {
     let metrics = state.services.queue.metrics().await?;
-    let status = if metrics.workers_alive > 0 {
-        "ok"
+    let queue = if metrics.workers_alive > 0 {
+        QueueHealth::Ok
     } else {
-        "degraded"
+        QueueHealth::Degraded
     };
     Ok(success(
         StatusCode::OK,
-        json!({"queue": status, "workers_alive": metrics.workers_alive, "pending": metrics.pending,
-               "sources": SourceKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()}),
+        JobsHealth {
+            queue,
+            workers_alive: metrics.workers_alive,
+            pending: metrics.pending,
+            sources: SourceKind::ALL.iter().map(|k| k.as_str()).collect(),
+        },
     ))
+}
+
+/// Registered sites and the kinds of source trawl reads.
+#[derive(Serialize, ToSchema)]
+pub struct Sites {
+    sites: Vec<trawl_scrape_runs::sites::SiteSchedule>,
+    sources: Vec<Source>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Source {
+    source: &'static str,
+    description: &'static str,
 }
 
 #[utoipa::path(
     get, path = "/jobs/sites", tag = "scrapes",
-    responses((status = 200, description = "Registered sites and the sources trawl reads", body = Success), ReadErrors)
+    responses((status = 200, description = "Registered sites and the sources trawl reads", body = Success<Sites>), ReadErrors)
 )]
 pub async fn sites(State(state): State<AppState>) -> Result<Response, ApiError> {
     let sites = trawl_scrape_runs::sites::list_sites(&state.services.db).await?;
-    let sources: Vec<_> = SourceKind::ALL
+    let sources = SourceKind::ALL
         .iter()
-        .map(|kind| json!({"source": kind.as_str(), "description": kind.description()}))
+        .map(|kind| Source {
+            source: kind.as_str(),
+            description: kind.description(),
+        })
         .collect();
-    Ok(success(
-        StatusCode::OK,
-        json!({"sites": sites, "sources": sources}),
-    ))
+    Ok(success(StatusCode::OK, Sites { sites, sources }))
 }
 
 pub async fn not_found() -> ApiError {

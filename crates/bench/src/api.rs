@@ -1,10 +1,15 @@
 //! The API under load: requests/s and latency percentiles at N concurrent keep-alive clients for
 //! queue status, metrics and postings searches over a table of 100,000 postings, beside
-//! `GET /health` (one Redis PING and one `SELECT 1`) as the baseline of the same run. The API is
+//! `GET /health` (one Redis PING and one `SELECT 1`) as the baseline of the same run. Two workers
+//! are registered (live, idle) so the queue status reads their in-flight lists. The API is
 //! the release `trawl-api` binary, started next to this one, on loopback.
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
 use queue_core::CommonConfig;
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +69,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             .enqueue_raw(&format!(r#"{{"site_name":"site-{n}"}}"#))
             .await?;
     }
+    // Two live workers, so the queue status counts in-flight lists as it does in production.
+    for worker in ["bench-worker-1", "bench-worker-2"] {
+        services
+            .queue
+            .heartbeat(worker, Duration::from_secs(3600))
+            .await?;
+    }
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -88,7 +100,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 api_binary.display()
             )
         })?;
-    let base = format!("http://127.0.0.1:{port}");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let base = format!("http://{addr}");
     let client = reqwest::Client::new();
     let ready = Instant::now() + Duration::from_secs(20);
     while client.get(format!("{base}/health")).send().await.is_err() {
@@ -109,7 +122,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         "/jobs/postings?q=rust%20engineer&location=berlin&limit=20",
         "/jobs/postings?company=company%2042&limit=20",
     ] {
-        let load = load(&client, &format!("{base}{path}"), &options).await?;
+        let load = load(addr, path, &options).await?;
         let rate = load.requests as f64 / load.elapsed.as_secs_f64();
         let base_rate = *baseline.get_or_insert(rate);
         println!(
@@ -143,28 +156,43 @@ impl Load {
     }
 }
 
-/// `options.clients` keep-alive clients asking for `url` back to back for `options.seconds`.
-async fn load(client: &reqwest::Client, url: &str, options: &Options) -> anyhow::Result<Load> {
+/// `options.clients` keep-alive clients asking for `path` back to back for `options.seconds`,
+/// each on one bare HTTP/1.1 connection of its own (no pool, no redirects, no URL parsing per
+/// request: the clients share the API's two cores, and whatever they spend the API cannot).
+async fn load(addr: SocketAddr, path: &str, options: &Options) -> anyhow::Result<Load> {
     let started = Instant::now();
     let until = started + Duration::from_secs(options.seconds);
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..options.clients {
-        let (client, url) = (client.clone(), url.to_owned());
+        let path = path.to_owned();
         clients.spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            let connection = tokio::spawn(connection);
             let (mut latencies, mut errors) = (Vec::new(), 0usize);
             while Instant::now() < until {
                 let asked = Instant::now();
-                let ok = match client.get(&url).send().await {
+                let request = hyper::Request::get(path.as_str())
+                    .header(hyper::header::HOST, addr.to_string())
+                    .body(Empty::<Bytes>::new())?;
+                let ok = match sender.send_request(request).await {
                     Ok(response) => {
                         let ok = response.status().is_success();
-                        ok && response.bytes().await.is_ok()
+                        ok && response.into_body().collect().await.is_ok()
                     }
                     Err(_) => false,
                 };
                 latencies.push(asked.elapsed());
                 errors += usize::from(!ok);
+                if !ok && sender.ready().await.is_err() {
+                    anyhow::bail!("the API closed a connection");
+                }
             }
-            (latencies, errors)
+            drop(sender);
+            connection.await??;
+            anyhow::Ok((latencies, errors))
         });
     }
     let mut load = Load {
@@ -174,7 +202,7 @@ async fn load(client: &reqwest::Client, url: &str, options: &Options) -> anyhow:
         latencies: Vec::new(),
     };
     while let Some(done) = clients.join_next().await {
-        let (latencies, errors) = done?;
+        let (latencies, errors) = done??;
         load.requests += latencies.len();
         load.errors += errors;
         load.latencies.extend(latencies);

@@ -17,11 +17,12 @@ pub const DEFAULT_INTERVAL_MINUTES: i32 = 360;
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCompany {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00]*\S[^\x00]*$")]
     pub name: String,
     /// The career page: http(s), not a private address (unless the deployment allows them).
     pub url: String,
     #[serde(default)]
-    #[schema(value_type = String, example = "http")]
+    #[schema(value_type = String, pattern = "^(http|browser)$", example = "http")]
     pub fetch: FetchMode,
     #[serde(default)]
     pub wait_for: Option<String>,
@@ -30,14 +31,17 @@ pub struct NewCompany {
     #[serde(default)]
     pub next_page: Option<String>,
     /// Pages (or "load more" clicks + 1) read per check, 1-50; default 5.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "queue_core::integral::option")]
+    #[schema(minimum = 1, maximum = 50)]
     pub max_pages: Option<i32>,
     /// Check every N minutes (default 360) — or on `cron`, not both.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "queue_core::integral::option")]
     pub interval_minutes: Option<i32>,
     #[serde(default)]
+    #[schema(format = "cron")]
     pub cron: Option<String>,
     #[serde(default)]
+    #[schema(format = "time-zone")]
     pub time_zone: Option<String>,
 }
 

@@ -15,6 +15,7 @@ use crate::{DIGEST_KIND, DigestsError, QUEUE};
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSubscriber {
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
     /// Postings whose title or text holds any of these words (none: every posting).
     #[serde(default)]
@@ -36,9 +37,11 @@ pub struct NewSubscriber {
     pub salary_at_least: Option<f64>,
     /// When the digest goes out, a 5-field cron (default `0 8 * * *`: daily at 08:00)...
     #[serde(default)]
+    #[schema(format = "cron")]
     pub cron: Option<String>,
     /// ...in this IANA time zone (default UTC).
     #[serde(default)]
+    #[schema(format = "time-zone")]
     pub time_zone: Option<String>,
 }
 

@@ -16,7 +16,8 @@ pub const POSTINGS_PER_RUN: i64 = 500;
 /// overlap another's embedding.
 pub const RUNS_PER_WORKER: i64 = 2;
 
-#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = EmbeddingsSwept)]
 pub struct Swept {
     /// Postings waiting for a run.
     pub due: i64,
@@ -72,7 +73,7 @@ async fn top_up(
 }
 
 /// What `trawl embed backfill` and `POST /embeddings/backfill` did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Backfill {
     pub model: String,
     /// Postings put in the ledger as pending (new, or failed before).

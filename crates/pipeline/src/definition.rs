@@ -9,12 +9,15 @@ pub const MAX_PER_QUERY: u32 = 1_000;
 #[serde(deny_unknown_fields)]
 pub struct PipelineDefinition {
     /// Registered sites to collect from, each with its searches.
+    #[schema(min_items = 1)]
     pub sources: Vec<SourceSpec>,
     /// A 5-field cron expression; seed 002 runs at 00:30 UTC.
     #[serde(default = "default_cron")]
+    #[schema(format = "cron")]
     pub cron: String,
     /// The IANA zone `cron` is read in (default UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = "time-zone")]
     pub time_zone: Option<String>,
     /// Whether the schedule fires (a disabled pipeline still runs when triggered by hand).
     #[serde(default = "yes")]
@@ -34,7 +37,10 @@ pub struct PipelineDefinition {
     #[serde(default)]
     pub retry: RetryPolicy,
     /// The shortest title the validate stage accepts (seed 002: 10 characters).
-    #[serde(default = "default_min_title")]
+    #[serde(
+        default = "default_min_title",
+        deserialize_with = "queue_core::integral::exact"
+    )]
     pub min_title_chars: usize,
 }
 
@@ -48,7 +54,10 @@ pub struct SourceSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub locations: Vec<String>,
     /// Postings per query × location, at most 1,000 (default 1,000).
-    #[serde(default = "default_per_query")]
+    #[serde(
+        default = "default_per_query",
+        deserialize_with = "queue_core::integral::exact"
+    )]
     pub max_per_query: u32,
 }
 
@@ -93,6 +102,7 @@ impl Default for StageLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
+    #[serde(deserialize_with = "queue_core::integral::exact")]
     pub tries: u32,
     /// Wait before the 2nd, 3rd, ... try; the last one repeats.
     pub delays_seconds: Vec<f64>,

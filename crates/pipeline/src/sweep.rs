@@ -12,7 +12,8 @@ use crate::definition::PipelineDefinition;
 use crate::stage::Stage;
 use crate::{PipelineError, store};
 
-#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = PipelineSwept)]
 pub struct Swept {
     pub slow_stages: u32,
     pub slow_batches: u32,

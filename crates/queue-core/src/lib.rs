@@ -2,6 +2,7 @@
 mod ack_batcher;
 mod config;
 mod error;
+pub mod integral;
 mod keys;
 mod lock;
 mod pace;

@@ -60,7 +60,7 @@ pub struct Queue {
 }
 
 /// Queue depth and workers, as `GET /jobs/queue/status` shows them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct QueueMetrics {
     pub queue: String,
     /// The Redis Cluster slot of the queue's keys (on a cluster, one master serves it).

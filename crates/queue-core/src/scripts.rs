@@ -33,6 +33,7 @@ script!(TAKE_BATCH, "take_batch.lua");
 script!(ACK, "ack.lua");
 script!(HOLD_IF_PAUSED, "hold_if_paused.lua");
 script!(GIVE_BACK, "give_back.lua");
+script!(QUEUE_STATUS, "queue_status.lua");
 
 #[cfg(test)]
 mod tests {

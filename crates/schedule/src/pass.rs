@@ -28,7 +28,7 @@ pub enum PassError {
 }
 
 /// What a pass did; the latest is kept in Redis for `GET /scheduler/status`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PassStats {
     /// Who ran the pass: `daemon` or `api`.
     pub origin: String,

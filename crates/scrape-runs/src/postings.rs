@@ -118,7 +118,7 @@ pub async fn upsert_page(
 }
 
 /// A posting as a run's results show it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct RunPosting {
     pub job_id: uuid::Uuid,
     pub outcome: String,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 /// A row of `scrape_runs`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ScrapeRun {
     pub run_id: String,
     pub site_name: String,

@@ -58,7 +58,7 @@ impl Position {
 }
 
 /// A posting as people see it (the list leaves the description out).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublicPosting {
     pub job_id: Uuid,
     pub site: String,
@@ -84,10 +84,20 @@ pub struct PublicPosting {
 }
 
 /// A page of a search and where the next one starts (None: this was the last).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+// For the OpenAPI description only (`additionalProperties: false`), so a TF-IDF ranked page,
+// which adds `model_version`, can never pass for one.
+#[serde(deny_unknown_fields)]
 pub struct PostingPage {
     pub postings: Vec<PublicPosting>,
     pub next: Option<String>,
+}
+
+/// A posting and its score in a ranked search (TF-IDF or cosine similarity, or a rank fusion).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ScoredPosting {
+    pub score: f64,
+    pub posting: PublicPosting,
 }
 
 /// `%`, `_` and `\` in a filter are matched as themselves.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use queue_core::{Schedule, StoreError};
 
 /// A row of `site_schedules`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SiteSchedule {
     pub id: Uuid,
     pub site_name: String,

@@ -4,9 +4,10 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::json;
-use trawl_careers::{CareersError, NewCompany, companies};
+use serde::{Deserialize, Serialize};
+use trawl_careers::snapshots::Snapshot;
+use trawl_careers::{CareersError, Company, NewCompany, companies};
+use utoipa::ToSchema;
 
 use super::{ApiJson, query};
 use crate::auth::Authorized;
@@ -35,13 +36,48 @@ fn slug(text: &str) -> Result<(), ApiError> {
 }
 
 /// Every watched company: its page, schedule and last check.
+#[derive(Serialize, ToSchema)]
+pub struct Companies {
+    companies: Vec<Company>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Added {
+    company: Company,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Imported {
+    /// The slugs of the companies added.
+    imported: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CompanyEnabled {
+    /// The company's slug.
+    company: String,
+    enabled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckQueued {
+    run_id: String,
+    /// The company's slug.
+    company: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Snapshots {
+    snapshots: Vec<Snapshot>,
+}
+
 #[utoipa::path(
     get, path = "/careers/companies", tag = "careers",
-    responses((status = 200, description = "Every company", body = Success), ReadErrors)
+    responses((status = 200, description = "Every company", body = Success<Companies>), ReadErrors)
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let all = companies::list(&state.services.db).await?;
-    Ok(success(StatusCode::OK, json!({"companies": all})))
+    Ok(success(StatusCode::OK, Companies { companies: all }))
 }
 
 /// Adds a company (or replaces the one with the same slug) and its check schedule. A URL that
@@ -49,7 +85,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
 #[utoipa::path(
     post, path = "/careers/companies", tag = "careers", request_body = NewCompany,
     security(("api_key" = [])),
-    responses((status = 201, description = "Added", body = Success), ReadErrors, NeedsKey, BodyErrors)
+    responses((status = 201, description = "Added", body = Success<Added>), ReadErrors, NeedsKey, BodyErrors)
 )]
 pub async fn add(
     _: Authorized,
@@ -57,7 +93,7 @@ pub async fn add(
     ApiJson(body): ApiJson<NewCompany>,
 ) -> Result<Response, ApiError> {
     let added = companies::add(&state.services.db, body, state.careers_allow_private).await?;
-    Ok(success(StatusCode::CREATED, json!({"company": added})))
+    Ok(success(StatusCode::CREATED, Added { company: added }))
 }
 
 /// A CSV file's text, `company,url` with a header line (seed 004's `inputs/companies.csv`).
@@ -72,7 +108,7 @@ pub struct CsvImport {
 #[utoipa::path(
     post, path = "/careers/companies/import", tag = "careers", request_body = CsvImport,
     security(("api_key" = [])),
-    responses((status = 201, description = "Imported: the companies' slugs", body = Success), ReadErrors, NeedsKey, BodyErrors)
+    responses((status = 201, description = "Imported: the companies' slugs", body = Success<Imported>), ReadErrors, NeedsKey, BodyErrors)
 )]
 pub async fn import(
     _: Authorized,
@@ -81,7 +117,7 @@ pub async fn import(
 ) -> Result<Response, ApiError> {
     let imported =
         companies::import_csv(&state.services.db, &body.csv, state.careers_allow_private).await?;
-    Ok(success(StatusCode::CREATED, json!({"imported": imported})))
+    Ok(success(StatusCode::CREATED, Imported { imported }))
 }
 
 /// Enables or disables a company and its schedule (`action`: enable | disable).
@@ -93,7 +129,7 @@ pub async fn import(
     ),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "Changed", body = Success),
+        (status = 200, description = "Changed", body = Success<CompanyEnabled>),
         (status = 404, description = "No such company", body = ErrorEnvelope),
         ReadErrors, NeedsKey,
     )
@@ -117,10 +153,7 @@ pub async fn set_enabled(
     if !companies::set_enabled(&state.services.db, &company, enabled).await? {
         return Err(CareersError::UnknownCompany(company).into());
     }
-    Ok(success(
-        StatusCode::OK,
-        json!({"company": company, "enabled": enabled}),
-    ))
+    Ok(success(StatusCode::OK, CompanyEnabled { company, enabled }))
 }
 
 /// Checks a company's career page now: a `career_snapshot` run (202 with its run_id; 409 while
@@ -130,7 +163,7 @@ pub async fn set_enabled(
     params(("company" = String, Path, description = "The company's slug", pattern = r"^[a-z0-9][a-z0-9-]{0,47}$")),
     security(("api_key" = [])),
     responses(
-        (status = 202, description = "Queued: its run_id", body = Success),
+        (status = 202, description = "Queued: its run_id", body = Success<CheckQueued>),
         (status = 404, description = "No such company", body = ErrorEnvelope),
         (status = 409, description = "A check of this company is running", body = ErrorEnvelope),
         ReadErrors, NeedsKey,
@@ -151,7 +184,7 @@ pub async fn snapshot(
     let run_id = trawl_careers::submit(&state.services, &company).await?;
     Ok(success(
         StatusCode::ACCEPTED,
-        json!({"run_id": run_id, "company": company}),
+        CheckQueued { run_id, company },
     ))
 }
 
@@ -171,7 +204,7 @@ pub struct SnapshotsQuery {
 /// whether each created its diff (`diff_enqueued`).
 #[utoipa::path(
     get, path = "/careers/snapshots", tag = "careers", params(SnapshotsQuery),
-    responses((status = 200, description = "The latest checks, newest first", body = Success), ReadErrors)
+    responses((status = 200, description = "The latest checks, newest first", body = Success<Snapshots>), ReadErrors)
 )]
 pub async fn snapshots(
     State(state): State<AppState>,
@@ -190,5 +223,5 @@ pub async fn snapshots(
     let recent =
         trawl_careers::snapshots::recent(&state.services.db, params.company.as_deref(), limit)
             .await?;
-    Ok(success(StatusCode::OK, json!({"snapshots": recent})))
+    Ok(success(StatusCode::OK, Snapshots { snapshots: recent }))
 }

@@ -4,12 +4,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use trawl_embeddings::search::{self, CANDIDATES};
-use trawl_embeddings::{EmbeddingsError, Mode, store};
+use trawl_embeddings::{Backfill, Coverage, CoverageSample, EmbeddingsError, Mode, store};
 use trawl_pipeline::similarity::Scored;
-use trawl_scrape_runs::search::PostingQuery;
+use trawl_scrape_runs::search::{PostingQuery, ScoredPosting};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::pipeline::SimilarQuery;
@@ -49,11 +49,42 @@ pub struct HistoryQuery {
     hours: Option<i32>,
 }
 
+/// Coverage now and its line over the last hours.
+#[derive(Serialize, ToSchema)]
+pub struct CoverageNow {
+    #[serde(flatten)]
+    coverage: Coverage,
+    history: Vec<CoverageSample>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivatedModel {
+    active_model: String,
+}
+
+/// A search's postings, best first.
+#[derive(Serialize, ToSchema)]
+pub struct SearchPage {
+    mode: Mode,
+    /// The embedding model of a semantic or hybrid search.
+    model: Option<String>,
+    postings: Vec<ScoredPosting>,
+    /// Always null: one page, no cursor.
+    next: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SemanticNeighbours {
+    job_id: Uuid,
+    model: String,
+    similar: Vec<ScoredPosting>,
+}
+
 /// How many active postings have a current vector, per model, with the failures' top reasons
 /// and the coverage line of the last hours — all read from the ledger.
 #[utoipa::path(
     get, path = "/embeddings/coverage", tag = "embeddings", params(HistoryQuery),
-    responses((status = 200, description = "Coverage per model and its history", body = Success), ReadErrors)
+    responses((status = 200, description = "Coverage per model and its history", body = Success<CoverageNow>), ReadErrors)
 )]
 pub async fn coverage(
     State(state): State<AppState>,
@@ -68,9 +99,7 @@ pub async fn coverage(
     let db = &state.services.db;
     let coverage = trawl_embeddings::coverage(db).await?;
     let history = trawl_embeddings::history(db, hours).await?;
-    let mut data = serde_json::to_value(&coverage).unwrap_or_default();
-    data["history"] = json!(history);
-    Ok(success(StatusCode::OK, data))
+    Ok(success(StatusCode::OK, CoverageNow { coverage, history }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -89,7 +118,7 @@ pub struct BackfillQuery {
     post, path = "/embeddings/backfill", tag = "embeddings", params(BackfillQuery),
     security(("api_key" = [])),
     responses(
-        (status = 202, description = "Postings queued and the runs that will embed them", body = Success),
+        (status = 202, description = "Postings queued and the runs that will embed them", body = Success<Backfill>),
         (status = 404, description = "No such model", body = ErrorEnvelope),
         (status = 409, description = "No active model yet, or the model is retired", body = ErrorEnvelope),
         ReadErrors, NeedsKey,
@@ -105,7 +134,7 @@ pub async fn backfill(
         check_field("model", model)?;
     }
     let outcome = trawl_embeddings::backfill(&state.services, model.as_deref()).await?;
-    Ok(success(StatusCode::ACCEPTED, json!(outcome)))
+    Ok(success(StatusCode::ACCEPTED, outcome))
 }
 
 /// Makes a model the one searches use; the others are retired (no longer embedded).
@@ -114,7 +143,7 @@ pub async fn backfill(
     params(("model" = String, Path, description = "A registered model's name", pattern = r"^[^\x00]{1,1000}$")),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "Active now", body = Success),
+        (status = 200, description = "Active now", body = Success<ActivatedModel>),
         (status = 404, description = "No such model", body = ErrorEnvelope),
         ReadErrors, NeedsKey,
     )
@@ -126,7 +155,12 @@ pub async fn activate(
 ) -> Result<Response, ApiError> {
     check_field("model", &model)?;
     store::activate(&state.services.db, &model).await?;
-    Ok(success(StatusCode::OK, json!({"active_model": model})))
+    Ok(success(
+        StatusCode::OK,
+        ActivatedModel {
+            active_model: model,
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -134,7 +168,12 @@ pub async fn activate(
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// What to look for (required).
-    #[param(pattern = r"^[^\x00]*\S[^\x00]*$", min_length = 1, max_length = 1000)]
+    #[param(
+        required = true,
+        pattern = r"^[^\x00]*\S[^\x00]*$",
+        min_length = 1,
+        max_length = 1000
+    )]
     q: Option<String>,
     /// `hybrid` (default): full text and semantic fused by reciprocal rank; `semantic`:
     /// nearest vectors of the active model; `fulltext`: words only.
@@ -187,7 +226,7 @@ impl SearchParams {
 #[utoipa::path(
     get, path = "/jobs/postings/search", tag = "postings", params(SearchParams),
     responses(
-        (status = 200, description = "Postings best first with their rank score (one page, no cursor)", body = Success),
+        (status = 200, description = "Postings best first with their rank score (one page, no cursor)", body = Success<SearchPage>),
         (status = 409, description = "Semantic search with no active embedding model, or one this API does not run", body = ErrorEnvelope),
         (status = 503, description = "The query could not be embedded", body = ErrorEnvelope),
         ReadErrors,
@@ -237,7 +276,12 @@ pub async fn search(
     let postings = with_scores(db, &filters, &ranked).await?;
     Ok(success(
         StatusCode::OK,
-        json!({"mode": mode, "model": model, "postings": postings, "next": null}),
+        SearchPage {
+            mode,
+            model,
+            postings,
+            next: None,
+        },
     ))
 }
 
@@ -296,7 +340,7 @@ async fn semantic(state: &AppState, q: &str) -> Result<(String, Vec<(Uuid, f64)>
     get, path = "/jobs/postings/{job_id}/similar/semantic", tag = "postings",
     params(("job_id" = uuid::Uuid, Path, description = "The posting's id"), SimilarQuery),
     responses(
-        (status = 200, description = "Postings with their cosine similarity, closest first", body = Success),
+        (status = 200, description = "Postings with their cosine similarity, closest first", body = Success<SemanticNeighbours>),
         (status = 404, description = "No such posting, or it has no vector of the active model yet", body = ErrorEnvelope),
         (status = 409, description = "No active embedding model yet", body = ErrorEnvelope),
         ReadErrors,
@@ -321,6 +365,10 @@ pub async fn similar(
     let similar = all_with_scores(db, &with_similarity(nearest)).await?;
     Ok(success(
         StatusCode::OK,
-        json!({"job_id": job_id, "model": model, "similar": similar}),
+        SemanticNeighbours {
+            job_id,
+            model,
+            similar,
+        },
     ))
 }

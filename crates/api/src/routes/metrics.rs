@@ -32,8 +32,17 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         gauge!(metric::WORKERS_ALIVE, "queue" => name).set(depth.workers_alive as f64);
     }
     gauge!(metric::BROWSER_SLOTS_IN_USE).set(services.browser_slots_held().await? as f64);
-    // Coverage from the ledger, so alerts see what `GET /embeddings/coverage` shows.
-    let coverage = trawl_embeddings::coverage(&services.db).await?;
+    // Coverage from the ledger, so alerts see what `GET /embeddings/coverage` shows (at most
+    // `FRESH_FOR` old: it reads every active posting).
+    let db = &services.db;
+    let coverage = state
+        .coverage
+        .get(|| async {
+            trawl_embeddings::coverage(db)
+                .await
+                .map(std::sync::Arc::new)
+        })
+        .await?;
     gauge!(metric::EMBEDDINGS_ACTIVE_POSTINGS).set(coverage.active_postings as f64);
     for model in coverage.models.iter().filter(|m| !m.retired) {
         for (state, count) in [

@@ -4,10 +4,73 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::json;
-use trawl_pipeline::{PipelineError, Stage, models, monitor, store};
+use serde::{Deserialize, Serialize};
+use trawl_pipeline::models::ModelVersion;
+use trawl_pipeline::monitor::{DailySuccess, LatestBatch, StageError, StageTimes};
+use trawl_pipeline::store::{Batch, BatchRun, Pipeline};
+use trawl_pipeline::{PipelineError, RolledBack, Stage, models, monitor, store};
+use trawl_scrape_runs::search::ScoredPosting;
+use utoipa::ToSchema;
 use uuid::Uuid;
+
+#[derive(Serialize, ToSchema)]
+pub struct Pipelines {
+    pipelines: Vec<Pipeline>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Stored {
+    pipeline: Pipeline,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchQueued {
+    batch_id: Uuid,
+    pipeline: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Batches {
+    batches: Vec<Batch>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchStages {
+    batch: Batch,
+    stages: Vec<BatchRun>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Rerun {
+    batch_id: Uuid,
+    from: Stage,
+}
+
+/// Seed 002's monitoring in one answer.
+#[derive(Serialize, ToSchema)]
+pub struct PipelineStatus {
+    latest: Option<LatestBatch>,
+    success_rate: Vec<DailySuccess>,
+    stage_times: Vec<StageTimes>,
+    recent_errors: Vec<StageError>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Models {
+    models: Vec<ModelVersion>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivatedVersion {
+    model: ModelVersion,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TfidfNeighbours {
+    job_id: Uuid,
+    model_version: String,
+    similar: Vec<ScoredPosting>,
+}
 
 use super::{check_field, query};
 use crate::auth::Authorized;
@@ -43,11 +106,11 @@ fn pipeline_name(name: &str) -> Result<(), ApiError> {
 
 #[utoipa::path(
     get, path = "/pipelines", tag = "pipeline",
-    responses((status = 200, description = "Every pipeline and its definition", body = Success), ReadErrors)
+    responses((status = 200, description = "Every pipeline and its definition", body = Success<Pipelines>), ReadErrors)
 )]
 pub async fn pipelines(State(state): State<AppState>) -> Result<Response, ApiError> {
     let all = store::list_pipelines(&state.services.db).await?;
-    Ok(success(StatusCode::OK, json!({"pipelines": all})))
+    Ok(success(StatusCode::OK, Pipelines { pipelines: all }))
 }
 
 /// Inserts or replaces a pipeline; a bad source, cron, SLA or retry policy is a 400 naming the
@@ -57,7 +120,7 @@ pub async fn pipelines(State(state): State<AppState>) -> Result<Response, ApiErr
     params(("name" = String, Path, description = "The pipeline's name", pattern = r"^[a-z0-9][a-z0-9_-]{0,54}$")),
     request_body = trawl_pipeline::PipelineDefinition,
     security(("api_key" = [])),
-    responses((status = 200, description = "Stored", body = Success), ReadErrors, NeedsKey, BodyErrors)
+    responses((status = 200, description = "Stored", body = Success<Stored>), ReadErrors, NeedsKey, BodyErrors)
 )]
 pub async fn upsert_pipeline(
     _: Authorized,
@@ -67,7 +130,7 @@ pub async fn upsert_pipeline(
 ) -> Result<Response, ApiError> {
     pipeline_name(&name)?;
     let stored = trawl_pipeline::upsert_pipeline(&state.services, &name, definition).await?;
-    Ok(success(StatusCode::OK, json!({"pipeline": stored})))
+    Ok(success(StatusCode::OK, Stored { pipeline: stored }))
 }
 
 /// Starts a batch now (the schedule does the same at its cron).
@@ -76,7 +139,7 @@ pub async fn upsert_pipeline(
     params(("name" = String, Path, description = "The pipeline's name", pattern = r"^[^\x00]{1,1000}$")),
     security(("api_key" = [])),
     responses(
-        (status = 202, description = "Queued: its batch_id", body = Success),
+        (status = 202, description = "Queued: its batch_id", body = Success<BatchQueued>),
         (status = 404, description = "No such pipeline", body = ErrorEnvelope),
         ReadErrors, NeedsKey,
     )
@@ -100,7 +163,10 @@ pub async fn run_pipeline(
         trawl_pipeline::submit_batch(&state.services, &name, queue_core::Trigger::Manual).await?;
     Ok(success(
         StatusCode::ACCEPTED,
-        json!({"batch_id": batch_id, "pipeline": name}),
+        BatchQueued {
+            batch_id,
+            pipeline: name,
+        },
     ))
 }
 
@@ -118,7 +184,7 @@ pub struct BatchesQuery {
 
 #[utoipa::path(
     get, path = "/pipeline/batches", tag = "pipeline", params(BatchesQuery),
-    responses((status = 200, description = "Batches, newest first", body = Success), ReadErrors)
+    responses((status = 200, description = "Batches, newest first", body = Success<Batches>), ReadErrors)
 )]
 pub async fn batches(
     State(state): State<AppState>,
@@ -136,15 +202,15 @@ pub async fn batches(
     }
     let batches =
         store::list_batches(&state.services.db, params.pipeline.as_deref(), limit).await?;
-    Ok(success(StatusCode::OK, json!({"batches": batches})))
+    Ok(success(StatusCode::OK, Batches { batches }))
 }
 
 /// One batch with its `batch_runs` rows (seed 002's columns, the attempt, the error's kind).
 #[utoipa::path(
     get, path = "/pipeline/batches/{batch_id}", tag = "pipeline",
-    params(("batch_id" = String, Path, description = "The batch's id (UUID)")),
+    params(("batch_id" = uuid::Uuid, Path, description = "The batch's id")),
     responses(
-        (status = 200, description = "The batch and its stages", body = Success),
+        (status = 200, description = "The batch and its stages", body = Success<BatchStages>),
         (status = 404, description = "No such batch", body = ErrorEnvelope),
         ReadErrors,
     )
@@ -158,10 +224,7 @@ pub async fn batch(
         .await?
         .ok_or_else(|| ApiError::not_found("no_such_batch", format!("no batch {id}")))?;
     let stages = store::batch_runs(&state.services.db, id).await?;
-    Ok(success(
-        StatusCode::OK,
-        json!({"batch": batch, "stages": stages}),
-    ))
+    Ok(success(StatusCode::OK, BatchStages { batch, stages }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -175,10 +238,11 @@ pub struct RerunQuery {
 /// Re-runs a failed or stopped batch from a stage on (Airflow's "clear task").
 #[utoipa::path(
     post, path = "/pipeline/batches/{batch_id}/rerun", tag = "pipeline",
-    params(("batch_id" = String, Path, description = "The batch's id (UUID)"), RerunQuery),
+    params(("batch_id" = uuid::Uuid, Path, description = "The batch's id"), RerunQuery),
     security(("api_key" = [])),
     responses(
-        (status = 202, description = "Queued again from that stage", body = Success),
+        (status = 202, description = "Queued again from that stage", body = Success<Rerun>),
+        (status = 404, description = "No such batch", body = ErrorEnvelope),
         (status = 409, description = "Not failed or stopped, or an earlier stage did not succeed", body = ErrorEnvelope),
         ReadErrors, NeedsKey,
     )
@@ -191,20 +255,23 @@ pub async fn rerun(
 ) -> Result<Response, ApiError> {
     let id = batch_id(&id)?;
     let from = query(params)?.from;
+    if store::get_batch(&state.services.db, id).await?.is_none() {
+        return Err(ApiError::not_found(
+            "no_such_batch",
+            format!("no batch {id}"),
+        ));
+    }
     trawl_pipeline::rerun_from(&state.services, id, from).await?;
-    Ok(success(
-        StatusCode::ACCEPTED,
-        json!({"batch_id": id, "from": from}),
-    ))
+    Ok(success(StatusCode::ACCEPTED, Rerun { batch_id: id, from }))
 }
 
 /// Undoes what a batch's export changed in `jobs` (audited as its `rollback` row).
 #[utoipa::path(
     post, path = "/pipeline/batches/{batch_id}/rollback", tag = "pipeline",
-    params(("batch_id" = String, Path, description = "The batch's id (UUID)")),
+    params(("batch_id" = uuid::Uuid, Path, description = "The batch's id")),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "Rows deleted and restored", body = Success),
+        (status = 200, description = "Rows deleted and restored", body = Success<RolledBack>),
         (status = 409, description = "The batch did not export, or was rolled back already", body = ErrorEnvelope),
         ReadErrors, NeedsKey,
     )
@@ -215,7 +282,7 @@ pub async fn rollback(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let undone = trawl_pipeline::rollback(&state.services.db, batch_id(&id)?).await?;
-    Ok(success(StatusCode::OK, json!(undone)))
+    Ok(success(StatusCode::OK, undone))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -231,7 +298,7 @@ pub struct StatusQuery {
 /// (30 days) and the recent errors, in one answer.
 #[utoipa::path(
     get, path = "/pipeline/status", tag = "pipeline", params(StatusQuery),
-    responses((status = 200, description = "latest, success_rate, stage_times, recent_errors", body = Success), ReadErrors)
+    responses((status = 200, description = "latest, success_rate, stage_times, recent_errors", body = Success<PipelineStatus>), ReadErrors)
 )]
 pub async fn status(
     State(state): State<AppState>,
@@ -244,23 +311,25 @@ pub async fn status(
     let db = &state.services.db;
     Ok(success(
         StatusCode::OK,
-        json!({
-            "latest": monitor::latest_batch(db, pipeline.as_deref()).await?,
-            "success_rate": monitor::success_rate(db).await?,
-            "stage_times": monitor::stage_times(db).await?,
-            "recent_errors": monitor::recent_errors(db).await?,
-        }),
+        PipelineStatus {
+            latest: monitor::latest_batch(db, pipeline.as_deref()).await?,
+            success_rate: monitor::success_rate(db).await?,
+            stage_times: monitor::stage_times(db).await?,
+            recent_errors: monitor::recent_errors(db).await?,
+        },
     ))
 }
 
 #[utoipa::path(
     get, path = "/models", tag = "pipeline",
-    responses((status = 200, description = "TF-IDF model versions, newest first", body = Success), ReadErrors)
+    responses((status = 200, description = "TF-IDF model versions, newest first", body = Success<Models>), ReadErrors)
 )]
 pub async fn list_models(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(success(
         StatusCode::OK,
-        json!({"models": models::list_models(&state.services.db).await?}),
+        Models {
+            models: models::list_models(&state.services.db).await?,
+        },
     ))
 }
 
@@ -270,7 +339,7 @@ pub async fn list_models(State(state): State<AppState>) -> Result<Response, ApiE
     params(("version" = String, Path, description = "tfidf_vYYYYMMDD_HHMMSS", pattern = r"^[^\x00]{1,1000}$")),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "Active now", body = Success),
+        (status = 200, description = "Active now", body = Success<ActivatedVersion>),
         (status = 409, description = "No such version, or one its batch never exported", body = ErrorEnvelope),
         ReadErrors, NeedsKey,
     )
@@ -282,7 +351,7 @@ pub async fn activate_model(
 ) -> Result<Response, ApiError> {
     check_field("version", &version)?;
     let model = models::activate(&state.services.db, &version).await?;
-    Ok(success(StatusCode::OK, json!({"model": model})))
+    Ok(success(StatusCode::OK, ActivatedVersion { model }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -299,7 +368,7 @@ pub struct SimilarQuery {
     get, path = "/jobs/postings/{job_id}/similar", tag = "postings",
     params(("job_id" = uuid::Uuid, Path, description = "The posting's id"), SimilarQuery),
     responses(
-        (status = 200, description = "Postings with their score, closest first", body = Success),
+        (status = 200, description = "Postings with their score, closest first", body = Success<TfidfNeighbours>),
         (status = 404, description = "No such posting, or none vectorized by the active model", body = ErrorEnvelope),
         (status = 409, description = "No active model yet: run the pipeline", body = ErrorEnvelope),
         ReadErrors,
@@ -323,6 +392,10 @@ pub async fn similar(
     let version = &active.version;
     Ok(success(
         StatusCode::OK,
-        json!({"job_id": job_id, "model_version": version, "similar": similar}),
+        TfidfNeighbours {
+            job_id,
+            model_version: version.clone(),
+            similar,
+        },
     ))
 }

@@ -5,11 +5,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 use trawl_pipeline::similarity::{ActiveModel, Scored};
-use trawl_scrape_runs::search::{self, MAX_PAGE, Position, PostingQuery};
+use trawl_scrape_runs::search::{
+    self, MAX_PAGE, Position, PostingPage, PostingQuery, PublicPosting, ScoredPosting,
+};
 
 use super::{check_field, query};
 use crate::openapi::{ErrorEnvelope, ReadErrors, Success};
@@ -157,9 +160,26 @@ impl PostingsParams {
     }
 }
 
+/// A page of postings: newest first with the next page's cursor, or (`rank=tfidf`) best first
+/// under the active TF-IDF model with their scores.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Postings {
+    Newest(PostingPage),
+    Ranked(RankedPage),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RankedPage {
+    model_version: String,
+    postings: Vec<ScoredPosting>,
+    /// Always null: one page, no cursor.
+    next: Option<String>,
+}
+
 #[utoipa::path(
     get, path = "/jobs/postings", tag = "postings", params(PostingsParams),
-    responses((status = 200, description = "A page of postings, newest first, and `next`", body = Success), ReadErrors)
+    responses((status = 200, description = "A page of postings, newest first, and `next`", body = Success<Postings>), ReadErrors)
 )]
 pub async fn postings(
     State(state): State<AppState>,
@@ -170,7 +190,7 @@ pub async fn postings(
         return ranked(&state, &search).await;
     }
     let page = search::search_postings(&state.services.db, &search).await?;
-    Ok(success(StatusCode::OK, serde_json::json!(page)))
+    Ok(success(StatusCode::OK, Postings::Newest(page)))
 }
 
 /// The postings closest to `q` under the active TF-IDF model, the other filters applied.
@@ -184,7 +204,11 @@ async fn ranked(state: &AppState, search: &PostingQuery) -> Result<Response, Api
     let scored = with_scores(&state.services.db, search, &nearest).await?;
     Ok(success(
         StatusCode::OK,
-        serde_json::json!({"model_version": active.version, "postings": scored, "next": null}),
+        Postings::Ranked(RankedPage {
+            model_version: active.version.clone(),
+            postings: scored,
+            next: None,
+        }),
     ))
 }
 
@@ -225,7 +249,7 @@ pub(crate) fn similar_request(
 pub(crate) async fn all_with_scores(
     db: &sqlx::PgPool,
     nearest: &[Scored],
-) -> Result<Vec<serde_json::Value>, ApiError> {
+) -> Result<Vec<ScoredPosting>, ApiError> {
     let everything = PostingQuery {
         limit: nearest.len().max(1) as i64,
         ..Default::default()
@@ -239,14 +263,17 @@ pub(crate) async fn with_scores(
     db: &sqlx::PgPool,
     filters: &PostingQuery,
     nearest: &[Scored],
-) -> Result<Vec<serde_json::Value>, ApiError> {
+) -> Result<Vec<ScoredPosting>, ApiError> {
     let ids: Vec<uuid::Uuid> = nearest.iter().map(|s| s.job_id).collect();
     let scores: std::collections::HashMap<uuid::Uuid, f64> =
         nearest.iter().map(|s| (s.job_id, s.score)).collect();
     let postings = search::filter_ranked(db, filters, &ids).await?;
     Ok(postings
         .into_iter()
-        .map(|posting| serde_json::json!({"score": scores[&posting.job_id], "posting": posting}))
+        .map(|posting| ScoredPosting {
+            score: scores[&posting.job_id],
+            posting,
+        })
         .collect())
 }
 
@@ -254,7 +281,7 @@ pub(crate) async fn with_scores(
     get, path = "/jobs/postings/{job_id}", tag = "postings",
     params(("job_id" = uuid::Uuid, Path, description = "The posting's id")),
     responses(
-        (status = 200, description = "The posting, description included", body = Success),
+        (status = 200, description = "The posting, description included", body = Success<PublicPosting>),
         (status = 404, description = "No such posting", body = ErrorEnvelope),
         ReadErrors,
     )
@@ -267,7 +294,7 @@ pub async fn posting(
     let id = uuid::Uuid::try_parse(&job_id)
         .map_err(|_| ApiError::bad_request(format!("job_id: expected a UUID, got {job_id:?}")))?;
     match search::get_posting(&state.services.db, id).await? {
-        Some(posting) => Ok(success(StatusCode::OK, serde_json::json!(posting))),
+        Some(posting) => Ok(success(StatusCode::OK, posting)),
         None => Err(ApiError::not_found(
             "posting_not_found",
             format!("no posting {job_id}"),

@@ -1,15 +1,18 @@
-//! The operator's endpoints: queue depth, dead letters, pause and resume, scheduler passes.
+//! The operator's endpoints: queue depth, dead letters, pause and resume.
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use std::collections::BTreeMap;
+
 use queue_core::store;
-use serde::Deserialize;
-use serde_json::json;
+use queue_core::{DeadLetter, QueueMetrics};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{check_field, query};
 use crate::auth::Authorized;
-use crate::openapi::{BodyErrors, ErrorEnvelope, NeedsKey, ReadErrors, Success};
+use crate::openapi::{ErrorEnvelope, NeedsKey, ReadErrors, Success};
 use crate::{ApiError, AppState, success};
 
 /// `?queue=<name>`: which queue an operator endpoint acts on (default: the home queue,
@@ -41,19 +44,35 @@ fn chosen(
     }
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct Queues {
+    queues: Vec<QueueMetrics>,
+}
+
 /// Every queue in use, each with its depth, in-flight tasks, dead letters and workers.
 #[utoipa::path(
     get, path = "/queues", tag = "queues",
-    responses((status = 200, description = "Every queue in use with its figures", body = Success), ReadErrors)
+    responses((status = 200, description = "Every queue in use with its figures", body = Success<Queues>), ReadErrors)
 )]
 pub async fn queues(State(state): State<AppState>) -> Result<Response, ApiError> {
     let all = state.services.all_queue_metrics().await?;
-    Ok(success(StatusCode::OK, json!({"queues": all})))
+    Ok(success(StatusCode::OK, Queues { queues: all }))
+}
+
+/// One queue's figures (seed 003's shape) and the ledger's runs per status.
+#[derive(Serialize, ToSchema)]
+pub struct QueueStatus {
+    #[serde(flatten)]
+    metrics: QueueMetrics,
+    /// Runs of every kind per status, counted at most once a second.
+    runs_by_status: BTreeMap<String, i64>,
+    /// The Redis list tasks wait in (for `redis-cli LPUSH`).
+    pending_key: String,
 }
 
 #[utoipa::path(
     get, path = "/jobs/queue/status", tag = "queues", params(QueueQuery),
-    responses((status = 200, description = "One queue's figures (seed 003's shape)", body = Success), ReadErrors)
+    responses((status = 200, description = "One queue's figures (seed 003's shape)", body = Success<QueueStatus>), ReadErrors)
 )]
 pub async fn queue_status(
     State(state): State<AppState>,
@@ -61,18 +80,25 @@ pub async fn queue_status(
 ) -> Result<Response, ApiError> {
     let queue = chosen(&state, which)?;
     let metrics = queue.metrics().await?;
-    let runs: serde_json::Map<String, serde_json::Value> =
-        store::count_runs_by_status(&state.services.db)
-            .await?
-            .into_iter()
-            .map(|(status, count)| (status, json!(count)))
-            .collect();
-    let keys = queue.keys();
+    let db = &state.services.db;
+    let runs_by_status = state
+        .run_counts
+        .get(|| async {
+            store::count_runs_by_status(db)
+                .await
+                .map(std::sync::Arc::new)
+        })
+        .await?
+        .iter()
+        .cloned()
+        .collect();
     Ok(success(
         StatusCode::OK,
-        json!({"queue": metrics.queue, "pending": metrics.pending, "in_flight": metrics.in_flight,
-               "delayed": metrics.delayed, "dead": metrics.dead, "paused": metrics.paused, "workers_alive": metrics.workers_alive, "workers": metrics.workers,
-               "runs_by_status": runs, "pending_key": keys.pending()}),
+        QueueStatus {
+            metrics,
+            runs_by_status,
+            pending_key: queue.keys().pending(),
+        },
     ))
 }
 
@@ -88,10 +114,19 @@ pub struct DeadQuery {
     queue: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct DeadLetters {
+    /// Entries in the list.
+    total: u64,
+    /// The most the list keeps (the oldest go first).
+    cap: usize,
+    dead: Vec<DeadLetter>,
+}
+
 /// Newest dead letters first, with the reason each was set aside.
 #[utoipa::path(
     get, path = "/jobs/queue/dead", tag = "queues", params(DeadQuery),
-    responses((status = 200, description = "Dead letters, newest first", body = Success), ReadErrors)
+    responses((status = 200, description = "Dead letters, newest first", body = Success<DeadLetters>), ReadErrors)
 )]
 pub async fn dead_letters(
     State(state): State<AppState>,
@@ -110,8 +145,20 @@ pub async fn dead_letters(
     let entries = queue.dead_letters(limit).await?;
     Ok(success(
         StatusCode::OK,
-        json!({"total": total, "cap": queue_core::DEFAULT_DEAD_LETTER_CAP, "dead": entries}),
+        DeadLetters {
+            total,
+            cap: queue_core::DEFAULT_DEAD_LETTER_CAP,
+            dead: entries,
+        },
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Requeued {
+    id: String,
+    requeued: bool,
+    /// The message as it went back into the queue.
+    task: String,
 }
 
 #[utoipa::path(
@@ -119,7 +166,7 @@ pub async fn dead_letters(
     params(("id" = String, Path, description = "The dead letter's id", pattern = r"^[^\x00]{1,1000}$")),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "Queued again", body = Success),
+        (status = 200, description = "Queued again", body = Success<Requeued>),
         (status = 404, description = "No such dead letter", body = ErrorEnvelope),
         ReadErrors, NeedsKey,
     )
@@ -133,7 +180,11 @@ pub async fn retry_dead_letter(
     match state.services.queue.retry_dead_letter(&id).await? {
         Some(task) => Ok(success(
             StatusCode::OK,
-            json!({"id": id, "requeued": true, "task": task}),
+            Requeued {
+                id,
+                requeued: true,
+                task,
+            },
         )),
         None => Err(ApiError::not_found(
             "unknown_dead_letter",
@@ -142,12 +193,18 @@ pub async fn retry_dead_letter(
     }
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct DeletedDeadLetter {
+    id: String,
+    deleted: bool,
+}
+
 #[utoipa::path(
     delete, path = "/jobs/queue/dead/{id}", tag = "queues",
     params(("id" = String, Path, description = "The dead letter's id", pattern = r"^[^\x00]{1,1000}$")),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "Dropped", body = Success),
+        (status = 200, description = "Dropped", body = Success<DeletedDeadLetter>),
         (status = 404, description = "No such dead letter", body = ErrorEnvelope),
         ReadErrors, NeedsKey,
     )
@@ -159,7 +216,10 @@ pub async fn delete_dead_letter(
 ) -> Result<Response, ApiError> {
     check_field("id", &id)?;
     if state.services.queue.delete_dead_letter(&id).await? {
-        Ok(success(StatusCode::OK, json!({"id": id, "deleted": true})))
+        Ok(success(
+            StatusCode::OK,
+            DeletedDeadLetter { id, deleted: true },
+        ))
     } else {
         Err(ApiError::not_found(
             "unknown_dead_letter",
@@ -168,10 +228,16 @@ pub async fn delete_dead_letter(
     }
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct Paused {
+    queue: String,
+    paused: bool,
+}
+
 #[utoipa::path(
     post, path = "/jobs/queue/pause", tag = "queues", params(QueueQuery),
     security(("api_key" = [])),
-    responses((status = 200, description = "Paused", body = Success), ReadErrors, NeedsKey)
+    responses((status = 200, description = "Paused", body = Success<Paused>), ReadErrors, NeedsKey)
 )]
 pub async fn pause_queue(
     _: Authorized,
@@ -182,14 +248,17 @@ pub async fn pause_queue(
     queue.set_paused(true).await?;
     Ok(success(
         StatusCode::OK,
-        json!({"queue": queue.keys().queue_name(), "paused": true}),
+        Paused {
+            queue: queue.keys().queue_name().to_owned(),
+            paused: true,
+        },
     ))
 }
 
 #[utoipa::path(
     post, path = "/jobs/queue/resume", tag = "queues", params(QueueQuery),
     security(("api_key" = [])),
-    responses((status = 200, description = "Resumed", body = Success), ReadErrors, NeedsKey)
+    responses((status = 200, description = "Resumed", body = Success<Paused>), ReadErrors, NeedsKey)
 )]
 pub async fn resume_queue(
     _: Authorized,
@@ -200,111 +269,9 @@ pub async fn resume_queue(
     queue.set_paused(false).await?;
     Ok(success(
         StatusCode::OK,
-        json!({"queue": queue.keys().queue_name(), "paused": false}),
-    ))
-}
-
-#[utoipa::path(
-    post, path = "/scheduler/run", tag = "schedules",
-    security(("api_key" = [])),
-    responses((status = 200, description = "A pass now; its stats", body = Success), ReadErrors, NeedsKey)
-)]
-pub async fn scheduler_run(
-    _: Authorized,
-    State(state): State<AppState>,
-) -> Result<Response, ApiError> {
-    let stats = trawl_schedule::run_pass_alerting(
-        &state.services,
-        "api",
-        state.scheduler_batch,
-        &state.alerts,
-    )
-    .await
-    .map_err(|err| match err {
-        trawl_schedule::PassError::Store(err) => err.into(),
-        trawl_schedule::PassError::Queue(err) => err.into(),
-        trawl_schedule::PassError::Submit(err) => err.into(),
-        trawl_schedule::PassError::Pipeline(err) => err.into(),
-        other => ApiError::internal(&other),
-    })?;
-    Ok(success(
-        StatusCode::OK,
-        serde_json::to_value(stats).expect("stats serialize"),
-    ))
-}
-
-/// Recurring work of every kind, with each one's next fire.
-#[utoipa::path(
-    get, path = "/schedules", tag = "schedules",
-    responses((status = 200, description = "Recurring work of any kind", body = Success), ReadErrors)
-)]
-pub async fn schedules(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let all = store::list_recurring(&state.services.db).await?;
-    Ok(success(StatusCode::OK, json!({"schedules": all})))
-}
-
-/// Inserts or replaces a recurring task; a bad cron, zone, name or retry count is a 400 naming
-/// the field.
-#[utoipa::path(
-    post, path = "/schedules", tag = "schedules",
-    request_body = crate::openapi::ScheduleBody,
-    security(("api_key" = [])),
-    responses((status = 200, description = "Inserted or replaced", body = Success), ReadErrors, NeedsKey, BodyErrors)
-)]
-pub async fn upsert_schedule(
-    _: Authorized,
-    State(state): State<AppState>,
-    super::ApiJson(body): super::ApiJson<store::NewRecurringTask>,
-) -> Result<Response, ApiError> {
-    let row = store::upsert_recurring(&state.services.db, &body).await?;
-    Ok(success(StatusCode::OK, json!({"schedule": row})))
-}
-
-#[utoipa::path(
-    delete, path = "/schedules/{name}", tag = "schedules",
-    params(("name" = String, Path, description = "The recurring task's name", pattern = r"^[^\x00]{1,1000}$")),
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "Forgotten (its runs stay)", body = Success),
-        (status = 404, description = "No such recurring task", body = ErrorEnvelope),
-        ReadErrors, NeedsKey,
-    )
-)]
-pub async fn delete_schedule(
-    _: Authorized,
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    check_field("name", &name)?;
-    if store::delete_recurring(&state.services.db, &name).await? {
-        Ok(success(
-            StatusCode::OK,
-            json!({"name": name, "deleted": true}),
-        ))
-    } else {
-        Err(ApiError::not_found(
-            "unknown_schedule",
-            format!("no schedule named {name}"),
-        ))
-    }
-}
-
-#[utoipa::path(
-    get, path = "/scheduler/status", tag = "schedules",
-    responses((status = 200, description = "The latest pass, totals, every next run", body = Success), ReadErrors)
-)]
-pub async fn scheduler_status(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let status = trawl_schedule::status(&state.services).await?;
-    let sites: Vec<_> = trawl_scrape_runs::sites::list_sites(&state.services.db)
-        .await?
-        .into_iter()
-        .map(|s| json!({"site_name": s.site_name, "enabled": s.enabled, "interval_minutes": s.interval_minutes,
-                        "cron": s.cron, "time_zone": s.time_zone,
-                        "last_run_at": s.last_run_at, "next_run_at": s.next_run_at}))
-        .collect();
-    Ok(success(
-        StatusCode::OK,
-        json!({"last_pass": status.last_pass, "totals": status.totals, "sites": sites,
-               "schedules": store::list_recurring(&state.services.db).await?}),
+        Paused {
+            queue: queue.keys().queue_name().to_owned(),
+            paused: false,
+        },
     ))
 }

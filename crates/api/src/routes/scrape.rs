@@ -6,13 +6,14 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use queue_core::store::{self, StartOutcome};
+use queue_core::store::{self, Run, RunAttempt, RunStatus, StartOutcome};
 use queue_core::{SubmitError, Task, Trigger};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use trawl_scrape_runs::postings::RunPosting;
 use trawl_scrape_runs::task::MAX_RESULTS_WANTED;
-use trawl_scrape_runs::{ScrapeTask, get_scrape_run};
+use trawl_scrape_runs::{ScrapeRun, ScrapeTask, get_scrape_run};
 use trawl_tasks::Lifecycle;
+use utoipa::ToSchema;
 
 use super::{ApiJson, check_field, query};
 use crate::auth::Authorized;
@@ -39,8 +40,10 @@ pub struct ScrapeBody {
     location: Option<String>,
     /// Restricts the search to remote postings (the location "Remote").
     is_remote: Option<bool>,
-    /// At most 1000 (async) or 25 (`?mode=sync`; more is refused).
+    /// At most 1000; a sync-mode run (`?mode=sync`) takes at most 25 (its run's
+    /// `results_wanted` shows what it took).
     #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "queue_core::integral::option")]
     results_wanted: Option<u32>,
 }
 
@@ -52,23 +55,43 @@ pub struct ScrapeQuery {
     /// its postings.
     #[serde(default)]
     #[param(inline)]
-    mode: Mode,
+    mode: ExecutionMode,
 }
 
-#[derive(Debug, Default, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
-enum Mode {
+pub enum ExecutionMode {
     #[default]
     Async,
     Sync,
+}
+
+/// A scrape queued (async mode).
+#[derive(Serialize, ToSchema)]
+pub struct Queued {
+    task_id: String,
+    run_id: String,
+    status: RunStatus,
+    execution_mode: ExecutionMode,
+}
+
+/// A scrape run inline (sync mode): its run and the postings it saw.
+#[derive(Serialize, ToSchema)]
+pub struct Scraped {
+    task_id: String,
+    run_id: String,
+    execution_mode: ExecutionMode,
+    status: Option<RunStatus>,
+    run: Option<ScrapeRun>,
+    postings: Vec<RunPosting>,
 }
 
 #[utoipa::path(
     post, path = "/jobs/scrape", tag = "scrapes", params(ScrapeQuery), request_body = ScrapeBody,
     security(("api_key" = [])),
     responses(
-        (status = 202, description = "Queued: `task_id`, `run_id`", body = Success),
-        (status = 200, description = "`?mode=sync`: the run and its postings", body = Success),
+        (status = 202, description = "Queued: `task_id`, `run_id`", body = Success<Queued>),
+        (status = 200, description = "`?mode=sync`: the run and its postings", body = Success<Scraped>),
         (status = 404, description = "No such site", body = ErrorEnvelope),
         (status = 409, description = "The site is busy", body = ErrorEnvelope),
         ReadErrors, NeedsKey, BodyErrors,
@@ -81,17 +104,11 @@ pub async fn scrape(
     ApiJson(body): ApiJson<ScrapeBody>,
 ) -> Result<Response, ApiError> {
     let mode = query(mode)?.mode;
-    let cap = if mode == Mode::Sync {
-        SYNC_MAX_RESULTS
-    } else {
-        MAX_RESULTS_WANTED
-    };
     if let Some(wanted) = body.results_wanted
-        && !(1..=cap).contains(&wanted)
+        && !(1..=MAX_RESULTS_WANTED).contains(&wanted)
     {
         return Err(ApiError::bad_request(format!(
-            "results_wanted must be between 1 and {cap} in {} mode, got {wanted}",
-            if mode == Mode::Sync { "sync" } else { "async" }
+            "results_wanted must be between 1 and {MAX_RESULTS_WANTED}, got {wanted}"
         )));
     }
     let location = match (body.location, body.is_remote) {
@@ -122,14 +139,14 @@ pub async fn scrape(
     let spec = site.spec()?;
     // What the request leaves out comes from the site, then trawl: the rule every door follows.
     scrape.apply_defaults(&spec);
-    if mode == Mode::Sync {
+    if mode == ExecutionMode::Sync {
         scrape.results_wanted = scrape.results_wanted.map(|n| n.min(SYNC_MAX_RESULTS));
     }
     let run_id = queue_core::new_run_id(Trigger::Manual);
     let task = scrape.into_task(run_id.clone(), Trigger::Manual);
     let task_id = task.task_id.clone().unwrap_or_default();
     let plan = trawl_scrape_runs::plan_for(&site);
-    if mode == Mode::Sync {
+    if mode == ExecutionMode::Sync {
         queue_core::reserve_run(&state.services, &task, &plan)
             .await
             .map_err(site_busy)?;
@@ -140,7 +157,12 @@ pub async fn scrape(
         .map_err(site_busy)?;
     Ok(success(
         StatusCode::ACCEPTED,
-        json!({"task_id": task_id, "run_id": run_id, "status": "queued", "execution_mode": "async"}),
+        Queued {
+            task_id,
+            run_id,
+            status: RunStatus::Queued,
+            execution_mode: ExecutionMode::Async,
+        },
     ))
 }
 
@@ -206,8 +228,14 @@ async fn scrape_inline(
     .await?;
     Ok(success(
         StatusCode::OK,
-        json!({"task_id": task_id, "run_id": run_id, "execution_mode": "sync",
-               "status": run.as_ref().map(|r| r.status), "run": run, "postings": postings}),
+        Scraped {
+            task_id,
+            run_id,
+            execution_mode: ExecutionMode::Sync,
+            status: run.as_ref().map(|r| r.status),
+            run,
+            postings,
+        },
     ))
 }
 
@@ -220,11 +248,28 @@ pub struct RunQuery {
     limit: Option<i64>,
 }
 
+/// A run with its attempts; a scrape's with seed 003's columns and its postings.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RunDetails {
+    Scrape {
+        run: ScrapeRun,
+        status: RunStatus,
+        attempts: Vec<RunAttempt>,
+        postings: Vec<RunPosting>,
+    },
+    Other {
+        run: Run,
+        status: RunStatus,
+        attempts: Vec<RunAttempt>,
+    },
+}
+
 #[utoipa::path(
     get, path = "/jobs/scrape/{run_id}", tag = "scrapes",
     params(("run_id" = String, Path, description = "The run's id", pattern = r"^[^\x00]{1,1000}$"), RunQuery),
     responses(
-        (status = 200, description = "The run, its attempts and (a scrape) its postings", body = Success),
+        (status = 200, description = "The run, its attempts and (a scrape) its postings", body = Success<RunDetails>),
         (status = 404, description = "No such run", body = ErrorEnvelope),
         ReadErrors,
     )
@@ -246,9 +291,15 @@ pub async fn run_status(
     // A scrape shows seed 003's columns and its postings; a run of another kind, the ledger's.
     if let Some(run) = get_scrape_run(db, &run_id).await? {
         let postings = trawl_scrape_runs::postings::run_postings(db, &run_id, limit).await?;
+        let status = run.status;
         return Ok(success(
             StatusCode::OK,
-            json!({"run": run, "status": run.status, "attempts": attempts, "postings": postings}),
+            RunDetails::Scrape {
+                run,
+                status,
+                attempts,
+                postings,
+            },
         ));
     }
     let Some(run) = store::get_run(db, &run_id).await? else {
@@ -257,10 +308,25 @@ pub async fn run_status(
             format!("no run with run_id {run_id}"),
         ));
     };
+    let status = run.status;
     Ok(success(
         StatusCode::OK,
-        json!({"run": run, "status": run.status, "attempts": attempts}),
+        RunDetails::Other {
+            run,
+            status,
+            attempts,
+        },
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Cancelled {
+    run_id: String,
+    /// `failed` at once (it had not started), or still `running` until its worker stops it.
+    status: RunStatus,
+    cancelled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'static str>,
 }
 
 #[utoipa::path(
@@ -268,8 +334,8 @@ pub async fn run_status(
     params(("run_id" = String, Path, description = "The run's id", pattern = r"^[^\x00]{1,1000}$")),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "A queued run, failed at once", body = Success),
-        (status = 202, description = "A running run: its worker stops it", body = Success),
+        (status = 200, description = "A queued run, failed at once", body = Success<Cancelled>),
+        (status = 202, description = "A running run: its worker stops it", body = Success<Cancelled>),
         (status = 404, description = "No such run", body = ErrorEnvelope),
         (status = 409, description = "The run already ended", body = ErrorEnvelope),
         ReadErrors, NeedsKey,
@@ -284,12 +350,21 @@ pub async fn cancel_run(
     match queue_core::cancel_run(&state.services, &run_id).await? {
         queue_core::Cancelled::BeforeStart => Ok(success(
             StatusCode::OK,
-            json!({"run_id": run_id, "status": "failed", "cancelled": true}),
+            Cancelled {
+                run_id,
+                status: RunStatus::Failed,
+                cancelled: true,
+                message: None,
+            },
         )),
         queue_core::Cancelled::Requested => Ok(success(
             StatusCode::ACCEPTED,
-            json!({"run_id": run_id, "status": "running", "cancelled": true,
-                   "message": "the worker stops at its next page and marks the run failed"}),
+            Cancelled {
+                run_id,
+                status: RunStatus::Running,
+                cancelled: true,
+                message: Some("the worker stops at its next page and marks the run failed"),
+            },
         )),
         queue_core::Cancelled::AlreadyFinished(status) => Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -5,10 +5,35 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use trawl_digests::mails::Mail;
+use trawl_digests::subscribers::Subscriber;
 use trawl_digests::{DigestsError, NewSubscriber, subscribers};
+use utoipa::ToSchema;
 use uuid::Uuid;
+
+#[derive(Serialize, ToSchema)]
+pub struct Subscribed {
+    subscriber: Subscriber,
+    /// The run that sends the confirmation mail.
+    confirmation_run_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Subscribers {
+    subscribers: Vec<Subscriber>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DigestQueued {
+    run_id: String,
+    subscriber: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Mails {
+    mails: Vec<Mail>,
+}
 
 use super::{ApiJson, query};
 use crate::auth::Authorized;
@@ -38,7 +63,7 @@ impl From<DigestsError> for ApiError {
 #[utoipa::path(
     post, path = "/careers/subscribers", tag = "careers", request_body = NewSubscriber,
     responses(
-        (status = 201, description = "Pending: the confirmation mail's run_id", body = Success),
+        (status = 201, description = "Pending: the confirmation mail's run_id", body = Success<Subscribed>),
         (status = 409, description = "Already subscribed", body = ErrorEnvelope),
         ReadErrors, BodyErrors,
     )
@@ -50,18 +75,21 @@ pub async fn subscribe(
     let (subscriber, run_id) = subscribers::subscribe(&state.services, body).await?;
     Ok(success(
         StatusCode::CREATED,
-        json!({"subscriber": subscriber, "confirmation_run_id": run_id}),
+        Subscribed {
+            subscriber,
+            confirmation_run_id: run_id,
+        },
     ))
 }
 
 /// Every subscriber and its filters.
 #[utoipa::path(
     get, path = "/careers/subscribers", tag = "careers", security(("api_key" = [])),
-    responses((status = 200, description = "Every subscriber", body = Success), ReadErrors, NeedsKey)
+    responses((status = 200, description = "Every subscriber", body = Success<Subscribers>), ReadErrors, NeedsKey)
 )]
 pub async fn list(_: Authorized, State(state): State<AppState>) -> Result<Response, ApiError> {
     let all = subscribers::list(&state.services.db).await?;
-    Ok(success(StatusCode::OK, json!({"subscribers": all})))
+    Ok(success(StatusCode::OK, Subscribers { subscribers: all }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -69,7 +97,7 @@ pub async fn list(_: Authorized, State(state): State<AppState>) -> Result<Respon
 #[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     /// The token of the mail's link.
-    #[param(value_type = Option<uuid::Uuid>)]
+    #[param(value_type = uuid::Uuid, required = true)]
     token: Option<String>,
 }
 
@@ -159,7 +187,7 @@ pub async fn unsubscribe_one_click(
     params(("id" = i64, Path, description = "The subscriber's id", minimum = 1)),
     security(("api_key" = [])),
     responses(
-        (status = 202, description = "Queued: its run_id", body = Success),
+        (status = 202, description = "Queued: its run_id", body = Success<DigestQueued>),
         (status = 404, description = "No such subscriber", body = ErrorEnvelope),
         (status = 409, description = "A digest of this subscriber is running", body = ErrorEnvelope),
         ReadErrors, NeedsKey,
@@ -176,7 +204,10 @@ pub async fn digest(
     let run_id = trawl_digests::digest::submit(&state.services, id).await?;
     Ok(success(
         StatusCode::ACCEPTED,
-        json!({"run_id": run_id, "subscriber": id}),
+        DigestQueued {
+            run_id,
+            subscriber: id,
+        },
     ))
 }
 
@@ -193,7 +224,7 @@ pub struct MailsQuery {
 /// failed), sends tried and the SMTP server's answer.
 #[utoipa::path(
     get, path = "/careers/mails", tag = "careers", params(MailsQuery), security(("api_key" = [])),
-    responses((status = 200, description = "The latest mails, newest first", body = Success), ReadErrors, NeedsKey)
+    responses((status = 200, description = "The latest mails, newest first", body = Success<Mails>), ReadErrors, NeedsKey)
 )]
 pub async fn mails(
     _: Authorized,
@@ -207,5 +238,5 @@ pub async fn mails(
         )));
     }
     let recent = trawl_digests::mails::recent(&state.services.db, limit).await?;
-    Ok(success(StatusCode::OK, json!({"mails": recent})))
+    Ok(success(StatusCode::OK, Mails { mails: recent }))
 }

@@ -390,3 +390,40 @@ async fn schedules_are_managed_through_the_api(db: PgPool) -> anyhow::Result<()>
     .await;
     Ok(())
 }
+
+/// `runs_by_status` is counted at most once a second: a run created right after a count shows
+/// in the next second's, not before.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn the_queue_status_counts_runs_at_most_once_a_second(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let api = spawn_api(&redis.services(&db)).await;
+    let queued = |body: &serde_json::Value| body["data"]["runs_by_status"]["queued"].as_i64();
+    let (status, body) = read(api.get("/jobs/queue/status")).await;
+    assert_eq!(status, 200, "{body}");
+    let counted = std::time::Instant::now();
+    assert_eq!(queued(&body), None, "{body}");
+
+    let payload = serde_json::Map::new();
+    queue_core::store::create_run(
+        &db,
+        &queue_core::store::NewRun {
+            run_id: "r-fresh",
+            kind: "nap",
+            queue: "naps",
+            task_id: "t-fresh",
+            trigger: queue_core::Trigger::Manual,
+            payload: &payload,
+            lock_key: None,
+            max_retries: 0,
+        },
+    )
+    .await?;
+    let (_, body) = read(api.get("/jobs/queue/status")).await;
+    if counted.elapsed() < trawl_api::FRESH_FOR {
+        assert_eq!(queued(&body), None, "the count of a second ago: {body}");
+    }
+    tokio::time::sleep(trawl_api::FRESH_FOR).await;
+    let (_, body) = read(api.get("/jobs/queue/status")).await;
+    assert_eq!(queued(&body), Some(1), "{body}");
+    Ok(())
+}

@@ -34,6 +34,8 @@ pub async fn spawn_api(services: &Services) -> TestApi {
         similarity: Default::default(),
         embedder: std::sync::Arc::new(trawl_embedder::HashingEmbedder { batch_size: 64 }),
         careers_allow_private: true,
+        run_counts: Default::default(),
+        coverage: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

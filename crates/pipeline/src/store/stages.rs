@@ -274,7 +274,7 @@ pub async fn clear_from(
     let mut tx = pool.begin().await?;
     let from = stages_from(stage, true);
     let earlier_ok = sqlx::query_scalar!(
-        "SELECT bool_and(status = 'success') AS \"ok!\" FROM batch_runs \
+        "SELECT coalesce(bool_and(status = 'success'), true) AS \"ok!\" FROM batch_runs \
          WHERE batch_id = $1 AND stage <> ALL($2) AND stage <> 'rollback'",
         batch_id,
         &from,

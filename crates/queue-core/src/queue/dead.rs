@@ -8,7 +8,7 @@ use crate::scripts::{DEAD_LETTER, DEAD_TAKE};
 use crate::{QueueError, Task};
 
 /// One entry of the dead-letter list.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DeadLetter {
     /// Names the entry for retry and delete.
     pub id: String,

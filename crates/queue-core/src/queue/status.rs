@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{Queue, QueueMetrics};
 use crate::QueueError;
-use crate::scripts::{HEARTBEAT, WORKERS_ALIVE};
+use crate::scripts::{HEARTBEAT, QUEUE_STATUS, WORKERS_ALIVE};
 
 impl Queue {
     /// Workers whose heartbeat is current.
@@ -39,33 +39,41 @@ impl Queue {
     }
 
     pub async fn metrics(&self) -> Result<QueueMetrics, QueueError> {
-        let alive = self.live_workers().await?;
         let mut conn = self.pool.get().await?;
+        let (pending, dead, paused, delayed, alive, registered): (
+            u64,
+            u64,
+            u8,
+            u64,
+            Vec<String>,
+            Vec<String>,
+        ) = QUEUE_STATUS
+            .key(self.keys.workers())
+            .key(self.keys.pending())
+            .key(self.keys.dead())
+            .key(self.keys.paused())
+            .key(self.keys.delayed())
+            .invoke_async(&mut conn)
+            .await?;
         // Every registered worker's in-flight list counts, live or not: a dead worker's tasks are
         // still in flight until something recovers them.
-        let registered: Vec<String> = redis::cmd("ZRANGE")
-            .arg(self.keys.workers())
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await?;
-        let mut pipe = redis::pipe();
-        pipe.cmd("LLEN").arg(self.keys.pending());
-        pipe.cmd("LLEN").arg(self.keys.dead());
-        pipe.cmd("EXISTS").arg(self.keys.paused());
-        pipe.cmd("ZCARD").arg(self.keys.delayed());
-        for worker in &registered {
-            pipe.cmd("LLEN").arg(self.keys.inflight(worker));
+        let mut in_flight = 0;
+        if !registered.is_empty() {
+            let mut pipe = redis::pipe();
+            for worker in &registered {
+                pipe.cmd("LLEN").arg(self.keys.inflight(worker));
+            }
+            let lengths: Vec<u64> = pipe.query_async(&mut conn).await?;
+            in_flight = lengths.iter().sum();
         }
-        let lengths: Vec<u64> = pipe.query_async(&mut conn).await?;
         Ok(QueueMetrics {
             queue: self.keys.queue_name().to_owned(),
             slot: self.keys.slot(),
-            pending: lengths[0],
-            dead: lengths[1],
-            paused: lengths[2] == 1,
-            delayed: lengths[3],
-            in_flight: lengths[4..].iter().sum(),
+            pending,
+            dead,
+            paused: paused == 1,
+            delayed,
+            in_flight,
             workers_alive: alive.len() as u64,
             workers: alive,
         })

@@ -10,7 +10,7 @@ mod ending;
 pub use ending::{Failed, RunReport, fail_run, finish_run, requeue_run, retry_run};
 
 /// `task_runs.status` (a CHECK constraint in PostgreSQL keeps the same five values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum RunStatus {
@@ -54,7 +54,7 @@ impl RunStatus {
 }
 
 /// A row of `task_runs`: the lifecycle columns every kind shares.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Run {
     pub run_id: String,
     pub kind: String,
@@ -204,7 +204,7 @@ pub async fn start_run(
 }
 
 /// `task_run_attempts.status` (CHECKed to these values in PostgreSQL).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum AttemptStatus {
@@ -243,7 +243,7 @@ impl From<RunStatus> for AttemptStatus {
 }
 
 /// One attempt of a run.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct RunAttempt {
     pub attempt: i32,
     pub worker_id: Option<String>,

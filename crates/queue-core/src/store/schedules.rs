@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::{Payload, Schedule, StoreError, check_text};
 
 /// A row of `schedules`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct RecurringTask {
     pub id: Uuid,
     pub name: String,
@@ -54,28 +54,38 @@ fn when(
         .map_err(|err| StoreError::InvalidSchedule(err.to_string()))
 }
 
-/// What an operator registers (`trawl schedule upsert`, `PUT /schedules/{name}`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What an operator registers (`trawl schedule upsert`, `POST /schedules`): exactly one of
+/// `interval_minutes` and `cron`. Its checks answer 400 naming the field.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRecurringTask {
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub name: String,
     /// The kind of the tasks it queues (checked, with the payload, by the kind's worker).
+    #[schema(pattern = r"^[a-z][a-z0-9_]{0,31}$")]
     pub kind: String,
     /// The queue they go to: the kind's queue.
+    #[schema(pattern = r"^[a-z][a-z0-9_-]{0,31}$")]
     pub queue: String,
+    /// The tasks' payload, checked by the kind's worker.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub payload: Payload,
     #[serde(default = "enabled")]
     pub enabled: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::integral::option")]
+    #[schema(minimum = 1)]
     pub interval_minutes: Option<i32>,
     /// A 5-field cron expression (`30 0 * * *`).
     #[serde(default)]
+    #[schema(format = "cron")]
     pub cron: Option<String>,
     /// The IANA time zone `cron` is read in; default UTC.
     #[serde(default)]
+    #[schema(format = "time-zone")]
     pub time_zone: Option<String>,
-    #[serde(default = "max_retries")]
+    #[serde(default = "max_retries", deserialize_with = "crate::integral::exact")]
+    #[schema(minimum = 0, maximum = 100)]
     pub max_retries: i32,
 }
 

@@ -18,17 +18,30 @@ fn pacer(redis: &TestRedis, interval: Duration) -> RedisPacer {
 async fn turns_to_one_host_are_spaced_by_the_interval() -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let pacer = pacer(&redis, Duration::from_millis(100));
-    let waits: Vec<u128> = [
-        pacer.reserve("example.com").await?,
-        pacer.reserve("example.com").await?,
-        pacer.reserve("example.com").await?,
-    ]
-    .iter()
-    .map(Duration::as_millis)
-    .collect();
-    assert_eq!(waits[0], 0);
-    assert!((80..=100).contains(&waits[1]), "{waits:?}");
-    assert!((180..=200).contains(&waits[2]), "{waits:?}");
+    let origin = Instant::now();
+    let ms = |at: Instant| (at - origin).as_secs_f64() * 1000.0;
+    // Each turn as the window it was given in: Redis set it somewhere between the call and its
+    // answer, `wait` after that moment (so a slow machine between calls changes the waits, not
+    // the turns).
+    let mut turns = Vec::new();
+    for _ in 0..3 {
+        let asked = ms(Instant::now());
+        let wait = pacer.reserve("example.com").await?.as_secs_f64() * 1000.0;
+        let answered = ms(Instant::now());
+        turns.push((asked + wait, answered + wait));
+    }
+    assert!(
+        turns[0].1 - turns[0].0 < 50.0,
+        "the first turn is now: {turns:?}"
+    );
+    for pair in turns.windows(2) {
+        let (earliest, latest) = (pair[1].0 - pair[0].1, pair[1].1 - pair[0].0);
+        // 100 ms apart, to Redis's millisecond.
+        assert!(
+            earliest - 2.0 <= 100.0 && 100.0 <= latest + 2.0,
+            "turns 100 ms apart: {turns:?}"
+        );
+    }
     assert_eq!(
         pacer.reserve("other.example").await?,
         Duration::ZERO,

@@ -102,6 +102,11 @@ impl Worker {
         // waiting for a lock it no longer holds.
         if !matches!(status, RunStatus::Queued | RunStatus::Running) {
             info!(event = "duplicate", status = %status, "run already ended; acking");
+            // A worker killed between ending the run and releasing its lock left the lock to
+            // this redelivery (released only if this run still holds it).
+            if let Some(key) = &lock_key {
+                self.services.locks.release(key, &run_id).await?;
+            }
             let summary = serde_json::json!({"run_id": run_id, "status": status});
             queue.ack(self.id(), &raw, &task_id, &summary).await?;
             return Ok(Processed::Duplicate { run_id, status });
