@@ -15,6 +15,7 @@ use crate::{ApiError, AppState, success};
 pub(crate) mod careers;
 pub(crate) mod embeddings;
 pub(crate) mod metrics;
+pub(crate) mod models;
 pub(crate) mod pipeline;
 pub(crate) mod postings;
 pub(crate) mod queue;

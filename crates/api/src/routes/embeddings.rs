@@ -12,7 +12,7 @@ use trawl_scrape_runs::search::{PostingQuery, ScoredPosting};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::pipeline::SimilarQuery;
+use super::models::SimilarQuery;
 use super::postings::{PostingsParams, all_with_scores, similar_request, with_scores};
 use super::{check_field, query};
 use crate::auth::Authorized;

@@ -356,6 +356,22 @@ async fn schedules_are_managed_through_the_api(db: PgPool) -> anyhow::Result<()>
     let (_, body) = read(api.get("/scheduler/status")).await;
     assert_eq!(body["data"]["schedules"][0]["name"], "nightly");
 
+    // Any JSON number goes in a payload and reads back (PostgreSQL prints f64::MAX in full).
+    let mut extreme = nightly.clone();
+    extreme["name"] = json!("extreme");
+    extreme["payload"] = json!({"low": f64::MIN, "whole": 44.0});
+    let (status, body) = read(api.post("/schedules").json(&extreme)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = read(api.get("/schedules")).await;
+    assert_eq!(status, 200, "{body}");
+    let stored = body["data"]["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|schedule| schedule["name"] == "extreme")
+        .unwrap();
+    assert_eq!(stored["payload"]["low"].as_f64(), Some(f64::MIN), "{body}");
+
     let mut bad = nightly.clone();
     bad["cron"] = json!("30 0 * *");
     expect_error(

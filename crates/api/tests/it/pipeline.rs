@@ -172,6 +172,17 @@ async fn a_pipeline_is_defined_run_watched_searched_and_rolled_back(db: PgPool) 
         "failed or stopped",
     )
     .await;
+    // An unknown batch, with no stage before `collect` to check: 404, not a failed read.
+    expect_error(
+        api.post(&format!(
+            "/pipeline/batches/{}/rerun?from=collect",
+            uuid::Uuid::new_v4()
+        )),
+        404,
+        "no_such_batch",
+        "no batch",
+    )
+    .await;
     expect_error(
         api.post(&format!("/pipeline/batches/{batch_id}/rerun?from=nowhere")),
         400,

@@ -151,3 +151,28 @@ async fn a_queued_run_is_cancelled_before_it_starts(db: PgPool) -> anyhow::Resul
     );
     Ok(())
 }
+
+/// A run ended in PostgreSQL whose site lock was never released (its worker died between the
+/// two): the task's redelivery finds the run ended, releases the lock and acks.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn a_redelivered_task_of_an_ended_run_releases_its_lock(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let board = TestBoard::start().await;
+    register_site(&db, "demo", &board.url, 0).await;
+    let task = queue_run(&services, "demo", None, 5).await;
+    let run_id = task.run_id.clone().unwrap();
+    assert_eq!(services.locks.holder("demo").await?, Some(run_id.clone()));
+    queue_core::store::fail_run(&db, &run_id, "ended by a worker that then died").await?;
+
+    assert_eq!(
+        process_next(&worker(&services)).await,
+        Processed::Duplicate {
+            run_id,
+            status: queue_core::store::RunStatus::Failed
+        }
+    );
+    assert_eq!(services.locks.holder("demo").await?, None, "released");
+    assert_eq!(board.board.requests().listing, 0);
+    Ok(())
+}
