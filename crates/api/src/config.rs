@@ -81,6 +81,7 @@ impl ApiConfig {
             careers_allow_private: self.careers_allow_private,
             run_counts: Default::default(),
             coverage: Default::default(),
+            queue_readings: Default::default(),
         })
     }
 }

@@ -2,6 +2,7 @@
 mod auth;
 mod browse;
 mod careers_ui;
+mod coalesce;
 mod config;
 mod dashboard;
 mod embeddings_ui;
@@ -26,6 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::ApiKeys;
+pub use coalesce::{Coalesced, QueueReadings};
 pub use config::ApiConfig;
 pub use error::{ApiError, success};
 pub use fresh::{FRESH_FOR, Fresh};
@@ -58,6 +60,8 @@ pub struct AppState {
     pub careers_allow_private: bool,
     /// The queue status's runs per status, taken at most once per `FRESH_FOR`.
     pub run_counts: std::sync::Arc<Fresh<RunCounts>>,
+    /// Queue status readings, shared by the requests waiting for the same one.
+    pub queue_readings: std::sync::Arc<QueueReadings>,
     /// The embeddings coverage `/metrics` reports, taken at most once per `FRESH_FOR`.
     pub coverage: std::sync::Arc<Fresh<std::sync::Arc<trawl_embeddings::Coverage>>>,
 }

@@ -127,7 +127,7 @@ pub enum QueueHealth {
     responses((status = 200, description = "`ok`, or `degraded` with no live worker", body = Success<JobsHealth>), ReadErrors)
 )]
 pub async fn jobs_health(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let metrics = state.services.queue.metrics().await?;
+    let metrics = state.queue_readings.metrics(&state.services.queue).await?;
     let queue = if metrics.workers_alive > 0 {
         QueueHealth::Ok
     } else {

@@ -14,7 +14,7 @@ use trawl_embedder::{DIMENSIONS, EmbedError, Embedder, PostingText, checked, pos
 use trawl_tasks::{Handler, HandlerError, RunContext};
 
 use crate::EmbeddingsError;
-use crate::store::{self, ClaimToken, Claimed, Failure};
+use crate::store::{self, ClaimToken, Claimed, Claims, Failure};
 use telemetry::metric;
 
 pub const KIND: &str = "embed_batch";
@@ -149,12 +149,19 @@ impl Handler for EmbedBatches {
             ..Default::default()
         };
         let db_error = |e: EmbeddingsError| HandlerError::retryable(e);
+        let mut first_claim = true;
         while tally.embedded + tally.retrying + tally.failed < limit
             && Instant::now() < deadline
             && !ctx.cancel.is_cancelled()
         {
             let size = self.embedder.batch_size() as i64;
-            let claimed = store::claim(&self.db, &model, token, size, self.lease)
+            let which = if first_claim {
+                Claims::TakeOverFirst
+            } else {
+                Claims::PendingOnly
+            };
+            first_claim = false;
+            let claimed = store::claim(&self.db, &model, token, size, self.lease, which)
                 .await
                 .map_err(db_error)?;
             if claimed.is_empty() {

@@ -79,7 +79,7 @@ pub async fn queue_status(
     which: Result<Query<QueueQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let queue = chosen(&state, which)?;
-    let metrics = queue.metrics().await?;
+    let metrics = state.queue_readings.metrics(&queue).await?;
     let db = &state.services.db;
     let runs_by_status = state
         .run_counts

@@ -36,6 +36,7 @@ pub async fn spawn_api(services: &Services) -> TestApi {
         careers_allow_private: true,
         run_counts: Default::default(),
         coverage: Default::default(),
+        queue_readings: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -105,6 +105,26 @@ async fn scraped_postings_are_embedded_without_anyone_asking_and_again_when_they
         1
     );
     test_support::assert_invariants(&world.services).await;
+    // A deleted posting takes its ledger rows and vectors with it (a trigger: no foreign key).
+    // Last, after the invariants: its scrape's links go with it too.
+    sqlx::query("DELETE FROM jobs WHERE job_id = $1")
+        .bind(changed)
+        .execute(&db)
+        .await
+        .unwrap();
+    for table in ["embedding_queue", "posting_embeddings"] {
+        let left: i64 =
+            sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE job_id = $1"))
+                .bind(changed)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        assert_eq!(left, 0, "{table} rows of the deleted posting");
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM posting_embeddings").await,
+        postings - 1
+    );
 }
 
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]

@@ -1,16 +1,19 @@
 //! Many runs' starts, and many runs' ends, each in one statement: the ledger's writes batched
 //! the way the acks are. Tasks of one worker that start (or end) at the same moment share one
-//! round trip and one commit, with the same compare-and-set as one run's write. Nothing is
-//! acked before its end is committed, so a worker dying between a batch's PostgreSQL and
-//! Redis halves leaves its tasks in flight, to be recovered and seen as already ended.
+//! round trip, with the same compare-and-set as one run's write, and every write waiting when
+//! a flush begins shares its transaction, so one commit (one WAL flush) serves them all: the
+//! dequeued batches' starts, single starts and ends alike. Nothing is acked before its end is
+//! committed, so a worker dying between a batch's PostgreSQL and Redis halves leaves its tasks
+//! in flight, to be recovered and seen as already ended.
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::taken::{TakenRun, start_taken_on};
 use super::{RunReport, StartOutcome};
 use crate::StoreError;
 
@@ -20,10 +23,17 @@ pub async fn start_runs(
     pool: &PgPool,
     runs: &[(String, String, String)],
 ) -> Result<Vec<StartOutcome>, StoreError> {
+    start_runs_on(&mut *pool.acquire().await?, runs).await
+}
+
+async fn start_runs_on(
+    conn: &mut PgConnection,
+    runs: &[(String, String, String)],
+) -> Result<Vec<StartOutcome>, StoreError> {
     let ids = runs.iter().map(|r| r.0.clone()).collect();
     let tasks = runs.iter().map(|r| r.1.clone()).collect();
     let workers = runs.iter().map(|r| r.2.clone()).collect();
-    let found = super::taken::start_many(pool, ids, tasks, workers, true).await?;
+    let found = super::taken::start_many(conn, ids, tasks, workers, true).await?;
     Ok(found
         .into_iter()
         .map(|run| match (run.started, run.status) {
@@ -38,6 +48,13 @@ pub async fn start_runs(
 /// each, whether it was still its run's running attempt (compare-and-set).
 pub async fn finish_runs(
     pool: &PgPool,
+    runs: &[(String, i32, RunReport)],
+) -> Result<Vec<bool>, StoreError> {
+    finish_runs_on(&mut *pool.acquire().await?, runs).await
+}
+
+async fn finish_runs_on(
+    conn: &mut PgConnection,
     runs: &[(String, i32, RunReport)],
 ) -> Result<Vec<bool>, StoreError> {
     let ids: Vec<String> = runs.iter().map(|r| r.0.clone()).collect();
@@ -74,13 +91,19 @@ pub async fn finish_runs(
         &details,
         &results,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let finished: HashSet<String> = finished.into_iter().collect();
     Ok(ids.iter().map(|id| finished.contains(id)).collect())
 }
 
 enum Write {
+    /// A dequeued batch's runs, read and started as `start_taken` does.
+    StartTaken {
+        runs: Vec<(String, String)>,
+        worker_id: String,
+        reply: oneshot::Sender<Result<Vec<TakenRun>, StoreError>>,
+    },
     Start {
         run: (String, String, String),
         reply: oneshot::Sender<Result<StartOutcome, StoreError>>,
@@ -92,10 +115,11 @@ enum Write {
 }
 
 impl Write {
-    fn run_id(&self) -> &str {
+    fn run_ids(&self) -> Vec<&str> {
         match self {
-            Write::Start { run, .. } => &run.0,
-            Write::Finish { run, .. } => &run.0,
+            Write::StartTaken { runs, .. } => runs.iter().map(|r| r.0.as_str()).collect(),
+            Write::Start { run, .. } => vec![&run.0],
+            Write::Finish { run, .. } => vec![&run.0],
         }
     }
 }
@@ -126,6 +150,23 @@ impl LedgerBatcher {
             stop,
             tx: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// `start_taken`, in the transaction of the starts and ends waiting at the same moment.
+    pub async fn start_taken(
+        &self,
+        runs: &[(String, String)],
+        worker_id: &str,
+    ) -> Result<Vec<TakenRun>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let (runs, worker_id) = (runs.to_vec(), worker_id.to_owned());
+        self.send(Write::StartTaken {
+            runs,
+            worker_id,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// `start_run`, batched with the starts and ends waiting at the same moment.
@@ -180,9 +221,14 @@ impl LedgerBatcher {
                 // the next one.
                 while !waiting.is_empty() {
                     let mut seen = HashSet::new();
-                    let (now, later): (Vec<_>, Vec<_>) = waiting
-                        .drain(..)
-                        .partition(|w| seen.insert(w.run_id().to_owned()));
+                    let (now, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|w| {
+                        let ids = w.run_ids();
+                        let fresh = ids.iter().all(|id| !seen.contains(*id));
+                        if fresh {
+                            seen.extend(ids.into_iter().map(str::to_owned));
+                        }
+                        fresh
+                    });
                     write_batch(&pool, now).await;
                     waiting = later;
                 }
@@ -206,34 +252,94 @@ fn shared(err: &StoreError) -> StoreError {
     }
 }
 
+/// Every write of one flush in one transaction: one commit for the lot. A failure fails them
+/// all (nothing was committed), each caller seeing the error.
 async fn write_batch(pool: &PgPool, batch: Vec<Write>) {
-    let (mut starts, mut finishes) = (Vec::new(), Vec::new());
+    let (mut taken, mut starts, mut finishes) = (Vec::new(), Vec::new(), Vec::new());
     for write in batch {
         match write {
+            Write::StartTaken {
+                runs,
+                worker_id,
+                reply,
+            } => taken.push((runs, worker_id, reply)),
             Write::Start { run, reply } => starts.push((run, reply)),
             Write::Finish { run, reply } => finishes.push((run, reply)),
         }
     }
-    if !starts.is_empty() {
-        let (runs, replies): (Vec<_>, Vec<_>) = starts.into_iter().unzip();
-        match start_runs(pool, &runs).await {
-            Ok(outcomes) => replies.into_iter().zip(outcomes).for_each(|(r, o)| {
-                let _ = r.send(Ok(o));
-            }),
-            Err(err) => replies.into_iter().for_each(|r| {
+    let written = write_all(pool, &taken, &starts, &finishes).await;
+    match written {
+        Ok((found, started, ended)) => {
+            for ((_, _, reply), found) in taken.into_iter().zip(found) {
+                let _ = reply.send(Ok(found));
+            }
+            for ((_, reply), outcome) in starts.into_iter().zip(started) {
+                let _ = reply.send(Ok(outcome));
+            }
+            for ((_, reply), done) in finishes.into_iter().zip(ended) {
+                let _ = reply.send(Ok(done));
+            }
+        }
+        Err(err) => {
+            taken.into_iter().for_each(|(_, _, r)| {
                 let _ = r.send(Err(shared(&err)));
-            }),
+            });
+            starts.into_iter().for_each(|(_, r)| {
+                let _ = r.send(Err(shared(&err)));
+            });
+            finishes.into_iter().for_each(|(_, r)| {
+                let _ = r.send(Err(shared(&err)));
+            });
         }
     }
-    if !finishes.is_empty() {
-        let (runs, replies): (Vec<_>, Vec<_>) = finishes.into_iter().unzip();
-        match finish_runs(pool, &runs).await {
-            Ok(done) => replies.into_iter().zip(done).for_each(|(r, d)| {
-                let _ = r.send(Ok(d));
-            }),
-            Err(err) => replies.into_iter().for_each(|r| {
-                let _ = r.send(Err(shared(&err)));
-            }),
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+/// A dequeued batch's `(run_id, task_id)`s, its worker, and who waits for the answer.
+type TakenAsk = (Vec<(String, String)>, String, Reply<Vec<TakenRun>>);
+/// `(run_id, task_id, worker_id)` to start.
+type StartAsk = ((String, String, String), Reply<StartOutcome>);
+/// `(run_id, attempt, report)` to end.
+type FinishAsk = ((String, i32, RunReport), Reply<bool>);
+type Written = (Vec<Vec<TakenRun>>, Vec<StartOutcome>, Vec<bool>);
+
+async fn write_all(
+    pool: &PgPool,
+    taken: &[TakenAsk],
+    starts: &[StartAsk],
+    finishes: &[FinishAsk],
+) -> Result<Written, StoreError> {
+    let mut tx = pool.begin().await?;
+    // The dequeued batches' runs in one statement per worker (a worker's batcher sees one).
+    let mut found = vec![Vec::new(); taken.len()];
+    let mut workers: Vec<&str> = taken.iter().map(|t| t.1.as_str()).collect();
+    workers.sort_unstable();
+    workers.dedup();
+    for worker_id in workers {
+        let requests: Vec<usize> = (0..taken.len())
+            .filter(|&i| taken[i].1 == worker_id)
+            .collect();
+        let runs: Vec<(String, String)> = requests
+            .iter()
+            .flat_map(|&i| taken[i].0.iter().cloned())
+            .collect();
+        let mut answers = start_taken_on(&mut tx, &runs, worker_id).await?.into_iter();
+        for i in requests {
+            found[i] = answers.by_ref().take(taken[i].0.len()).collect();
         }
     }
+    let started = if starts.is_empty() {
+        Vec::new()
+    } else {
+        let runs: Vec<_> = starts.iter().map(|(run, _)| run.clone()).collect();
+        start_runs_on(&mut tx, &runs).await?
+    };
+    let ended = if finishes.is_empty() {
+        Vec::new()
+    } else {
+        let runs: Vec<_> = finishes.iter().map(|(run, _)| run.clone()).collect();
+        finish_runs_on(&mut tx, &runs).await?
+    };
+    tx.commit().await?;
+    Ok((found, started, ended))
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::RunStatus;
 use crate::StoreError;
@@ -27,16 +27,26 @@ pub async fn start_taken(
     runs: &[(String, String)],
     worker_id: &str,
 ) -> Result<Vec<TakenRun>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    start_taken_on(&mut conn, runs, worker_id).await
+}
+
+/// `start_taken` on `conn` (the `LedgerBatcher` runs it in its flush's transaction).
+pub(super) async fn start_taken_on(
+    conn: &mut PgConnection,
+    runs: &[(String, String)],
+    worker_id: &str,
+) -> Result<Vec<TakenRun>, StoreError> {
     let ids = runs.iter().map(|r| r.0.clone()).collect();
     let tasks = runs.iter().map(|r| r.1.clone()).collect();
     let workers = vec![worker_id.to_owned(); runs.len()];
-    start_many(pool, ids, tasks, workers, false).await
+    start_many(conn, ids, tasks, workers, false).await
 }
 
 /// Reads the runs `ids` and starts those `queued` or `running` (and with no lock_key unless
 /// `locked_too`) as the next attempt, task `tasks[i]` of worker `workers[i]`, in one statement.
 pub(super) async fn start_many(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     ids: Vec<String>,
     tasks: Vec<String>,
     workers: Vec<String>,
@@ -78,7 +88,7 @@ pub(super) async fn start_many(
         &workers,
         locked_too,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let mut found: HashMap<String, TakenRun> = rows
         .into_iter()

@@ -1,5 +1,6 @@
-//! One dequeued batch's runs, read and started in one statement (`store::start_taken`) by
-//! whichever of its tasks asks first; the others wait for that answer. A task left out of the
+//! One dequeued batch's runs, read and started in one statement (`store::start_taken`, in the
+//! ledger batcher's next flush) by whichever of its tasks asks first; the others wait for that
+//! answer. A task left out of the
 //! statement (a hand-written task with no run yet, a recovered task, a second copy of a run)
 //! or whose statement failed goes its own way, one read and one start.
 use std::collections::HashSet;
@@ -69,9 +70,14 @@ impl Worker {
         let found = batch
             .found
             .get_or_init(|| async {
-                store::start_taken(&self.services.db, &batch.runs, self.id())
-                    .await
-                    .ok()
+                // Through the ledger batcher when there is one: the batches dequeued while
+                // another flush commits share the next flush's transaction.
+                match &self.lifecycle.ledger {
+                    Some(ledger) => ledger.start_taken(&batch.runs, self.id()).await.ok(),
+                    None => store::start_taken(&self.services.db, &batch.runs, self.id())
+                        .await
+                        .ok(),
+                }
             })
             .await;
         found.as_ref().map(|runs| runs[*place].clone())
