@@ -207,9 +207,12 @@ impl SmtpServer {
         let Ok(entries) = std::fs::read_dir(self.maildir()) else {
             return Vec::new();
         };
+        // In delivery order, which the names hold (Python's Maildir: `<secs>.M<µs>P<pid>Q<n>.
+        // <host>`): file times are coarse (two mails a few ms apart may share one) and the
+        // numbers are not zero-padded, so neither times nor names sort them.
         let mut files: Vec<_> = entries
             .flatten()
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .map(|e| (delivery_order(&e.file_name().to_string_lossy()), e.path()))
             .collect();
         files.sort();
         files
@@ -226,5 +229,45 @@ impl SmtpServer {
             (delivered.len() >= count).then_some(delivered)
         })
         .await
+    }
+}
+
+/// `(seconds, microseconds, sequence)` from a Maildir file name `<secs>.M<µs>P<pid>Q<n>.<host>`.
+fn delivery_order(name: &str) -> (u64, u64, u64) {
+    let mut parts = name.split('.');
+    let seconds = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let unique = parts.next().unwrap_or_default();
+    let number_after = |mark: char| -> u64 {
+        unique
+            .split_once(mark)
+            .map(|(_, rest)| rest)
+            .unwrap_or_default()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap_or(0)
+    };
+    (seconds, number_after('M'), number_after('Q'))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn maildir_names_sort_in_delivery_order() {
+        let mut names = [
+            "1796574686.M141956P22466Q2.vm",
+            "1796574686.M99999P22466Q1.vm",
+            "1796574685.M900000P22466Q7.vm",
+        ];
+        names.sort_by_key(|name| super::delivery_order(name));
+        assert_eq!(
+            names,
+            [
+                "1796574685.M900000P22466Q7.vm",
+                "1796574686.M99999P22466Q1.vm",
+                "1796574686.M141956P22466Q2.vm",
+            ]
+        );
     }
 }

@@ -57,11 +57,25 @@ impl World {
 
     /// Subscribes `email`, waits for the confirmation mail and follows its link.
     pub async fn confirmed(&self, new: NewSubscriber) -> Subscriber {
-        let before = self.smtp.delivered().len();
+        // The mail that is new, to this address, with a link: not merely the last one
+        // delivered, which may be another subscriber's digest arriving at the same moment.
+        let before: Vec<String> = self.smtp.delivered().into_iter().map(|m| m.raw).collect();
+        let email = new.email.clone();
         let (subscriber, run_id) = subscribers::subscribe(&self.services, new).await.unwrap();
         assert_eq!(self.ended(&run_id).await.status, RunStatus::Succeeded);
-        let mail = self.smtp.wait_for(before + 1).await.pop().unwrap();
-        let body = mail.body();
+        let body =
+            test_support::eventually(Duration::from_secs(30), "a confirmation mail", || async {
+                let delivered = self.smtp.delivered();
+                let found = delivered.iter().find(|mail| {
+                    !before.contains(&mail.raw)
+                        && mail
+                            .header("X-RcptTo")
+                            .is_some_and(|to| to.contains(&email))
+                        && mail.body().contains("confirm?token=")
+                });
+                found.map(|mail| mail.body())
+            })
+            .await;
         let token = body
             .split("confirm?token=")
             .nth(1)
