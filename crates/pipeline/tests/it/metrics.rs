@@ -24,7 +24,19 @@ async fn stages_durations_and_alerts_are_counted(db: PgPool) {
     )
     .await;
     assert_eq!(finished(&db, bad).await.0.status, "failed");
-    let exposition = telemetry::metric::render(&handle);
+    // The stage counts its end right after committing it: the batch may read as failed a
+    // moment before the counter moves.
+    let failed_stage =
+        r#"trawl_pipeline_stages_total{pipeline="bad",stage="collect",status="failed"}"#;
+    let exposition = test_support::eventually(
+        std::time::Duration::from_secs(10),
+        "the failed stage counted",
+        || async {
+            let exposition = telemetry::metric::render(&handle);
+            test_support::prometheus::sample(&exposition, failed_stage).map(|_| exposition)
+        },
+    )
+    .await;
     check_metrics(&exposition);
     let mut expected = vec![
         (
