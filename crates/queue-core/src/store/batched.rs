@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::taken::{TakenRun, start_taken_on};
+use super::taken::{TakenRun, start_many};
 use super::{RunReport, StartOutcome};
 use crate::StoreError;
 
@@ -33,7 +33,7 @@ async fn start_runs_on(
     let ids = runs.iter().map(|r| r.0.clone()).collect();
     let tasks = runs.iter().map(|r| r.1.clone()).collect();
     let workers = runs.iter().map(|r| r.2.clone()).collect();
-    let found = super::taken::start_many(conn, ids, tasks, workers, true).await?;
+    let found = start_many(conn, ids, tasks, workers, true).await?;
     Ok(found
         .into_iter()
         .map(|run| match (run.started, run.status) {
@@ -252,94 +252,110 @@ fn shared(err: &StoreError) -> StoreError {
     }
 }
 
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+/// `(run_id, task_id, worker_id)`: a run to start.
+type StartArgs = (String, String, String);
+/// `(run_id, attempt, report)`: a run to end.
+type FinishArgs = (String, i32, RunReport);
+
 /// Every write of one flush in one transaction: one commit for the lot. A failure fails them
 /// all (nothing was committed), each caller seeing the error.
 async fn write_batch(pool: &PgPool, batch: Vec<Write>) {
-    let (mut taken, mut starts, mut finishes) = (Vec::new(), Vec::new(), Vec::new());
+    // The dequeued batches' runs one after the other, with how many each asked for.
+    let (mut taken, mut taken_replies) = (Vec::new(), Vec::new());
+    let (mut starts, mut start_replies) = (Vec::new(), Vec::new());
+    let (mut finishes, mut finish_replies) = (Vec::new(), Vec::new());
     for write in batch {
         match write {
             Write::StartTaken {
                 runs,
                 worker_id,
                 reply,
-            } => taken.push((runs, worker_id, reply)),
-            Write::Start { run, reply } => starts.push((run, reply)),
-            Write::Finish { run, reply } => finishes.push((run, reply)),
+            } => {
+                taken_replies.push((reply, runs.len()));
+                taken.extend(
+                    runs.into_iter()
+                        .map(|(run_id, task_id)| (run_id, task_id, worker_id.clone())),
+                );
+            }
+            Write::Start { run, reply } => {
+                starts.push(run);
+                start_replies.push(reply);
+            }
+            Write::Finish { run, reply } => {
+                finishes.push(run);
+                finish_replies.push(reply);
+            }
         }
     }
-    let written = write_all(pool, &taken, &starts, &finishes).await;
-    match written {
+    match write_all(pool, taken, starts, finishes).await {
         Ok((found, started, ended)) => {
-            for ((_, _, reply), found) in taken.into_iter().zip(found) {
-                let _ = reply.send(Ok(found));
+            let mut found = found.into_iter();
+            for (reply, asked) in taken_replies {
+                let _ = reply.send(Ok(found.by_ref().take(asked).collect()));
             }
-            for ((_, reply), outcome) in starts.into_iter().zip(started) {
-                let _ = reply.send(Ok(outcome));
-            }
-            for ((_, reply), done) in finishes.into_iter().zip(ended) {
-                let _ = reply.send(Ok(done));
-            }
+            answer(start_replies, Ok(started));
+            answer(finish_replies, Ok(ended));
         }
         Err(err) => {
-            taken.into_iter().for_each(|(_, _, r)| {
-                let _ = r.send(Err(shared(&err)));
-            });
-            starts.into_iter().for_each(|(_, r)| {
-                let _ = r.send(Err(shared(&err)));
-            });
-            finishes.into_iter().for_each(|(_, r)| {
-                let _ = r.send(Err(shared(&err)));
-            });
+            let replies = taken_replies.into_iter().map(|(reply, _)| reply);
+            answer(replies.collect(), Err(&err));
+            answer(start_replies, Err(&err));
+            answer(finish_replies, Err(&err));
         }
     }
 }
 
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-/// A dequeued batch's `(run_id, task_id)`s, its worker, and who waits for the answer.
-type TakenAsk = (Vec<(String, String)>, String, Reply<Vec<TakenRun>>);
-/// `(run_id, task_id, worker_id)` to start.
-type StartAsk = ((String, String, String), Reply<StartOutcome>);
-/// `(run_id, attempt, report)` to end.
-type FinishAsk = ((String, i32, RunReport), Reply<bool>);
-type Written = (Vec<Vec<TakenRun>>, Vec<StartOutcome>, Vec<bool>);
+/// Each of `replies` its answer, or all of them the error.
+fn answer<T>(replies: Vec<Reply<T>>, answers: Result<Vec<T>, &StoreError>) {
+    match answers {
+        Ok(answers) => replies
+            .into_iter()
+            .zip(answers)
+            .for_each(|(reply, answer)| {
+                let _ = reply.send(Ok(answer));
+            }),
+        Err(err) => replies.into_iter().for_each(|reply| {
+            let _ = reply.send(Err(shared(err)));
+        }),
+    }
+}
 
+/// The taken runs (as `start_taken`: a run with a lock only read), the starts and the ends, in
+/// one transaction.
 async fn write_all(
     pool: &PgPool,
-    taken: &[TakenAsk],
-    starts: &[StartAsk],
-    finishes: &[FinishAsk],
-) -> Result<Written, StoreError> {
+    taken: Vec<StartArgs>,
+    starts: Vec<StartArgs>,
+    finishes: Vec<FinishArgs>,
+) -> Result<(Vec<TakenRun>, Vec<StartOutcome>, Vec<bool>), StoreError> {
     let mut tx = pool.begin().await?;
-    // The dequeued batches' runs in one statement per worker (a worker's batcher sees one).
-    let mut found = vec![Vec::new(); taken.len()];
-    let mut workers: Vec<&str> = taken.iter().map(|t| t.1.as_str()).collect();
-    workers.sort_unstable();
-    workers.dedup();
-    for worker_id in workers {
-        let requests: Vec<usize> = (0..taken.len())
-            .filter(|&i| taken[i].1 == worker_id)
-            .collect();
-        let runs: Vec<(String, String)> = requests
-            .iter()
-            .flat_map(|&i| taken[i].0.iter().cloned())
-            .collect();
-        let mut answers = start_taken_on(&mut tx, &runs, worker_id).await?.into_iter();
-        for i in requests {
-            found[i] = answers.by_ref().take(taken[i].0.len()).collect();
-        }
-    }
+    let found = if taken.is_empty() {
+        Vec::new()
+    } else {
+        let (ids, tasks, workers) = columns(taken);
+        start_many(&mut tx, ids, tasks, workers, false).await?
+    };
     let started = if starts.is_empty() {
         Vec::new()
     } else {
-        let runs: Vec<_> = starts.iter().map(|(run, _)| run.clone()).collect();
-        start_runs_on(&mut tx, &runs).await?
+        start_runs_on(&mut tx, &starts).await?
     };
     let ended = if finishes.is_empty() {
         Vec::new()
     } else {
-        let runs: Vec<_> = finishes.iter().map(|(run, _)| run.clone()).collect();
-        finish_runs_on(&mut tx, &runs).await?
+        finish_runs_on(&mut tx, &finishes).await?
     };
     tx.commit().await?;
     Ok((found, started, ended))
+}
+
+fn columns(runs: Vec<StartArgs>) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut columns = (Vec::new(), Vec::new(), Vec::new());
+    for (run_id, task_id, worker_id) in runs {
+        columns.0.push(run_id);
+        columns.1.push(task_id);
+        columns.2.push(worker_id);
+    }
+    columns
 }

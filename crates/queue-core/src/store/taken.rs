@@ -27,20 +27,10 @@ pub async fn start_taken(
     runs: &[(String, String)],
     worker_id: &str,
 ) -> Result<Vec<TakenRun>, StoreError> {
-    let mut conn = pool.acquire().await?;
-    start_taken_on(&mut conn, runs, worker_id).await
-}
-
-/// `start_taken` on `conn` (the `LedgerBatcher` runs it in its flush's transaction).
-pub(super) async fn start_taken_on(
-    conn: &mut PgConnection,
-    runs: &[(String, String)],
-    worker_id: &str,
-) -> Result<Vec<TakenRun>, StoreError> {
     let ids = runs.iter().map(|r| r.0.clone()).collect();
     let tasks = runs.iter().map(|r| r.1.clone()).collect();
     let workers = vec![worker_id.to_owned(); runs.len()];
-    start_many(conn, ids, tasks, workers, false).await
+    start_many(&mut *pool.acquire().await?, ids, tasks, workers, false).await
 }
 
 /// Reads the runs `ids` and starts those `queued` or `running` (and with no lock_key unless

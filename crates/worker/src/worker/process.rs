@@ -81,6 +81,29 @@ impl Worker {
             .await
     }
 
+    /// Acks the task of a run that already ended (a redelivery, a cancel, a second copy). A
+    /// worker killed between ending the run and releasing its lock left the lock to this
+    /// redelivery: released, if this run still holds it.
+    async fn ack_duplicate(
+        &self,
+        index: usize,
+        raw: &RawTask,
+        task_id: &str,
+        run_id: String,
+        status: RunStatus,
+        lock_key: Option<&str>,
+    ) -> Result<Processed, WorkerError> {
+        if let Some(key) = lock_key {
+            self.services.locks.release(key, &run_id).await?;
+        }
+        let summary = serde_json::json!({"run_id": run_id, "status": status});
+        self.served[index]
+            .queue
+            .ack(self.id(), raw, task_id, &summary)
+            .await?;
+        Ok(Processed::Duplicate { run_id, status })
+    }
+
     async fn run_adopted(
         &self,
         index: usize,
@@ -102,14 +125,9 @@ impl Worker {
         // waiting for a lock it no longer holds.
         if !matches!(status, RunStatus::Queued | RunStatus::Running) {
             info!(event = "duplicate", status = %status, "run already ended; acking");
-            // A worker killed between ending the run and releasing its lock left the lock to
-            // this redelivery (released only if this run still holds it).
-            if let Some(key) = &lock_key {
-                self.services.locks.release(key, &run_id).await?;
-            }
-            let summary = serde_json::json!({"run_id": run_id, "status": status});
-            queue.ack(self.id(), &raw, &task_id, &summary).await?;
-            return Ok(Processed::Duplicate { run_id, status });
+            return self
+                .ack_duplicate(index, &raw, &task_id, run_id, status, lock_key.as_deref())
+                .await;
         }
         let locks = &self.services.locks;
         if let Some(key) = &lock_key
@@ -160,10 +178,9 @@ impl Worker {
             }
             StartOutcome::AlreadyFinished { status } => {
                 info!(event = "duplicate", status = %status, "run already finished; acking");
-                release().await?;
-                let summary = serde_json::json!({"run_id": run_id, "status": status});
-                queue.ack(self.id(), &raw, &task_id, &summary).await?;
-                return Ok(Processed::Duplicate { run_id, status });
+                return self
+                    .ack_duplicate(index, &raw, &task_id, run_id, status, lock_key.as_deref())
+                    .await;
             }
             StartOutcome::Missing => {
                 // Only possible if the run row was deleted after adopt() created it.
