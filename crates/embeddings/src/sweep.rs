@@ -51,7 +51,7 @@ async fn top_up(
 ) -> Result<Vec<String>, EmbeddingsError> {
     let in_flight = sqlx::query_scalar!(
         "SELECT count(*) AS \"n!\" FROM task_runs \
-         WHERE kind = $1 AND status IN ('queued', 'running')",
+         WHERE kind = $1 AND finished_at IS NULL",
         handler::KIND,
     )
     .fetch_one(&services.db)

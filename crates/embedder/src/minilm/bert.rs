@@ -232,6 +232,7 @@ impl Bert {
                 } else {
                     0
                 };
+                // `MiniLm::load` refuses a window past the model's positions; never index past.
                 let position = position.min(self.max_positions - 1);
                 let word = &self.words[id * h..(id + 1) * h];
                 let place = &self.positions[position * h..(position + 1) * h];

@@ -58,6 +58,15 @@ impl MiniLm {
             .map_err(|e| EmbedError::config(VARIABLE, format!("config.json: {e}")))?;
         let config: bert::Config = serde_json::from_str(&config_text)
             .map_err(|e| EmbedError::config(VARIABLE, format!("config.json: {e}")))?;
+        if max_tokens > config.max_position_embeddings {
+            return Err(EmbedError::config(
+                "EMBEDDINGS_MAX_TOKENS",
+                format!(
+                    "{max_tokens} is past the model's {} positions",
+                    config.max_position_embeddings
+                ),
+            ));
+        }
         let mut tokenizer = Tokenizer::from_file(file("tokenizer.json")?)
             .map_err(|e| EmbedError::config(VARIABLE, format!("tokenizer.json: {e}")))?;
         tokenizer

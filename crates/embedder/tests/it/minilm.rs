@@ -155,3 +155,18 @@ fn our_pass_gives_what_candles_bert_gives() {
         );
     }
 }
+
+#[test]
+fn a_window_past_the_models_positions_is_refused_naming_its_variable() {
+    let dir = std::env::var_os("EMBEDDINGS_MODEL_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(trawl_embedder::default_model_dir);
+    let err = MiniLm::load(&dir, 513, 16)
+        .err()
+        .expect("513 > 512 positions");
+    let text = err.to_string();
+    assert!(
+        text.contains("EMBEDDINGS_MAX_TOKENS") && text.contains("512"),
+        "{text}"
+    );
+}

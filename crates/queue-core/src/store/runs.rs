@@ -288,7 +288,7 @@ pub async fn stale_active_runs(
                status AS "status: RunStatus", payload, result, lock_key, max_retries, attempt,
                retries, retry_at, worker_id, message, error_detail, started_at, finished_at,
                created_at, updated_at
-           FROM task_runs WHERE status IN ('queued', 'running')
+           FROM task_runs WHERE finished_at IS NULL AND status IN ('queued', 'running')
              AND updated_at < now() - make_interval(secs => $1)
            ORDER BY updated_at LIMIT 1000"#,
         grace.as_secs_f64()
