@@ -4,7 +4,9 @@
 //! recovery never looks (the worker is alive) and the reconciler sees the task "in Redis". An
 //! entry seen in two audits in a row whose run the ledger says this worker is not running is
 //! such a leftover: acked if its run ended or another worker runs it, queued again (its run is
-//! `queued`) otherwise. A recovered task waiting for every slot is held on purpose and left.
+//! `queued`) otherwise. A recovered task may be waiting for every slot on purpose: it is left
+//! unless its run has ended — a recovered copy taken by a command whose reply a cut connection
+//! lost sits in the list of a worker that never learnt it holds it.
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -64,7 +66,7 @@ impl Worker {
             let Ok(task) = Task::parse_bytes(raw) else {
                 continue;
             };
-            let (Some(run_id), None) = (&task.run_id, task.recovered) else {
+            let Some(run_id) = &task.run_id else {
                 continue;
             };
             let Some(run) = store::get_run(&self.services.db, run_id)
@@ -74,6 +76,9 @@ impl Worker {
                 continue;
             };
             let leftover = match run.status {
+                // A recovered task may be held on purpose, waiting to run alone: it is surely a
+                // leftover only once its run has ended (then it would never run anyway).
+                status if task.recovered.is_some() && !status.is_terminal() => continue,
                 RunStatus::Queued => Leftover::Waiting,
                 RunStatus::Running if run.worker_id.as_deref() == Some(self.id()) => continue,
                 status => Leftover::Done(status),

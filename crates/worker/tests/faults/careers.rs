@@ -71,7 +71,22 @@ async fn a_check_killed_mid_run_still_makes_one_diff_and_one_detail_task(db: PgP
         action: FaultAction::Delay { millis: 1500 },
         times: None,
     }]);
-    let second = trawl_careers::submit(&services, "hooli").await.unwrap();
+    // The first check's lock is released just after its end is committed: a submit in between
+    // is refused as busy (nothing recorded), so it is asked again.
+    let second = eventually(
+        Duration::from_secs(10),
+        "the first check's lock released",
+        || async {
+            match trawl_careers::submit(&services, "hooli").await {
+                Ok(run_id) => Some(run_id),
+                Err(trawl_careers::CareersError::Submit(queue_core::SubmitError::Busy {
+                    ..
+                })) => None,
+                Err(err) => panic!("{err}"),
+            }
+        },
+    )
+    .await;
     eventually(Duration::from_secs(30), "the check running", || async {
         (status(&db, &second).await == Some(RunStatus::Running)).then_some(())
     })
