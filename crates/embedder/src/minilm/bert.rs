@@ -40,6 +40,8 @@ struct Layer {
 
 pub(super) struct Bert {
     hidden: usize,
+    /// The feed-forward width (`intermediate_size`: 4 × hidden in BERT, not assumed).
+    feed_forward: usize,
     heads: usize,
     eps: f32,
     max_positions: usize,
@@ -133,6 +135,7 @@ impl Bert {
         )?;
         Ok(Self {
             hidden: h,
+            feed_forward: config.intermediate_size,
             heads: config.num_attention_heads,
             eps: config.layer_norm_eps as f32,
             max_positions: config.max_position_embeddings,
@@ -169,11 +172,10 @@ impl Bert {
         sized(qkv, tokens * 3 * h);
         sized(context, tokens * h);
         sized(attended, tokens * h);
-        sized(intermediate, tokens * 4 * h);
+        sized(intermediate, tokens * self.feed_forward);
         sized(scores, longest * longest);
         self.embed_tokens(texts, x);
         for layer in &self.layers {
-            let intermediate = &mut intermediate[..tokens * layer.intermediate.outputs];
             layer.qkv.apply(x, tokens, None, qkv);
             let mut start = 0;
             for text in texts {

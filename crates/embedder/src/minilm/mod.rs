@@ -93,7 +93,8 @@ impl MiniLm {
         Ok(loaded)
     }
 
-    /// Embeds on the calling thread (benchmarks; async callers go through [`Embedder`]).
+    /// Embeds, blocking the calling thread until every core's share is done (benchmarks; async
+    /// callers go through [`Embedder`], which runs this off the async threads).
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.inner.embed_blocking(texts)
     }
@@ -107,7 +108,8 @@ impl MiniLm {
                 self.inner
                     .tokenizer
                     .encode(text.as_str(), true)
-                    .map(|e| e.get_attention_mask().iter().filter(|m| **m == 1).count())
+                    // No padding: every id is a real token.
+                    .map(|e| e.get_ids().len())
                     .map_err(|e| EmbedError::Model(format!("tokenizer: {e}")))
             })
             .collect()

@@ -62,7 +62,7 @@ impl CandleBert {
                 .collect::<Result<Vec<_>, _>>()?;
             Tensor::stack(&rows, 0)
         };
-        let pooled = (|| {
+        let mut vectors = (|| {
             let mask = rows(|e| e.get_attention_mask())?;
             let ids = rows(|e| e.get_ids())?;
             let types = rows(|e| e.get_type_ids())?;
@@ -75,7 +75,6 @@ impl CandleBert {
                 .to_vec2::<f32>()
         })()
         .map_err(model_error)?;
-        let mut vectors = pooled;
         vectors.iter_mut().for_each(|v| normalize(v));
         Ok(vectors)
     }
