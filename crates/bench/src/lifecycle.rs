@@ -171,6 +171,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     for mut worker in workers {
         let _ = tokio::time::timeout(Duration::from_secs(20), worker.wait()).await;
     }
+    // Read once the workers' connections have closed: a backend reports its counts at most
+    // once a second while it lives, and all of them when it exits.
+    let (updates, hot) = hot_updates(&services).await?;
+    println!(
+        "  task_runs updates HOT (new version on the same page, no index entry): {hot} of {updates} ({:.0}%; a start can be, an end cannot)",
+        100.0 * hot as f64 / updates.max(1) as f64
+    );
     services.db.close().await;
     drop_database(&options.servers.database_url).await
 }
@@ -186,6 +193,19 @@ async fn commits(services: &Services) -> anyhow::Result<i64> {
     )
     .fetch_one(&services.db)
     .await?)
+}
+
+/// `task_runs`' updates so far, and how many of them were HOT.
+async fn hot_updates(services: &Services) -> anyhow::Result<(i64, i64)> {
+    // The statistics collector reports with a short delay.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let row = sqlx::query!(
+        r#"SELECT n_tup_upd AS "updates!", n_tup_hot_upd AS "hot!" FROM pg_stat_user_tables
+           WHERE relname = 'task_runs'"#,
+    )
+    .fetch_one(&services.db)
+    .await?;
+    Ok((row.updates, row.hot))
 }
 
 /// `trawl_bench_lifecycle` on the server of `url`, created afresh.

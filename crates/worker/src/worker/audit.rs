@@ -3,8 +3,8 @@
 //! is undone there, and the task sits in the list of a live worker that is not running it —
 //! recovery never looks (the worker is alive) and the reconciler sees the task "in Redis". An
 //! entry seen in two audits in a row whose run the ledger says this worker is not running is
-//! such a leftover: acked if its run ended or another worker runs it, queued again (its run is
-//! `queued`) otherwise. A recovered task may be waiting for every slot on purpose: it is left
+//! such a leftover: acked if its run ended (its lock released, if the run still holds it) or
+//! another worker runs it, queued again (its run is `queued`) otherwise. A recovered task may be waiting for every slot on purpose: it is left
 //! unless its run has ended — a recovered copy taken by a command whose reply a cut connection
 //! lost sits in the list of a worker that never learnt it holds it.
 use std::collections::HashSet;
@@ -85,6 +85,15 @@ impl Worker {
             };
             let removed = match leftover {
                 Leftover::Done(status) => {
+                    // A copy that claimed its run's lock after the run ended, then failed before
+                    // it could ack (a cut connection), left the lock held by an ended run.
+                    if let (true, Some(key)) = (status.is_terminal(), &run.lock_key) {
+                        self.services
+                            .locks
+                            .release(key, run_id)
+                            .await
+                            .map_err(|err| err.to_string())?;
+                    }
                     let task_id = task.task_id.clone().unwrap_or_default();
                     let summary = serde_json::json!({"status": status.as_str(), "stale": true});
                     queue.ack(self.id(), raw, &task_id, &summary).await

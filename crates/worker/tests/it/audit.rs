@@ -83,11 +83,19 @@ async fn entries_a_live_worker_is_not_running_are_acked_or_queued_again(
 /// A recovered copy of a task (one recovery moved out of a lapsed worker's list) left in a live
 /// worker's list — a take whose reply a cut connection lost — once its run has ended. Such a
 /// copy may also be one the worker holds on purpose, waiting to run alone: only because its run
-/// has ended is it surely a leftover.
+/// has ended is it surely a leftover. The copy had claimed its run's lock before its start
+/// failed: the lock goes with it.
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn a_recovered_copy_of_an_ended_run_is_acked(db: PgPool) -> anyhow::Result<()> {
     let (redis, board) = (TestRedis::new(), TestBoard::start().await);
     let (services, worker, ended) = a_worker_with_an_ended_run(&db, &redis, &board).await;
+    let run_id = ended.run_id.as_deref().unwrap();
+    assert!(
+        services
+            .locks
+            .claim("demo", run_id, Duration::from_secs(600))
+            .await?
+    );
     let mut copy = ended.clone();
     copy.recovered = Some(1);
     let inflight = services.keys().inflight(worker.id());
@@ -100,8 +108,13 @@ async fn a_recovered_copy_of_an_ended_run_is_acked(db: PgPool) -> anyhow::Result
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(worker.clone().run(shutdown.clone()));
     until_nothing_in_flight(&services, &worker, Duration::from_secs(10)).await;
-    let attempts = store::run_attempts(&db, ended.run_id.as_deref().unwrap()).await?;
+    let attempts = store::run_attempts(&db, run_id).await?;
     assert_eq!(attempts.len(), 1, "the ended run was not run again");
+    assert_eq!(
+        services.locks.holder("demo").await?,
+        None,
+        "the lock was released"
+    );
     test_support::assert_invariants(&services).await;
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(15), running).await??;
