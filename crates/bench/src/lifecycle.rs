@@ -124,7 +124,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         );
     }
     let deadline = Instant::now() + Duration::from_secs(600);
-    // Polled through the partial index of active (unfinished) runs, so the watching costs the database
+    // Polled through the partial index of unfinished runs, so the watching costs the database
     // next to nothing (a count over the whole table ten times a second would not).
     loop {
         let active = sqlx::query_scalar!(

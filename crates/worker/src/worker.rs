@@ -32,15 +32,12 @@ const BACKGROUND_JOIN: Duration = Duration::from_secs(5);
 const LINGER: Duration = Duration::from_millis(2);
 /// Longest pause between dequeue attempts while Redis is unreachable.
 pub(crate) const MAX_FETCH_BACKOFF: Duration = Duration::from_secs(10);
-/// Dequeue failures closer together than this are one outage, logged once. Each queue's
-/// consumer has its own connection: one whose connection died with Redis fails once more at its
-/// first use, which may come after another queue's dequeue has already succeeded again.
-const OUTAGE_QUIET: Duration = Duration::from_secs(20);
 
 mod audit;
 mod batch;
 mod give_back;
 mod measure;
+mod outage;
 mod process;
 mod queues;
 mod recovered;
@@ -218,7 +215,7 @@ impl Worker {
         let blocking = self.served.len() == 1;
         let mut running = JoinSet::new();
         let mut backoff = Duration::ZERO;
-        let mut last_failure: Option<tokio::time::Instant> = None;
+        let mut outage = outage::Outage::default();
         loop {
             // Safe to cancel: waiting for a free slot holds nothing.
             let slot = tokio::select! {
@@ -301,14 +298,12 @@ impl Worker {
             match failed {
                 None => backoff = Duration::ZERO,
                 Some(err) => {
-                    let now = tokio::time::Instant::now();
-                    if last_failure.is_none_or(|last| now - last > OUTAGE_QUIET) {
+                    if outage.failed(tokio::time::Instant::now()) {
                         error!(
                             error = format!("{err:#}"),
                             "cannot take tasks from redis; retrying"
                         );
                     }
-                    last_failure = Some(now);
                     backoff = (backoff * 2).clamp(Duration::from_millis(250), MAX_FETCH_BACKOFF);
                     tokio::select! {
                         () = shutdown.cancelled() => break,

@@ -4,9 +4,10 @@
 //! recovery never looks (the worker is alive) and the reconciler sees the task "in Redis". An
 //! entry seen in two audits in a row whose run the ledger says this worker is not running is
 //! such a leftover: acked if its run ended (its lock released, if the run still holds it) or
-//! another worker runs it, queued again (its run is `queued`) otherwise. A recovered task may be waiting for every slot on purpose: it is left
-//! unless its run has ended — a recovered copy taken by a command whose reply a cut connection
-//! lost sits in the list of a worker that never learnt it holds it.
+//! another worker runs it, queued again (its run is `queued`) otherwise. A recovered task may be
+//! waiting for every slot on purpose: it is left unless its run has ended — a recovered copy
+//! taken by a command whose reply a cut connection lost sits in the list of a worker that never
+//! learnt it holds it.
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -87,7 +88,9 @@ impl Worker {
                 Leftover::Done(status) => {
                     // A copy that claimed its run's lock after the run ended, then failed before
                     // it could ack (a cut connection), left the lock held by an ended run.
-                    if let (true, Some(key)) = (status.is_terminal(), &run.lock_key) {
+                    if status.is_terminal()
+                        && let Some(key) = &run.lock_key
+                    {
                         self.services
                             .locks
                             .release(key, run_id)
