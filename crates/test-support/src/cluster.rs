@@ -5,7 +5,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::netns::Host;
-use crate::procs::{redis_server, signal, wait_for};
+use crate::procs::{listens, redis_server, signal};
 
 /// How long a node may be unreachable before the others mark it failed: short, so a failover
 /// takes a test seconds (production keeps Redis's 15 s default or similar).
@@ -87,21 +87,36 @@ impl OwnCluster {
         cluster
     }
 
+    /// Starts node `index`; on loopback a node whose port a parallel test took first moves to
+    /// another free port (the cluster is not created yet, so nothing knows the old one).
     fn start_node(&mut self, index: usize) {
-        let port = self.nodes[index].port;
-        let child = redis_server(self.host.as_ref(), port, self.dir.path())
-            .args(["--cluster-enabled", "yes"])
-            .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-            .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
-            // A replica cut off for a while still takes over: losing a few writes is what the
-            // failover tests provoke, and the ledger is what recovers them.
-            .args(["--cluster-replica-validity-factor", "0"])
-            // The other masters keep serving their queues while one slot range fails over.
-            .args(["--cluster-require-full-coverage", "no"])
-            .spawn()
-            .expect("redis-server starts (is it installed?)");
-        self.nodes[index].child = Some(child);
-        wait_for(&self.addr, port, Duration::from_secs(10), "redis-server");
+        for _ in 0..5 {
+            let port = self.nodes[index].port;
+            let mut child = redis_server(self.host.as_ref(), port, self.dir.path())
+                .args(["--cluster-enabled", "yes"])
+                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
+                // A replica cut off for a while still takes over: losing a few writes is what
+                // the failover tests provoke, and the ledger is what recovers them.
+                .args(["--cluster-replica-validity-factor", "0"])
+                // The other masters keep serving their queues while one slot range fails over.
+                .args(["--cluster-require-full-coverage", "no"])
+                .spawn()
+                .expect("redis-server starts (is it installed?)");
+            if listens(&mut child, &self.addr, port, Duration::from_secs(10)) {
+                self.nodes[index].child = Some(child);
+                return;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(self.host.is_none(), "redis-server did not listen on {port}");
+            let taken: Vec<u16> = self.nodes.iter().map(|node| node.port).collect();
+            self.nodes[index].port = cluster_ports(taken.len() + 1)
+                .into_iter()
+                .find(|port| !taken.contains(port))
+                .expect("a free port");
+        }
+        panic!("redis-server did not listen on five ports in a row");
     }
 
     /// `redis+cluster://` with every node as a seed.

@@ -5,12 +5,51 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free loopback port (the OS picks it; it is free again once the probe closes).
+/// A free loopback port below the kernel's ephemeral range, so no outgoing connection of a
+/// parallel test can take it between this probe and the server's bind, or while a test restarts
+/// its server on the same port (a port the OS picks for a probe is one it also hands to clients:
+/// a Redis Cluster node once lost its port that way). Picked at random, so parallel test
+/// processes rarely probe the same one; the OS's pick if the ephemeral range leaves no room.
 pub fn free_port() -> u16 {
+    if let Some((low, high)) = ports_below_ephemeral() {
+        for _ in 0..1_000 {
+            let port = low + (uuid::Uuid::new_v4().as_u128() % u128::from(high - low)) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free loopback port")
         .port()
+}
+
+/// Lowest port tests pick from; `[low, high)` also leaves `port + 10_000` (a cluster node's bus
+/// port) below the ephemeral range.
+const LOWEST_TEST_PORT: u16 = 12_000;
+
+fn ports_below_ephemeral() -> Option<(u16, u16)> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let ephemeral_low: u16 = range.split_whitespace().next()?.parse().ok()?;
+    let high = ephemeral_low.checked_sub(10_000)?;
+    (high >= LOWEST_TEST_PORT + 1_000).then_some((LOWEST_TEST_PORT, high))
+}
+
+/// Whether `child` listens on `addr:port` within `limit`; false as soon as it exits (another
+/// process bound the port first) or when the time is up.
+pub(crate) fn listens(child: &mut Child, addr: &str, port: u16, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect((addr, port)).is_ok() {
+            return true;
+        }
+        if !matches!(child.try_wait(), Ok(None)) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 /// A binary of this workspace built next to the running test (`target/<profile>/<name>`).
