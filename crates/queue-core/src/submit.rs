@@ -49,9 +49,11 @@ pub fn new_run<'a>(task: &'a Task, plan: &'a Plan) -> NewRun<'a> {
 /// otherwise keep its site or recurring task idle until its TTL (JOB_TIMEOUT + 60 s).
 pub const ORPHAN_LOCK_AGE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Takes the run lock `key` for `run_id`. Returns the holder when another run holds it; a lock
-/// left behind by a run that was never recorded (older than ORPHAN_LOCK_AGE) is released and
-/// taken.
+/// Takes the run lock `key` for `run_id`. Returns the holder when another run holds it. A lock
+/// left behind is released and taken: one whose run has ended (a copy of the run claimed it
+/// again and lost its connection before it could let go, and nothing redelivers that copy),
+/// or one whose run was never recorded (older than ORPHAN_LOCK_AGE). An ended run never runs
+/// again, so its lock protects nothing.
 pub async fn take_run_lock(
     services: &Services,
     key: &str,
@@ -65,12 +67,18 @@ pub async fn take_run_lock(
         let Some(holder) = locks.holder(key).await? else {
             continue; // released meanwhile
         };
-        let left = locks.remaining(key).await?.unwrap_or(services.lock_ttl);
-        let age = services.lock_ttl.saturating_sub(left);
-        if age < ORPHAN_LOCK_AGE || store::get_run(&services.db, &holder).await?.is_some() {
-            return Ok(Some(holder));
-        }
-        tracing::warn!(lock = key, holder = %holder, "lock held by a run that was never recorded; released");
+        let left_behind = match store::get_run(&services.db, &holder).await? {
+            Some(run) if run.status.is_terminal() => "whose run has ended",
+            Some(_) => return Ok(Some(holder)),
+            None => {
+                let left = locks.remaining(key).await?.unwrap_or(services.lock_ttl);
+                if services.lock_ttl.saturating_sub(left) < ORPHAN_LOCK_AGE {
+                    return Ok(Some(holder));
+                }
+                "whose run was never recorded"
+            }
+        };
+        tracing::warn!(lock = key, holder = %holder, "lock held by a run {left_behind}; released");
         locks.release(key, &holder).await?;
     }
     Ok(Some(locks.holder(key).await?.unwrap_or_default()))

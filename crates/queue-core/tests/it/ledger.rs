@@ -164,6 +164,37 @@ async fn a_lock_left_by_a_run_never_recorded_is_taken_over(db: PgPool) -> anyhow
     Ok(())
 }
 
+/// A lock whose run has ended (a copy of the run claimed it again and lost its connection
+/// before letting go, and nothing redelivers that copy) is taken over at once, however young;
+/// while its run is active it is busy.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn a_lock_left_by_an_ended_run_is_taken_over_at_once(db: PgPool) -> anyhow::Result<()> {
+    let redis = test_support::TestRedis::new();
+    let services = redis.services(&db);
+    queued(&db, "earlier").await;
+    assert_eq!(
+        queue_core::take_run_lock(&services, "site:a", "earlier").await?,
+        None
+    );
+    let held = queue_core::take_run_lock(&services, "site:a", "mine").await?;
+    assert_eq!(held.as_deref(), Some("earlier"), "its run is still queued");
+    sqlx::query(
+        "UPDATE task_runs SET status = 'succeeded', finished_at = now() \
+         WHERE run_id = 'earlier'",
+    )
+    .execute(&db)
+    .await?;
+    assert_eq!(
+        queue_core::take_run_lock(&services, "site:a", "mine").await?,
+        None
+    );
+    assert_eq!(
+        services.locks.holder("site:a").await?.as_deref(),
+        Some("mine")
+    );
+    Ok(())
+}
+
 /// One taken batch's runs in one statement: the ones that need no lock start (a redelivered
 /// one as its next attempt); a locked run, an ended run and a missing one are only read.
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]

@@ -11,34 +11,55 @@ use super::BrowserError;
 /// How long chromedriver may take to answer `/status` after starting.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Why a started chromedriver is not serving.
+enum NotReady {
+    /// It exited (its port was taken, or it cannot run at all).
+    Exited(BrowserError),
+    /// It runs but never answered.
+    Silent(BrowserError),
+}
+
 pub(crate) struct DriverProcess {
     child: Child,
     pub(crate) url: String,
 }
 
+/// Ports tried when chromedriver exits at once: the port the OS offered for the probe is one
+/// it hands out to outgoing connections too, and one may take it before chromedriver binds it.
+const START_TRIES: usize = 3;
+
 impl DriverProcess {
     pub(crate) async fn spawn(program: &Path) -> Result<Self, BrowserError> {
-        let port = free_port()?;
-        let child = Command::new(program)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|err| {
-                BrowserError::Driver(format!("cannot start {}: {err}", program.display()))
-            })?;
-        let driver = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        driver.wait_ready().await?;
-        Ok(driver)
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let port = free_port()?;
+            let child = Command::new(program)
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|err| {
+                    BrowserError::Driver(format!("cannot start {}: {err}", program.display()))
+                })?;
+            let mut driver = Self {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+            };
+            match driver.wait_ready().await {
+                Ok(()) => return Ok(driver),
+                Err(NotReady::Exited(err)) if tries < START_TRIES => {
+                    tracing::warn!(port, error = %err, "chromedriver exited at start; another port");
+                }
+                Err(NotReady::Exited(err) | NotReady::Silent(err)) => return Err(err),
+            }
+        }
     }
 
-    async fn wait_ready(&self) -> Result<(), BrowserError> {
+    async fn wait_ready(&mut self) -> Result<(), NotReady> {
         let client = reqwest::Client::new();
         let status = format!("{}/status", self.url);
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
@@ -52,11 +73,16 @@ impl DriverProcess {
             {
                 return Ok(());
             }
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                return Err(NotReady::Exited(BrowserError::Driver(format!(
+                    "chromedriver exited before answering {status} ({exit})"
+                ))));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(BrowserError::Driver(format!(
+        Err(NotReady::Silent(BrowserError::Driver(format!(
             "chromedriver did not answer {status} within {START_TIMEOUT:?}"
-        )))
+        ))))
     }
 
     /// Kills chromedriver and every browser it started, and waits until it is gone.

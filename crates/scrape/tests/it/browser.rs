@@ -213,3 +213,33 @@ async fn a_page_that_hangs_is_stopped_by_the_watchdog_and_cleaned_up() -> anyhow
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_chromedriver_that_exits_at_start_is_started_again_on_another_port() -> anyhow::Result<()>
+{
+    use std::os::unix::fs::PermissionsExt;
+    let board = TestBoard::start().await;
+    // Exits the first time, as chromedriver does when its port was taken before it bound it.
+    let dir = tempfile::tempdir()?;
+    let (script, first) = (dir.path().join("chromedriver"), dir.path().join("first"));
+    let text = format!(
+        "#!/bin/sh\nif [ ! -e '{0}' ]; then touch '{0}'; exit 1; fi\nexec chromedriver \"$@\"\n",
+        first.display()
+    );
+    std::fs::write(&script, text)?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    let profiles = tempfile::tempdir()?;
+    let browser = pool(&profiles, |s| s.chromedriver = script.clone());
+    let request = PageRequest {
+        load_more: None,
+        url: board.url.join("jobs/1")?,
+        mode: trawl_scrape::FetchMode::Browser,
+        wait_for: None,
+    };
+    let html = browser.fetch(&request).await?;
+    assert!(html.contains("application/ld+json"));
+    assert!(first.exists(), "the first start failed");
+    browser.close().await;
+    assert_eq!(leftovers(&profiles), (Vec::<u32>::new(), 0));
+    Ok(())
+}
