@@ -111,10 +111,7 @@ impl OwnCluster {
             let _ = child.wait();
             assert!(self.host.is_none(), "redis-server did not listen on {port}");
             let taken: Vec<u16> = self.nodes.iter().map(|node| node.port).collect();
-            self.nodes[index].port = cluster_ports(taken.len() + 1)
-                .into_iter()
-                .find(|port| !taken.contains(port))
-                .expect("a free port");
+            self.nodes[index].port = cluster_port(&taken);
         }
         panic!("redis-server did not listen on five ports in a row");
     }
@@ -389,12 +386,19 @@ fn parse_node_line(line: &str) -> Option<NodeInfo> {
 fn cluster_ports(count: usize) -> Vec<u16> {
     let mut ports = Vec::new();
     while ports.len() < count {
+        ports.push(cluster_port(&ports));
+    }
+    ports
+}
+
+/// A free port whose bus port (+10,000) is free too, other than those in `taken`.
+fn cluster_port(taken: &[u16]) -> u16 {
+    loop {
         let port = crate::procs::free_port();
         let bus_free =
             port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok();
-        if bus_free && !ports.contains(&port) {
-            ports.push(port);
+        if bus_free && !taken.contains(&port) {
+            return port;
         }
     }
-    ports
 }
