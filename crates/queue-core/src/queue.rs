@@ -200,11 +200,34 @@ impl Queue {
 
     /// Moves an in-flight task to the delayed set, due after `delay` (Redis's clock). Returns
     /// false if it was no longer in flight for this worker.
+    /// Once due it joins the back of the queue, behind what is queued by then.
     pub async fn retry_later(
         &self,
         worker_id: &str,
         raw: &[u8],
         delay: Duration,
+    ) -> Result<bool, QueueError> {
+        self.delay_in_flight(worker_id, raw, delay, "back").await
+    }
+
+    /// `retry_later` for a task that keeps its turn: once due it goes to the front of the
+    /// queue, where it was before it had to step aside (a recovered task that must run alone
+    /// on a worker that already runs one), not behind the whole backlog.
+    pub async fn retry_later_at_front(
+        &self,
+        worker_id: &str,
+        raw: &[u8],
+        delay: Duration,
+    ) -> Result<bool, QueueError> {
+        self.delay_in_flight(worker_id, raw, delay, "front").await
+    }
+
+    async fn delay_in_flight(
+        &self,
+        worker_id: &str,
+        raw: &[u8],
+        delay: Duration,
+        place: &str,
     ) -> Result<bool, QueueError> {
         let mut conn = self.pool.get().await?;
         let moved: i64 = RETRY_LATER
@@ -212,6 +235,7 @@ impl Queue {
             .key(self.keys.delayed())
             .arg(raw)
             .arg(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+            .arg(place)
             .invoke_async(&mut conn)
             .await?;
         Ok(moved == 1)

@@ -168,6 +168,48 @@ async fn dead_letters_are_retried_as_fresh_runs_or_deleted_by_id() -> anyhow::Re
     Ok(())
 }
 
+/// A task handed back to keep its turn (a recovered task that must run alone) comes back at
+/// the front, ahead of the backlog; a retry comes back behind it.
+#[tokio::test]
+async fn a_task_handed_back_at_the_front_keeps_its_turn() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    let ahead = test_task("run_ahead".into(), Trigger::Manual);
+    let retried = test_task("run_retried".into(), Trigger::Manual);
+    queue.enqueue_many(&[ahead, retried]).await?;
+    let mut consumer = queue.consumer(&redis.url, "w1", Duration::from_millis(100));
+    let ahead = consumer.next().await?.expect("a task");
+    let retried = consumer.next().await?.expect("a task");
+    let backlog: Vec<Task> = (0..3)
+        .map(|i| test_task(format!("run_backlog_{i}"), Trigger::Manual))
+        .collect();
+    queue.enqueue_many(&backlog).await?;
+
+    assert!(
+        queue
+            .retry_later_at_front("w1", &ahead, Duration::ZERO)
+            .await?
+    );
+    assert!(queue.retry_later("w1", &retried, Duration::ZERO).await?);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(queue.promote_due().await?, 2);
+    let mut order = Vec::new();
+    while let Some(raw) = consumer.next().await? {
+        order.push(Task::parse_bytes(&raw)?.run_id.unwrap_or_default());
+    }
+    assert_eq!(
+        order,
+        [
+            "run_ahead",
+            "run_backlog_0",
+            "run_backlog_1",
+            "run_backlog_2",
+            "run_retried"
+        ]
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn retries_wait_in_the_delayed_set_until_redis_time_says_due() -> anyhow::Result<()> {
     let redis = TestRedis::new();

@@ -50,9 +50,11 @@ impl Worker {
         if !first {
             // The slot stays held until the task is out of our in-flight list, so the
             // recovered task we hold cannot start (and perhaps kill us) before then.
+            // At the front once due: it was at the front when recovered, and behind a long
+            // backlog the dead worker's run would wait minutes for no reason of its own.
             let handed = self.served[queue]
                 .queue
-                .retry_later(self.id(), &raw, HAND_BACK_DELAY)
+                .retry_later_at_front(self.id(), &raw, HAND_BACK_DELAY)
                 .await;
             match handed {
                 Ok(_) => {
