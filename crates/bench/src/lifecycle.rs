@@ -82,6 +82,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         true => None,
         false => Some(crate::peer::locate(options.graphile_worker.clone())?),
     };
+    let cpu = crate::cpu::CpuTrace::start()?;
     let url = bench_database(&options.servers.database_url).await?;
     let prefix = format!("bench-{}:", uuid::Uuid::new_v4().simple());
     let services = config(&url, &options.servers.redis_url, &prefix, 32).services()?;
@@ -159,19 +160,23 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     .await?;
     anyhow::ensure!(succeeded as usize == n, "{succeeded} of {n} runs succeeded");
     // From the first start to the last finish, as the ledger recorded them.
-    let span = sqlx::query_scalar!(
-        r#"SELECT EXTRACT(EPOCH FROM max(finished_at) - min(started_at))::float8 AS "span!"
+    let span = sqlx::query!(
+        r#"SELECT (EXTRACT(EPOCH FROM min(started_at)) * 1000)::float8 AS "first_ms!",
+                  (EXTRACT(EPOCH FROM max(finished_at)) * 1000)::float8 AS "last_ms!"
            FROM task_runs"#,
     )
     .fetch_one(&services.db)
     .await?;
-    let through = n as f64 / span;
+    let through = n as f64 / ((span.last_ms - span.first_ms) / 1000.0);
     let per_task = (commits(&services).await? - commits_before) as f64 / n as f64;
     println!(
         "lifecycle start + finish, 2 worker processes : {through:>8.0} /s   ({:.2} of UPDATE/1; no-op kind, {} slots each; {per_task:.2} commits per task)",
         through / update_1,
         options.concurrency
     );
+    if let Some(spent) = cpu.after(span.first_ms, span.last_ms, n).await {
+        println!("  CPU per run, µs: {spent}");
+    }
     for worker in &workers {
         if let Some(pid) = worker.id() {
             let _ = std::process::Command::new("kill")
@@ -195,6 +200,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     if let Some(package) = peer {
         let peer =
             crate::peer::graphile_worker(&package, &options.servers.database_url, n, 2).await?;
+        let spent = cpu.after(peer.first_ms, peer.last_ms, n).await;
         println!(
             "graphile-worker {} performance preset, 2 processes: {:>6.0} /s   ({:.2} of UPDATE/1; jobs per process {:?}; trawl's lifecycle is {:.2} of it)",
             crate::peer::VERSION,
@@ -203,6 +209,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             peer.per_process,
             through / peer.per_second
         );
+        if let Some(spent) = spent {
+            println!("  CPU per job, µs: {spent}");
+        }
     }
     Ok(())
 }

@@ -3,6 +3,7 @@ mod api;
 mod bench;
 mod browser;
 mod common;
+mod cpu;
 mod embed;
 mod embed_model;
 mod experience;

@@ -43,6 +43,9 @@ pub struct PeerRun {
     pub per_second: f64,
     /// How many jobs each process ran.
     pub per_process: Vec<u64>,
+    /// The first job's start and the last job's, ms since the epoch.
+    pub first_ms: f64,
+    pub last_ms: f64,
 }
 
 /// Queues `jobs` no-op jobs in a fresh database on the server of `server_url`, drains them with
@@ -134,6 +137,8 @@ async fn measure(
     Ok(PeerRun {
         per_second: jobs as f64 / ((last - first) / 1000.0),
         per_process: spans.iter().map(|span| span.count).collect(),
+        first_ms: first,
+        last_ms: last,
     })
 }
 

@@ -34,7 +34,7 @@ pub use redis_conn::{
 pub use schedule::{JITTER, Schedule, ScheduleError};
 pub use slots::{SlotGuard, SlotSemaphore};
 pub use submit::{
-    Cancelled, ORPHAN_LOCK_AGE, Plan, SubmitError, cancel_run, enqueue_all_or_fail,
+    Cancelled, ORPHAN_LOCK_AGE, Plan, SubmitError, cancel_run, claim_run_lock, enqueue_all_or_fail,
     enqueue_or_fail, fail_run, new_run, reserve_run, submit_run, take_run_lock,
 };
 pub use task::{

@@ -49,19 +49,44 @@ pub fn new_run<'a>(task: &'a Task, plan: &'a Plan) -> NewRun<'a> {
 /// otherwise keep its site or recurring task idle until its TTL (JOB_TIMEOUT + 60 s).
 pub const ORPHAN_LOCK_AGE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Takes the run lock `key` for `run_id`. Returns the holder when another run holds it. A lock
-/// left behind is released and taken: one whose run has ended (a copy of the run claimed it
-/// again and lost its connection before it could let go, and nothing redelivers that copy),
-/// or one whose run was never recorded (older than ORPHAN_LOCK_AGE). An ended run never runs
-/// again, so its lock protects nothing.
+/// Takes the run lock `key` for a new run `run_id`. Returns the holder when another run holds
+/// it. A lock left behind is released and taken: one whose run has ended (a copy of the run
+/// claimed it again and lost its connection before it could let go, and nothing redelivers
+/// that copy), or one whose run was never recorded (older than ORPHAN_LOCK_AGE). An ended run
+/// never runs again, so its lock protects nothing.
 pub async fn take_run_lock(
     services: &Services,
     key: &str,
     run_id: &str,
 ) -> Result<Option<String>, SubmitError> {
+    take_lock(services, key, run_id, false).await
+}
+
+/// `take_run_lock` for a worker about to start `run_id`, which may hold the lock already (taken
+/// when the run was submitted, or by an earlier delivery of its task): kept then. A lock whose
+/// run has ended is released and taken; one whose holder was never recorded is left to the
+/// next submit.
+pub async fn claim_run_lock(
+    services: &Services,
+    key: &str,
+    run_id: &str,
+) -> Result<Option<String>, SubmitError> {
+    take_lock(services, key, run_id, true).await
+}
+
+async fn take_lock(
+    services: &Services,
+    key: &str,
+    run_id: &str,
+    ours_already: bool,
+) -> Result<Option<String>, SubmitError> {
     let locks = &services.locks;
     for _ in 0..2 {
-        if locks.acquire(key, run_id, services.lock_ttl).await? {
+        let taken = match ours_already {
+            true => locks.claim(key, run_id, services.lock_ttl).await?,
+            false => locks.acquire(key, run_id, services.lock_ttl).await?,
+        };
+        if taken {
             return Ok(None);
         }
         let Some(holder) = locks.holder(key).await? else {
@@ -70,6 +95,9 @@ pub async fn take_run_lock(
         let left_behind = match store::get_run(&services.db, &holder).await? {
             Some(run) if run.status.is_terminal() => "whose run has ended",
             Some(_) => return Ok(Some(holder)),
+            // A holder never recorded is judged by submitters only: the lock's age is read
+            // from its TTL, as a submitter sets it.
+            None if ours_already => return Ok(Some(holder)),
             None => {
                 let left = locks.remaining(key).await?.unwrap_or(services.lock_ttl);
                 if services.lock_ttl.saturating_sub(left) < ORPHAN_LOCK_AGE {

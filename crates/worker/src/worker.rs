@@ -36,6 +36,7 @@ pub(crate) const MAX_FETCH_BACKOFF: Duration = Duration::from_secs(10);
 mod audit;
 mod batch;
 mod give_back;
+mod locks;
 mod measure;
 mod outage;
 mod process;

@@ -131,9 +131,8 @@ impl Worker {
         }
         let locks = &self.services.locks;
         if let Some(key) = &lock_key
-            && !locks.claim(key, &run_id, self.services.lock_ttl).await?
+            && let Some(holder) = queue_core::claim_run_lock(&self.services, key, &run_id).await?
         {
-            let holder = locks.holder(key).await?.unwrap_or_default();
             // Another run holds the lock: wait in the delayed set, not in a worker slot, until
             // LOCK_WAIT since the run was created has passed.
             let waited = (Utc::now() - created_at).to_std().unwrap_or_default();
@@ -164,7 +163,17 @@ impl Worker {
         };
         let start = match started {
             Some(attempt) => StartOutcome::Started { attempt },
-            None => self.lifecycle.start(&run_id, &task_id, self.id()).await?,
+            None => match self.lifecycle.start(&run_id, &task_id, self.id()).await {
+                Ok(start) => start,
+                Err(err) => {
+                    // Claimed, not started: the error is what is returned; the lock goes if
+                    // the run has ended (best effort: the next claim of the key heals it too).
+                    if let Some(key) = &lock_key {
+                        let _ = self.release_if_ended(key, &run_id).await;
+                    }
+                    return Err(err.into());
+                }
+            },
         };
         let attempt = match start {
             StartOutcome::Started { attempt } => {
@@ -222,7 +231,11 @@ impl Worker {
             }
             Ended::Superseded(_) => {
                 // The lock (held in the run's name) and the run now belong to the newer
-                // attempt: only our copy of the task goes.
+                // attempt: only our copy of the task goes (and the lock, if that attempt has
+                // ended too).
+                if let Some(key) = &lock_key {
+                    self.release_if_ended(key, &run_id).await?;
+                }
                 warn!(
                     event = "superseded",
                     attempt, "a newer attempt owns the run; result dropped"

@@ -8,6 +8,7 @@ mod grid;
 mod hardening;
 mod helpers;
 mod kinds;
+mod late_copies;
 mod metrics;
 mod queues;
 mod reconcile;
