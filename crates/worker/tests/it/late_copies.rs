@@ -136,13 +136,15 @@ async fn a_copy_that_claimed_the_lock_and_cannot_start_lets_go_once_the_run_ende
     let run_id = submit(&services, false).await;
     // The worker's start (the first UPDATE of `task_runs` from here on) waits until the run
     // has ended elsewhere, then fails as a broken connection would. A statement trigger fires
-    // before any row is locked, so the test's own update that ends the run does not wait.
+    // before any row is locked, so the test's own update that ends the run does not wait. (The
+    // wait gives up after 10 s, so a test that fails first leaves no backend spinning.)
     sqlx::raw_sql(
         "CREATE SEQUENCE start_fires;
          CREATE FUNCTION fail_the_start() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
              IF nextval('start_fires') = 1 THEN
-                 WHILE NOT EXISTS (SELECT 1 FROM task_runs WHERE finished_at IS NOT NULL) LOOP
+                 FOR i IN 1..500 LOOP
+                     EXIT WHEN EXISTS (SELECT 1 FROM task_runs WHERE finished_at IS NOT NULL);
                      PERFORM pg_sleep(0.02);
                  END LOOP;
                  RAISE EXCEPTION 'injected: the connection broke mid-start';
