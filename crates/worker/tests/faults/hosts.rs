@@ -71,6 +71,10 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
             ("BROWSER_ENABLED", "true"),
             ("WEBDRIVER_URL", &grid.url),
             ("BROWSER_GLOBAL_SLOTS", "2"),
+            // A dead host's browser leases come back in 5 s, as its heartbeat expires in 1 s
+            // here: with the default 30 s, a w1 scrape waiting for a browser slot w2 held would
+            // keep a worker slot for the whole cut, and a recovered task waits for every slot.
+            ("BROWSER_SLOT_LEASE", "5"),
         ],
     );
     fleet.spawn_scheduler_on(Some(net.host("w1")));
@@ -110,6 +114,7 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
     .await
     .unwrap();
     let held = held_runs.len() as i64;
+    let browsers_at_cut = fleet.services(&db).browser_slots_held().await.unwrap();
     while cut_at.elapsed() < CUT {
         tokio::time::sleep(Duration::from_secs(1)).await;
         fleet.assert_all_running("while the second host was cut off");
@@ -170,8 +175,18 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
     );
     if taken_over == 0 {
         panic!(
-            "the first host took over none of the second's runs during the cut:\n{}",
-            what_became_of(&db, &fleet, &held_runs).await
+            "the first host took over none of the second's runs during the cut ({browsers_at_cut} \
+             browser slots held at the cut):\n{}\n{}",
+            what_became_of(&db, &fleet, &held_runs).await,
+            fleet.workers[0]
+                .log_lines("recovered")
+                .iter()
+                .rev()
+                .take(10)
+                .rev()
+                .map(|line| format!("  [w1] {line}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     let superseded = late_results_dropped(&db, &fleet.workers[1], w2_pid, held).await;
