@@ -42,6 +42,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         max_deliveries: 3,
         reconcile_grace: 120,
         database_max_connections: 4,
+        database_idle_in_transaction_timeout: 30,
     }
     .services()?;
     queue_core::store::MIGRATOR.run(&services.db).await?;

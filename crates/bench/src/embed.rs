@@ -72,6 +72,7 @@ async fn services(options: &Options, name: &str) -> anyhow::Result<Services> {
         max_deliveries: 3,
         reconcile_grace: 600,
         database_max_connections: 8,
+        database_idle_in_transaction_timeout: 30,
     };
     let services = config.services()?;
     queue_core::store::MIGRATOR.run(&services.db).await?;

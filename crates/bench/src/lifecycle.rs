@@ -74,6 +74,7 @@ fn config(database_url: &str, redis_url: &str, prefix: &str, connections: u32) -
         max_deliveries: 3,
         reconcile_grace: 120,
         database_max_connections: connections,
+        database_idle_in_transaction_timeout: 30,
     }
 }
 

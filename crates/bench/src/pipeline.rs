@@ -163,6 +163,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         max_deliveries: 3,
         reconcile_grace: 600,
         database_max_connections: 8,
+        database_idle_in_transaction_timeout: 30,
     };
     let services = config.services()?;
     queue_core::store::MIGRATOR.run(&services.db).await?;

@@ -1,11 +1,12 @@
 //! Settings every trawl process shares, read from the environment (or flags) by clap, and the
 //! connections built from them.
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::RedisPool;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::{Keys, Queue, QueueError, RunLocks};
 
@@ -48,6 +49,14 @@ pub struct CommonConfig {
     /// Largest number of PostgreSQL connections this process opens.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub database_max_connections: u32,
+    /// Seconds PostgreSQL lets one of this process's sessions sit in an open transaction
+    /// waiting for it before ending the session (rolling the transaction back); 0 = no limit.
+    #[arg(
+        long,
+        env = "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub database_idle_in_transaction_timeout: u64,
 }
 
 /// URLs can carry passwords: never print them.
@@ -100,11 +109,20 @@ impl CommonConfig {
     /// reports the outage) while PostgreSQL or Redis is down.
     pub fn services(&self) -> Result<Services, QueueError> {
         self.validate().map_err(QueueError::Config)?;
+        let options = PgConnectOptions::from_str(&self.database_url)
+            .map_err(|err| QueueError::Config(format!("DATABASE_URL: {err}")))?
+            // A process cut off from the network mid-transaction (a partition, not a crash:
+            // no FIN reaches the server) would keep its row locks until it came back, and
+            // every worker recovering its runs would wait on them. PostgreSQL ends such a
+            // session once it has waited this long; our transactions never wait on us that long.
+            .options([(
+                "idle_in_transaction_session_timeout",
+                format!("{}s", self.database_idle_in_transaction_timeout),
+            )]);
         let db = PgPoolOptions::new()
             .max_connections(self.database_max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy(&self.database_url)
-            .map_err(|err| QueueError::Config(format!("DATABASE_URL: {err}")))?;
+            .connect_lazy_with(options);
         let redis = crate::create_pool(&self.redis_url, 16)?;
         Ok(Services::new(db, redis, self))
     }

@@ -66,6 +66,7 @@ impl TestRedis {
             max_deliveries: 3,
             reconcile_grace: 120,
             database_max_connections: 5,
+            database_idle_in_transaction_timeout: 30,
         }
     }
 

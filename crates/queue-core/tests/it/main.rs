@@ -1,5 +1,6 @@
 mod ledger;
 mod lock;
+mod partition;
 mod queue;
 mod recovery;
 

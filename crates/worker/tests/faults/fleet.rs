@@ -22,6 +22,20 @@ pub struct Fleet {
     spawned: usize,
 }
 
+/// A failing test keeps its fleet's logs (each process's whole log, where a panic message
+/// shows only excerpts) and says where they are.
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.logs.disable_cleanup(true);
+            eprintln!(
+                "the fleet's logs are kept in {}",
+                self.logs.path().display()
+            );
+        }
+    }
+}
+
 impl Fleet {
     /// `env`: settings of every process on top of the fleet's defaults.
     pub fn new(
@@ -193,6 +207,7 @@ impl Fleet {
             max_deliveries: 3,
             reconcile_grace: 3,
             database_max_connections: 2,
+            database_idle_in_transaction_timeout: 30,
         };
         let redis = queue_core::create_pool(&config.redis_url, 2).expect("redis pool");
         queue_core::Services::new(db.clone(), redis, &config)

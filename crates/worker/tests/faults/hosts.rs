@@ -75,6 +75,10 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
             // here: with the default 30 s, a w1 scrape waiting for a browser slot w2 held would
             // keep a worker slot for the whole cut, and a recovered task waits for every slot.
             ("BROWSER_SLOT_LEASE", "5"),
+            // The cut may catch the second host mid-transaction (a batch of run starts): its
+            // row locks would stall every worker that recovers those runs until its cable
+            // came back, unless PostgreSQL ends a session left waiting.
+            ("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "5"),
         ],
     );
     fleet.spawn_scheduler_on(Some(net.host("w1")));
@@ -174,9 +178,24 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
         "the JavaScript sites were scraped through the Grid"
     );
     if taken_over == 0 {
+        // A recovered task waits for all of w1's slots: what held them across the cut.
+        let w1_across_cut: Vec<(String, String, String, f64)> = sqlx::query_as(
+            "SELECT r.kind, a.run_id, a.status, \
+                 extract(epoch FROM coalesce(a.finished_at, now()) - a.started_at)::float8 \
+             FROM task_run_attempts a JOIN task_runs r USING (run_id) \
+             WHERE a.worker_id NOT LIKE $1 AND a.started_at < $2 \
+                 AND coalesce(a.finished_at, now()) > $2 - interval '30 seconds' \
+                 AND coalesce(a.finished_at, now()) - a.started_at > interval '3 seconds'",
+        )
+        .bind(format!("%-{w2_pid}-%"))
+        .bind(restored_at)
+        .fetch_all(&db)
+        .await
+        .unwrap();
         panic!(
             "the first host took over none of the second's runs during the cut ({browsers_at_cut} \
-             browser slots held at the cut):\n{}\n{}",
+             browser slots held at the cut; w1's attempts over 3 s across the cut (kind, run, \
+             status, seconds): {w1_across_cut:?}):\n{}\n{}",
             what_became_of(&db, &fleet, &held_runs).await,
             fleet.workers[0]
                 .log_lines("recovered")
@@ -189,7 +208,7 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
                 .join("\n")
         );
     }
-    let superseded = late_results_dropped(&db, &fleet.workers[1], w2_pid, held).await;
+    let superseded = late_results_dropped(&db, &fleet, w2_pid, &held_runs).await;
     let by_host: Vec<(String, i64)> = sqlx::query_as(
         "SELECT CASE WHEN a.worker_id LIKE $1 THEN 'w2' ELSE 'w1' END, count(*) \
          FROM task_run_attempts a JOIN task_runs r USING (run_id) \
@@ -215,8 +234,8 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
     );
     println!(
         "hosts: {SITES} scrapes ({through_grid} of {BROWSER_SITES} JS sites through the Grid) over 6 namespaces; w2 cut off for {} s holding {held} running \
-         runs; w1 took over {taken_over} of them; w2's {superseded} late results dropped by the \
-         fence; succeeded scrapes by host {by_host:?}, {w2_after} by w2 after the cut; {} held \
+         runs; w1 took over {taken_over} of them; w2's {superseded} late results dropped (by the \
+         fence, or given back); succeeded scrapes by host {by_host:?}, {w2_after} by w2 after the cut; {} held \
          through the cut ended partial; all terminal {:.1} s after the cut",
         CUT.as_secs(),
         unsuccessful.len(),
@@ -249,12 +268,15 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
 }
 
 /// Waits (up to 60 s) for the second host to log its late results of runs taken over during
-/// the cut as superseded; returns how many it logged. On timeout the panic says what the ledger
+/// the cut as dropped; returns how many it logged. On timeout the panic says what the ledger
 /// and the host's log show, so a failure in CI can be read without rerunning it.
-async fn late_results_dropped(db: &PgPool, w2: &Proc, w2_pid: u32, held: i64) -> usize {
+async fn late_results_dropped(db: &PgPool, fleet: &Fleet, w2_pid: u32, held: &[String]) -> usize {
+    let w2 = &fleet.workers[1];
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let lines = w2.log_count("\"superseded\"");
+        // Dropped by the fence, or given back when the attempt could not be finished (its
+        // write failed during the cut) and found no longer in flight: recovery had it.
+        let lines = w2.log_count("\"superseded\"") + w2.log_count("could not be processed");
         if lines > 0 {
             return lines;
         }
@@ -270,15 +292,17 @@ async fn late_results_dropped(db: &PgPool, w2: &Proc, w2_pid: u32, held: i64) ->
     .fetch_all(db)
     .await
     .unwrap();
-    let mut noted = w2.log_lines("\"WARN\"");
-    noted.extend(w2.log_lines("\"ERROR\""));
+    let mut noted = w2.log_lines(r#""level":"warn""#);
+    noted.extend(w2.log_lines(r#""level":"error""#));
     let noted = &noted[noted.len().saturating_sub(40)..];
     panic!(
-        "timed out after 60 s waiting for the second host's late results: it held {held} running \
+        "timed out after 60 s waiting for the second host's late results: it held {} running \
          runs at the cut; its attempts by status {w2_attempts:?}; its last warnings and errors:\n{}\n\
-         its log's tail:\n{}",
+         its log's tail:\n{}\nthe runs it held:\n{}",
+        held.len(),
         noted.join("\n"),
-        w2.log_tail(30)
+        w2.log_tail(30),
+        what_became_of(db, fleet, held).await
     );
 }
 
