@@ -69,7 +69,7 @@ impl fmt::Debug for CommonConfig {
             .field("queue_name", &self.queue_name)
             .field("result_ttl", &self.result_ttl)
             .field("job_timeout", &self.job_timeout)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,6 +102,13 @@ impl CommonConfig {
         }
         at_least("MAX_DELIVERIES", self.max_deliveries, 1)?;
         at_least("DATABASE_MAX_CONNECTIONS", self.database_max_connections, 1)?;
+        // PostgreSQL keeps the setting in milliseconds, in a 32-bit integer.
+        if self.database_idle_in_transaction_timeout > i32::MAX as u64 / 1000 {
+            return Err(format!(
+                "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT must be at most {} seconds",
+                i32::MAX / 1000
+            ));
+        }
         Ok(())
     }
 

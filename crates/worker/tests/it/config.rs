@@ -47,6 +47,7 @@ fn a_bad_value_is_refused_at_startup_naming_its_variable() {
         ("PAGE_TIMEOUT", "0"),
         ("DOMAIN_RATE", "-1"),
         ("MAX_DELIVERIES", "0"),
+        ("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "3000000"),
         ("METRICS_BIND", "nowhere"),
         ("LLM_URL", "not a url"),
         ("SMTP_URL", "ftp://mail.example"),
