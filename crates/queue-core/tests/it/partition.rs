@@ -4,20 +4,12 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
-use test_support::TestRedis;
+use test_support::{TestRedis, database_url};
 
 /// Whether a transaction on a pool built with `timeout_s` still holds its lock after its
 /// client has said nothing for two seconds (as a client cut off would).
 async fn lock_held_after_silence(db: &PgPool, timeout_s: u64) -> anyhow::Result<bool> {
-    let options = db.connect_options();
-    let url = format!(
-        "postgres://{}@{}:{}/{}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap_or("postgres"),
-    );
-    let mut config = TestRedis::new().config(&url);
+    let mut config = TestRedis::new().config(&database_url(db));
     config.database_idle_in_transaction_timeout = timeout_s;
     let services = config.services()?;
     let mut tx = services.db.begin().await?;
