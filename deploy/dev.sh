@@ -407,6 +407,9 @@ cmd_test() {
   need_selenium
   need_graphile_worker
   need_compose
+  # The fault tests start workspace binaries (the demo board among them) that no test target
+  # of their own packages makes nextest build.
+  cargo build --workspace --bins --quiet
   cargo nextest run --workspace --no-fail-fast
 }
 

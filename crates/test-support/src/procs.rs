@@ -53,7 +53,8 @@ pub(crate) fn listens(child: &mut Child, addr: &str, port: u16, limit: Duration)
 }
 
 /// A binary of this workspace built next to the running test (`target/<profile>/<name>`).
-/// `cargo nextest run --workspace` and `cargo test --workspace` build every binary first.
+/// Built by `cargo build --workspace --bins` (as `deploy/dev.sh test` does before its tests): a
+/// test run builds only the binaries of packages that have integration tests of their own.
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test>-<hash>
@@ -64,7 +65,8 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     let path = profile_dir.join(name);
     assert!(
         path.is_file(),
-        "{} is not built; run the suite with --workspace",
+        "{} is not built; build the binaries first (`cargo build --workspace --bins`, as \
+         `deploy/dev.sh test` does)",
         path.display()
     );
     path

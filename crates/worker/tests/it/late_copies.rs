@@ -9,7 +9,8 @@ use queue_core::store::{self, RunReport, RunStatus, StartOutcome};
 use queue_core::{Plan, Services, Task, Trigger};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use test_support::{TestRedis, assert_invariants, eventually};
+use test_support::{TestRedis, assert_invariants, eventually, redis_cmd};
+use tokio_util::sync::CancellationToken;
 use trawl_tasks::{Handler, HandlerError, RunContext};
 use trawl_worker::{Processed, Registry, Worker, WorkerSettings};
 
@@ -226,6 +227,67 @@ async fn a_lock_left_to_an_ended_run_does_not_stop_the_next_run(db: PgPool) -> a
     assert_eq!(status, RunStatus::Succeeded);
     assert_ne!(run_id, ended);
     assert_eq!(services.locks.holder(LOCK).await?, None);
+    assert_invariants(&services).await;
+    Ok(())
+}
+
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn a_duplicate_whose_lock_release_fails_is_given_back_and_lets_go_on_its_next_delivery(
+    db: PgPool,
+) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let mut services = redis.services(&db);
+    // Every failed delivery counts against the task: room for the few this test makes.
+    services.max_deliveries = 100;
+    let worker = locked_worker(&services);
+    let run_id = submit(&services, false).await;
+    // The run ends on another worker, which is killed before it releases the lock: the task's
+    // next delivery finds its run ended and the lock still in its name.
+    let StartOutcome::Started { attempt } =
+        store::start_run(&db, &run_id, "task_x", "the-other-worker").await?
+    else {
+        panic!("the run did not start");
+    };
+    assert!(store::finish_run(&db, &run_id, attempt, &report("ended elsewhere")).await?);
+    // The release fails: the lock's key is of the wrong type for it (WRONGTYPE).
+    let lock = services.queue.keys().run_lock(LOCK);
+    let _: i64 = redis_cmd(&redis.pool, redis::cmd("DEL").arg(&lock)).await;
+    let _: i64 = redis_cmd(
+        &redis.pool,
+        redis::cmd("HSET").arg(&lock).arg("held_by").arg(&run_id),
+    )
+    .await;
+
+    let queue = services.queue_named(Locked::QUEUE);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.clone().run(shutdown.clone()));
+    eventually(Duration::from_secs(10), "the task given back", || async {
+        let metrics = queue.metrics().await.unwrap();
+        (metrics.delayed == 1).then_some(())
+    })
+    .await;
+    // Not acked while its lock is not released: the run still holds it.
+    let _: i64 = redis_cmd(&redis.pool, redis::cmd("DEL").arg(&lock)).await;
+    let _: () = redis_cmd(&redis.pool, redis::cmd("SET").arg(&lock).arg(&run_id)).await;
+
+    eventually(
+        Duration::from_secs(10),
+        "the next delivery acked",
+        || async {
+            let metrics = queue.metrics().await.unwrap();
+            (metrics.pending + metrics.in_flight + metrics.delayed == 0).then_some(metrics)
+        },
+    )
+    .await;
+    shutdown.cancel();
+    running.await?;
+    assert_eq!(services.locks.holder(LOCK).await?, None);
+    assert_eq!(queue.metrics().await?.dead, 0);
+    let run = store::get_run(&db, &run_id).await?.expect("run row");
+    assert_eq!(
+        (run.status, run.attempt, run.message.as_deref()),
+        (RunStatus::Succeeded, 1, Some("ended elsewhere"))
+    );
     assert_invariants(&services).await;
     Ok(())
 }
