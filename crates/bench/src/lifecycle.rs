@@ -195,6 +195,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         "  task_runs updates HOT (new version on the same page, no index entry): {hot} of {updates} ({:.0}%; a start can be, an end cannot)",
         100.0 * hot as f64 / updates.max(1) as f64
     );
+    let alone = crate::ledger::start_and_finish(&services, Noop::KIND, Noop::QUEUE, n).await?;
+    println!(
+        "ledger statements alone, 1 connection, {} runs a statement: {:>6.0} /s   (start + finish as a worker's batcher sends them; no Redis, no workers)",
+        crate::ledger::BATCH,
+        alone.per_second(n)
+    );
+    if let Some(spent) = cpu.after(alone.first_ms, alone.last_ms, n).await {
+        println!("  CPU per run, µs: {spent}");
+    }
     services.db.close().await;
     drop_database(&options.servers.database_url).await?;
 

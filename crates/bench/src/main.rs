@@ -7,6 +7,7 @@ mod cpu;
 mod embed;
 mod embed_model;
 mod experience;
+mod ledger;
 mod lifecycle;
 mod peer;
 mod pipeline;
