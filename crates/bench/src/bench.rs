@@ -22,7 +22,8 @@ pub(crate) enum Bench {
     #[command(hide = true)]
     QueueDrainer(crate::queue::DrainerOptions),
     /// A task's whole lifecycle (ledger row submitted, started, finished) through two worker
-    /// processes, beside a plain PostgreSQL UPDATE and the raw queue drain.
+    /// processes, beside a plain PostgreSQL UPDATE, the raw queue drain, the ledger's statements
+    /// alone and graphile-worker.
     Lifecycle(crate::lifecycle::Options),
     /// The batch pipeline: 50,000 synthetic postings through validate → enrich → vectorize →
     /// export, beside scikit-learn's TfidfVectorizer on the same corpus.

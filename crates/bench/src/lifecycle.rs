@@ -1,7 +1,7 @@
 //! The whole lifecycle of a task, beside its parts measured in the same run: a no-op kind's
 //! ledger rows submitted (INSERT + LPUSH), then started and finished in PostgreSQL by two
 //! `trawl-bench lifecycle-worker` processes (the real `trawl_worker::Worker` loop), against a
-//! plain single-row UPDATE and the raw batched queue drain.
+//! plain single-row UPDATE, the raw batched queue drain and the ledger's statements alone.
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
