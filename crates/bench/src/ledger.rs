@@ -1,6 +1,6 @@
 //! The ledger's statements alone: runs started and finished by the very batch statements a
 //! worker's `LedgerBatcher` sends (`store::start_taken`, `store::finish_runs`), one batch after
-//! another on one connection, with no Redis, no worker and no handler. What PostgreSQL spends per
+//! another (one statement at a time), with no Redis, no worker and no handler. What PostgreSQL spends per
 //! run here is the floor of the lifecycle's database work: no change to the workers, the queue or
 //! the batching takes a run below it; only a change to the rows and statements can.
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -102,14 +102,23 @@ mod tests {
         let n = BATCH * 2 + 7;
         let span = start_and_finish(&services, "noop", "bench", n).await?;
         assert!(span.last_ms >= span.first_ms && span.per_second(n) > 0.0);
-        let ended: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM task_runs r JOIN task_run_attempts a USING (run_id)
-             WHERE r.status = 'succeeded' AND r.attempt = 1 AND a.attempt = 1
-                 AND a.status = 'succeeded'",
-        )
-        .fetch_one(&db)
-        .await?;
-        assert_eq!(ended as usize, n);
+        for i in 0..n {
+            let run_id = format!("ledger_{i}");
+            let run = store::get_run(&db, &run_id)
+                .await?
+                .context("a recorded run")?;
+            assert_eq!(
+                (run.status, run.attempt),
+                (RunStatus::Succeeded, 1),
+                "{run_id}"
+            );
+            let attempts: Vec<_> = store::run_attempts(&db, &run_id)
+                .await?
+                .into_iter()
+                .map(|attempt| (attempt.attempt, attempt.status))
+                .collect();
+            assert_eq!(attempts, [(1, store::AttemptStatus::Succeeded)], "{run_id}");
+        }
         Ok(())
     }
 }

@@ -197,7 +197,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     );
     let alone = crate::ledger::start_and_finish(&services, Noop::KIND, Noop::QUEUE, n).await?;
     println!(
-        "ledger statements alone, 1 connection, {} runs a statement: {:>6.0} /s   (start + finish as a worker's batcher sends them; no Redis, no workers)",
+        "ledger statements alone, one at a time, {} runs each: {:>6.0} /s   (start + finish as a worker's batcher sends them; no Redis, no workers)",
         crate::ledger::BATCH,
         alone.per_second(n)
     );
