@@ -12,6 +12,26 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const EVERY: Duration = Duration::from_millis(25);
 
+/// A measured span on the wall clock the trace samples by: milliseconds since the epoch, the
+/// clock the ledger's timestamps and the peer's own report use too.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Span {
+    pub first_ms: f64,
+    pub last_ms: f64,
+}
+
+impl Span {
+    /// `count` things done over the span, per second.
+    pub fn per_second(&self, count: usize) -> f64 {
+        count as f64 / ((self.last_ms - self.first_ms) / 1000.0)
+    }
+}
+
+/// Now, on the spans' clock.
+pub fn wall_ms() -> anyhow::Result<f64> {
+    Ok(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64() * 1000.0)
+}
+
 /// Cumulative CPU ticks at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Sample {
@@ -85,20 +105,20 @@ impl CpuTrace {
         })
     }
 
-    /// CPU spent from `from_ms` to `to_ms` (wall clock, ms since the epoch) per one of `runs`,
-    /// between the last sample at or before the start and the first at or after the end. None
-    /// until a sample past the end has been taken (wait `EVERY` after the span).
-    pub fn between(&self, from_ms: f64, to_ms: f64, runs: usize) -> Option<Spent> {
+    /// CPU spent over `span` per one of `runs`, between the last sample at or before its start
+    /// and the first at or after its end. None until a sample past the end has been taken (wait
+    /// `EVERY` after the span).
+    pub fn between(&self, span: Span, runs: usize) -> Option<Spent> {
         let samples = self.samples.lock().unwrap();
-        let before = samples.iter().rev().find(|s| s.at_ms <= from_ms)?;
-        let after = samples.iter().find(|s| s.at_ms >= to_ms)?;
+        let before = samples.iter().rev().find(|s| s.at_ms <= span.first_ms)?;
+        let after = samples.iter().find(|s| s.at_ms >= span.last_ms)?;
         Some(spent(before, after, self.ticks_per_second, runs))
     }
 
-    /// `between` once the sample past `to_ms` exists.
-    pub async fn after(&self, from_ms: f64, to_ms: f64, runs: usize) -> Option<Spent> {
+    /// `between` once the sample past the span's end exists.
+    pub async fn after(&self, span: Span, runs: usize) -> Option<Spent> {
         tokio::time::sleep(EVERY * 3).await;
-        self.between(from_ms, to_ms, runs)
+        self.between(span, runs)
     }
 }
 
@@ -149,7 +169,7 @@ struct ProcReader {
 impl ProcReader {
     fn sample(&mut self) -> anyhow::Result<Sample> {
         let mut sample = machine(&std::fs::read_to_string("/proc/stat")?)?;
-        sample.at_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64() * 1000.0;
+        sample.at_ms = wall_ms()?;
         for entry in std::fs::read_dir("/proc")? {
             let Some(pid) = entry?
                 .file_name()
@@ -262,22 +282,16 @@ mod tests {
     #[tokio::test]
     async fn the_trace_sees_a_busy_span() {
         let trace = CpuTrace::start().unwrap();
-        let now = || {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_secs_f64()
-                * 1e3
-        };
-        let from = now();
+        let first_ms = wall_ms().unwrap();
         let spin = std::time::Instant::now();
         while spin.elapsed() < Duration::from_millis(200) {
             std::hint::black_box(0u64.wrapping_add(1));
         }
-        let spent = trace
-            .after(from, now(), 1)
-            .await
-            .expect("samples around the span");
+        let span = Span {
+            first_ms,
+            last_ms: wall_ms().unwrap(),
+        };
+        let spent = trace.after(span, 1).await.expect("samples around the span");
         // 200 ms of one core spun here, in "the rest" (a quarter of it at least, however busy
         // the machine or greedy its host).
         assert!(spent.rest_us >= 50_000.0, "{spent}");

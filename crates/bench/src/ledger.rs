@@ -1,27 +1,25 @@
 //! The ledger's statements alone: runs started and finished by the very batch statements a
 //! worker's `LedgerBatcher` sends (`store::start_taken`, `store::finish_runs`), one batch after
-//! another (one statement at a time), with no Redis, no worker and no handler. What PostgreSQL spends per
-//! run here is the floor of the lifecycle's database work: no change to the workers, the queue or
-//! the batching takes a run below it; only a change to the rows and statements can.
-use std::time::{SystemTime, UNIX_EPOCH};
-
+//! another (one statement at a time), with no Redis, no worker and no handler. What PostgreSQL
+//! spends per run here is the floor of the lifecycle's database work: no change to the workers,
+//! the queue or the batching takes a run below it; only a change to the rows and statements can.
 use anyhow::Context;
 use queue_core::store::{self, NewRun, RunReport, RunStatus};
 use queue_core::{Services, Trigger};
+
+use crate::cpu::{Span, wall_ms};
 
 /// Runs per statement: about what the lifecycle's workers send (a statement log of a 3,000-run
 /// lifecycle with 32 slots showed ~45 runs a statement).
 pub const BATCH: usize = 50;
 
-/// The measured span, on the wall clock the CPU trace samples by.
-pub struct Span {
-    pub first_ms: f64,
-    pub last_ms: f64,
-}
-
-impl Span {
-    pub fn per_second(&self, runs: usize) -> f64 {
-        runs as f64 / ((self.last_ms - self.first_ms) / 1000.0)
+/// What a no-op run ends with: succeeded, with nothing to say.
+pub fn noop_report() -> RunReport {
+    RunReport {
+        status: RunStatus::Succeeded,
+        message: String::new(),
+        error_detail: serde_json::json!({}),
+        result: serde_json::json!({}),
     }
 }
 
@@ -54,13 +52,8 @@ pub async fn start_and_finish(
         }
         tx.commit().await?;
     }
-    let report = RunReport {
-        status: RunStatus::Succeeded,
-        message: String::new(),
-        error_detail: serde_json::json!({}),
-        result: serde_json::json!({}),
-    };
-    let first_ms = now_ms()?;
+    let report = noop_report();
+    let first_ms = wall_ms()?;
     for chunk in ids.chunks(BATCH) {
         let taken = store::start_taken(&services.db, chunk, "ledger-alone").await?;
         let ends = chunk
@@ -79,12 +72,8 @@ pub async fn start_and_finish(
     }
     Ok(Span {
         first_ms,
-        last_ms: now_ms()?,
+        last_ms: wall_ms()?,
     })
-}
-
-fn now_ms() -> anyhow::Result<f64> {
-    Ok(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64() * 1000.0)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use queue_core::store::{RunReport, RunStatus};
+use queue_core::store::RunReport;
 use queue_core::{CommonConfig, Keys, Plan, Queue, Services, Task, Trigger};
 use trawl_tasks::{Handler, HandlerError, RunContext};
 
@@ -54,12 +54,7 @@ impl Handler for Noop {
     const QUEUE: &'static str = "bench";
 
     async fn run(&self, _: RunContext, _: NoopTask) -> Result<RunReport, HandlerError> {
-        Ok(RunReport {
-            status: RunStatus::Succeeded,
-            message: String::new(),
-            error_detail: serde_json::json!({}),
-            result: serde_json::json!({}),
-        })
+        Ok(crate::ledger::noop_report())
     }
 }
 
@@ -161,21 +156,22 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     .await?;
     anyhow::ensure!(succeeded as usize == n, "{succeeded} of {n} runs succeeded");
     // From the first start to the last finish, as the ledger recorded them.
-    let span = sqlx::query!(
+    let span = sqlx::query_as!(
+        crate::cpu::Span,
         r#"SELECT (EXTRACT(EPOCH FROM min(started_at)) * 1000)::float8 AS "first_ms!",
                   (EXTRACT(EPOCH FROM max(finished_at)) * 1000)::float8 AS "last_ms!"
            FROM task_runs"#,
     )
     .fetch_one(&services.db)
     .await?;
-    let through = n as f64 / ((span.last_ms - span.first_ms) / 1000.0);
+    let through = span.per_second(n);
     let per_task = (commits(&services).await? - commits_before) as f64 / n as f64;
     println!(
         "lifecycle start + finish, 2 worker processes : {through:>8.0} /s   ({:.2} of UPDATE/1; no-op kind, {} slots each; {per_task:.2} commits per task)",
         through / update_1,
         options.concurrency
     );
-    if let Some(spent) = cpu.after(span.first_ms, span.last_ms, n).await {
+    if let Some(spent) = cpu.after(span, n).await {
         println!("  CPU per run, µs: {spent}");
     }
     for worker in &workers {
@@ -201,7 +197,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         crate::ledger::BATCH,
         alone.per_second(n)
     );
-    if let Some(spent) = cpu.after(alone.first_ms, alone.last_ms, n).await {
+    if let Some(spent) = cpu.after(alone, n).await {
         println!("  CPU per run, µs: {spent}");
     }
     services.db.close().await;
@@ -210,14 +206,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     if let Some(package) = peer {
         let peer =
             crate::peer::graphile_worker(&package, &options.servers.database_url, n, 2).await?;
-        let spent = cpu.after(peer.first_ms, peer.last_ms, n).await;
+        let spent = cpu.after(peer.span, n).await;
+        let per_second = peer.span.per_second(n);
         println!(
             "graphile-worker {} performance preset, 2 processes: {:>6.0} /s   ({:.2} of UPDATE/1; jobs per process {:?}; trawl's lifecycle is {:.2} of it)",
             crate::peer::VERSION,
-            peer.per_second,
-            peer.per_second / update_1,
+            per_second,
+            per_second / update_1,
             peer.per_process,
-            through / peer.per_second
+            through / per_second
         );
         if let Some(spent) = spent {
             println!("  CPU per job, µs: {spent}");

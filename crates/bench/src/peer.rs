@@ -39,13 +39,10 @@ pub fn locate(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 /// What one run of the peer measured.
 pub struct PeerRun {
-    /// Jobs per second from the first job's start to the last job's start, over all processes.
-    pub per_second: f64,
     /// How many jobs each process ran.
     pub per_process: Vec<u64>,
-    /// The first job's start and the last job's, ms since the epoch.
-    pub first_ms: f64,
-    pub last_ms: f64,
+    /// From the first job's start to the last job's, over all processes.
+    pub span: crate::cpu::Span,
 }
 
 /// Queues `jobs` no-op jobs in a fresh database on the server of `server_url`, drains them with
@@ -125,7 +122,7 @@ async fn measure(
         ran == jobs as u64,
         "graphile-worker ran {ran} of {jobs} jobs"
     );
-    let working: Vec<&Span> = spans.iter().filter(|span| span.count > 0).collect();
+    let working: Vec<&ProcessSpan> = spans.iter().filter(|span| span.count > 0).collect();
     let first = working
         .iter()
         .map(|span| span.first_ms)
@@ -135,22 +132,23 @@ async fn measure(
         .map(|span| span.last_ms)
         .fold(f64::MIN, f64::max);
     Ok(PeerRun {
-        per_second: jobs as f64 / ((last - first) / 1000.0),
         per_process: spans.iter().map(|span| span.count).collect(),
-        first_ms: first,
-        last_ms: last,
+        span: crate::cpu::Span {
+            first_ms: first,
+            last_ms: last,
+        },
     })
 }
 
 /// What `tasks/noop.js` prints at its process's exit.
 #[derive(Debug, PartialEq)]
-struct Span {
+struct ProcessSpan {
     first_ms: f64,
     last_ms: f64,
     count: u64,
 }
 
-fn parse_span(stdout: &str) -> Option<Span> {
+fn parse_span(stdout: &str) -> Option<ProcessSpan> {
     let line = stdout
         .lines()
         .find_map(|line| line.strip_prefix("TRAWL_PEER "))?;
@@ -158,7 +156,7 @@ fn parse_span(stdout: &str) -> Option<Span> {
         line.split_whitespace()
             .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
     };
-    Some(Span {
+    Some(ProcessSpan {
         first_ms: field("first_ms")?.parse().ok()?,
         last_ms: field("last_ms")?.parse().ok()?,
         count: field("count")?.parse().ok()?,
@@ -175,7 +173,7 @@ mod tests {
                       TRAWL_PEER first_ms=1796610304187.84 last_ms=1796610305423.3115 count=10500\n";
         assert_eq!(
             parse_span(stdout),
-            Some(Span {
+            Some(ProcessSpan {
                 first_ms: 1796610304187.84,
                 last_ms: 1796610305423.3115,
                 count: 10500
@@ -193,6 +191,7 @@ mod tests {
         let server = std::env::var("DATABASE_URL").expect("DATABASE_URL");
         let run = graphile_worker(&package, &server, 600, 2).await.unwrap();
         assert_eq!(run.per_process.iter().sum::<u64>(), 600);
-        assert!(run.per_second.is_finite() && run.per_second > 0.0);
+        let per_second = run.span.per_second(600);
+        assert!(per_second.is_finite() && per_second > 0.0);
     }
 }
