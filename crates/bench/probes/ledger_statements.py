@@ -32,12 +32,12 @@ def without_cte(sql, name):
     found = re.search(r",\s*" + name + r" AS \(", sql)
     if not found:
         sys.exit(f"no CTE {name} in: {sql}")
-    depth, end = 0, found.end() - 1
+    depth = 0
     for end in range(found.end() - 1, len(sql)):
         depth += {"(": 1, ")": -1}.get(sql[end], 0)
         if depth == 0:
-            break
-    return sql[: found.start()] + sql[end + 1 :]
+            return sql[: found.start()] + sql[end + 1 :]
+    sys.exit(f"CTE {name} never closes in: {sql}")
 
 
 def main():
