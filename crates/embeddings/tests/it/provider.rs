@@ -42,8 +42,11 @@ async fn provider_failures_are_counted_with_reasons_and_nothing_is_written_half(
     // The first answer is a 500: the whole batch goes back with the reason and a retry time.
     fixture.then(Answer::ServerError);
     let world = World::new(&db, fixture_embedder(&fixture, 16)).await;
+    // One pass queues the batch, and none follows until the 500 is seen: the postings then wait,
+    // pending with its reason, for a pass to queue their retry. (A pass per poll could queue the
+    // retry, 50 ms later, and have it answered before the poll read the reason it replaces.)
+    world.pass().await;
     test_support::eventually(Duration::from_secs(30), "the 500 recorded", || async {
-        world.pass().await;
         let c = coverage(&db).await;
         let m = c.models.into_iter().find(|m| m.model == "fixture-model")?;
         m.top_failures
