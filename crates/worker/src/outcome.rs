@@ -56,6 +56,9 @@ pub enum Processed {
     Superseded { run_id: String },
     /// Another run holds the site's lock; the task waits in the delayed set to try again.
     WaitingForLock { run_id: String, holder: String },
+    /// A recovered task's run could not start: another session holds its row (the worker it
+    /// was recovered from, cut off mid-transaction). The task waits in the delayed set.
+    StartBlocked { run_id: String },
 }
 
 /// Outcome of one `run_once` step.

@@ -340,7 +340,8 @@ impl Worker {
                         Some(batched) => worker.taken_run(batched).await,
                         None => None,
                     };
-                    worker.process_or_give_back(queue, raw, task, found).await;
+                    let entry = batch::Entry::Ordinary(found);
+                    worker.process_or_give_back(queue, raw, task, entry).await;
                 }));
             }
             Some(recovered) => {

@@ -159,6 +159,54 @@ pub async fn start_run(
     worker_id: &str,
 ) -> Result<StartOutcome, StoreError> {
     let mut tx = pool.begin().await?;
+    let outcome = start_in(&mut tx, run_id, task_id, worker_id).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// `start_run` for a run whose row another session may hold locked: a recovered task's, whose
+/// worker died or was cut off mid-transaction on it, and whose session keeps the row until
+/// PostgreSQL ends it (`idle_in_transaction_session_timeout`). Waits at most `wait` for the
+/// row; `None` if it is still locked then, with nothing changed.
+pub async fn start_run_unless_locked(
+    pool: &PgPool,
+    run_id: &str,
+    task_id: &str,
+    worker_id: &str,
+    wait: std::time::Duration,
+) -> Result<Option<StartOutcome>, StoreError> {
+    let mut tx = pool.begin().await?;
+    // `SET LOCAL` takes no parameters; `set_config(..., true)` is the same, for this
+    // transaction only.
+    sqlx::query!(
+        "SELECT set_config('lock_timeout', $1, true)",
+        format!("{}ms", wait.as_millis().max(1))
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    match start_in(&mut tx, run_id, task_id, worker_id).await {
+        Ok(outcome) => {
+            tx.commit().await?;
+            Ok(Some(outcome))
+        }
+        Err(StoreError::Database(sqlx::Error::Database(err)))
+            if err.code().as_deref() == Some(LOCK_NOT_AVAILABLE) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// SQLSTATE of a statement that waited `lock_timeout` for a lock.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
+async fn start_in(
+    tx: &mut sqlx::PgConnection,
+    run_id: &str,
+    task_id: &str,
+    worker_id: &str,
+) -> Result<StartOutcome, StoreError> {
     let started = sqlx::query_scalar!(
         "UPDATE task_runs SET status = 'running', started_at = now(), task_id = $2, \
              worker_id = $3, attempt = attempt + 1, retry_at = NULL, message = NULL, \
@@ -188,7 +236,6 @@ pub async fn start_run(
         )
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
         return Ok(StartOutcome::Started { attempt });
     }
     let status = sqlx::query_scalar!(

@@ -11,12 +11,23 @@ use queue_core::{RawTask, Task, TaskError};
 use tokio::sync::OnceCell;
 
 use super::Worker;
+use super::recovered::Alone;
 
 pub(super) struct TakenBatch {
     /// `(run_id, task_id)` of the tasks in the statement.
     runs: Vec<(String, String)>,
     /// What the statement found: None if it failed (the tasks then read their runs alone).
     found: OnceCell<Option<Vec<TakenRun>>>,
+}
+
+/// How a taken task's run starts.
+pub(super) enum Entry<'a> {
+    /// With its batch, as the batch's statement found (and perhaps started) its run; or, with
+    /// None, on its own.
+    Ordinary(Option<TakenRun>),
+    /// Recovered from a crashed worker: started on a connection of its own, and its attempt
+    /// run alone.
+    Recovered(&'a Alone),
 }
 
 /// A taken task with its place in its batch's statement, if it has one.

@@ -3,10 +3,10 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use queue_core::store::TakenRun;
 use queue_core::{GivenBack, RawTask, Task, TaskError};
 use tracing::{error, info, warn};
 
+use super::batch::Entry;
 use super::{MAX_FETCH_BACKOFF, Worker};
 
 /// How long a task that could not be processed (a dependency was down) waits before it runs
@@ -26,11 +26,11 @@ impl Worker {
         index: usize,
         raw: RawTask,
         task: Result<Task, TaskError>,
-        found: Option<TakenRun>,
+        entry: Entry<'_>,
     ) {
         let mut in_flight = raw.clone();
         let Err(err) = self
-            .process_tracked(index, raw, task, found, &mut in_flight)
+            .process_tracked(index, raw, task, entry, &mut in_flight)
             .await
         else {
             if self.giving_back.swap(false, Ordering::Relaxed) {

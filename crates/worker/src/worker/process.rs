@@ -10,7 +10,9 @@ use tracing::{Instrument, info, info_span, warn};
 use trawl_tasks::{DynHandler, Ended, HandlerError};
 
 use super::Worker;
+use super::batch::Entry;
 use super::measure::Attempt;
+use super::recovered::Alone;
 use crate::{Processed, WorkerError};
 
 /// How long a task whose run lock is held waits in the delayed set before it tries again.
@@ -37,21 +39,24 @@ impl Worker {
     pub async fn process(&self, raw: RawTask) -> Result<Processed, WorkerError> {
         let mut in_flight = raw.clone();
         let task = Task::parse_bytes(&raw);
-        self.process_tracked(0, raw, task, None, &mut in_flight)
+        self.process_tracked(0, raw, task, Entry::Ordinary(None), &mut in_flight)
             .await
     }
 
     /// `process` of `raw`, already parsed as `task`, keeping `in_flight` equal to the message as
-    /// it stands in the in-flight list (a hand-written task is rewritten with its ids). `found`:
-    /// its run as its batch's statement found (and perhaps started) it.
+    /// it stands in the in-flight list (a hand-written task is rewritten with its ids).
     pub(super) async fn process_tracked(
         &self,
         queue: usize,
         raw: RawTask,
         task: Result<Task, TaskError>,
-        found: Option<TakenRun>,
+        entry: Entry<'_>,
         in_flight: &mut RawTask,
     ) -> Result<Processed, WorkerError> {
+        let (found, alone) = match entry {
+            Entry::Ordinary(found) => (found, None),
+            Entry::Recovered(alone) => (None, Some(alone)),
+        };
         let task = match task {
             Ok(task) => task,
             Err(err) => return self.dead_letter(queue, &raw, err.to_string(), None).await,
@@ -76,7 +81,7 @@ impl Worker {
         let span = info_span!("run", kind = handler.kind(), queue = self.served[queue].name(), run_id = %adopted.run_id,
             task_id = %adopted.task_id, lock = adopted.lock_key.as_deref().unwrap_or(""),
             worker_id = %self.id());
-        self.run_adopted(queue, &handler, adopted)
+        self.run_adopted(queue, &handler, adopted, alone)
             .instrument(span)
             .await
     }
@@ -109,6 +114,7 @@ impl Worker {
         index: usize,
         handler: &Arc<dyn DynHandler>,
         adopted: Adopted,
+        alone: Option<&Alone>,
     ) -> Result<Processed, WorkerError> {
         let queue = &self.served[index].queue;
         let Adopted {
@@ -162,18 +168,28 @@ impl Worker {
             }
         };
         let start = match started {
-            Some(attempt) => StartOutcome::Started { attempt },
-            None => match self.lifecycle.start(&run_id, &task_id, self.id()).await {
-                Ok(start) => start,
-                Err(err) => {
-                    // Claimed, not started: the error is what is returned; the lock goes if
-                    // the run has ended (best effort: the next claim of the key heals it too).
-                    if let Some(key) = &lock_key {
-                        let _ = self.release_if_ended(key, &run_id).await;
-                    }
-                    return Err(err.into());
+            Some(attempt) => Ok(StartOutcome::Started { attempt }),
+            None if alone.is_some() => {
+                match self.start_recovered(index, &raw, &run_id, &task_id).await {
+                    Ok(Ok(start)) => Ok(start),
+                    // Handed back until the row is free; the lock stays in the run's name.
+                    Ok(Err(waiting)) => return Ok(waiting),
+                    Err(err) => Err(err),
                 }
-            },
+            }
+            None => (self.lifecycle.start(&run_id, &task_id, self.id()).await)
+                .map_err(WorkerError::from),
+        };
+        let start = match start {
+            Ok(start) => start,
+            Err(err) => {
+                // Claimed, not started: the error is what is returned; the lock goes if the
+                // run has ended (best effort: the next claim of the key heals it too).
+                if let Some(key) = &lock_key {
+                    let _ = self.release_if_ended(key, &run_id).await;
+                }
+                return Err(err);
+            }
         };
         let attempt = match start {
             StartOutcome::Started { attempt } => {
@@ -197,6 +213,9 @@ impl Worker {
                 return self.dead_letter(index, &raw, reason, None).await;
             }
         };
+        if let Some(alone) = alone {
+            alone.take_every_slot().await;
+        }
         let measured = Attempt::start(handler.kind(), self.served[index].name());
         let ctx = self.lifecycle.context(&run_id, &task_id, attempt);
         let ended = self

@@ -1,4 +1,5 @@
-//! Tasks recovered from a crashed worker: each runs alone, and a worker holds one at a time.
+//! Tasks recovered from a crashed worker: each attempt runs alone, and a worker holds one at a
+//! time.
 //!
 //! A recovered task may be what killed its worker. Running it alone means that if it kills
 //! this worker too, no innocent task dies with it, and recovery's blame (a death counts
@@ -10,17 +11,23 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use queue_core::store::{self, StartOutcome};
 use queue_core::{RawTask, Task, TaskError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
 
 use super::Worker;
+use super::batch::Entry;
+use crate::{Processed, WorkerError};
 
 /// A taken task's worker slot and its queue's cap permit.
 pub(super) type Held = (OwnedSemaphorePermit, OwnedSemaphorePermit);
 
 /// How long a second recovered task waits in the delayed set before it is offered again.
 const HAND_BACK_DELAY: Duration = Duration::from_secs(1);
+
+/// How long a recovered task's start waits for its run's row before the task is handed back.
+const RECOVERED_START_WAIT: Duration = Duration::from_secs(1);
 
 /// Clears `holds_recovered` when the recovered task this worker holds is done with.
 struct HoldsRecovered(Arc<Worker>);
@@ -73,19 +80,78 @@ impl Worker {
             }
         }
         let _holds = first.then(|| HoldsRecovered(self.clone()));
-        // Nothing else runs meanwhile and nothing new starts (the semaphore is fair). Taking
-        // all slots in one request cannot deadlock with another such task.
-        let (slot, cap) = held;
-        drop(slot);
-        let all = slots
-            .acquire_many_owned(self.settings.concurrency.max(1) as u32)
+        let (slot, _cap) = held;
+        let alone = Alone {
+            slots,
+            concurrency: self.settings.concurrency.max(1) as u32,
+            recovered,
+            held: std::sync::Mutex::new(Some(slot)),
+        };
+        self.process_or_give_back(queue, raw, task, Entry::Recovered(&alone))
+            .await;
+    }
+
+    /// Starts a recovered task's run on a connection of its own, waiting at most
+    /// RECOVERED_START_WAIT for its row. The worker it was recovered from may have been cut off
+    /// mid-transaction on that row, and its session keeps the row locked until PostgreSQL ends
+    /// it: in the ledger batcher's shared transaction, a start waiting on it would hold up
+    /// every other task's start and end. Still locked: the task is handed back through the
+    /// delayed set (not counted against it) and `Err` carries what was done.
+    pub(super) async fn start_recovered(
+        &self,
+        index: usize,
+        raw: &RawTask,
+        run_id: &str,
+        task_id: &str,
+    ) -> Result<Result<StartOutcome, Processed>, WorkerError> {
+        let db = &self.services.db;
+        let wait = RECOVERED_START_WAIT;
+        if let Some(outcome) =
+            store::start_run_unless_locked(db, run_id, task_id, self.id(), wait).await?
+        {
+            return Ok(Ok(outcome));
+        }
+        self.served[index]
+            .queue
+            .retry_later_at_front(self.id(), raw, HAND_BACK_DELAY)
+            .await?;
+        info!(
+            event = "waiting",
+            "the run's row is locked by another session (a worker cut off mid-transaction); the recovered task waits"
+        );
+        Ok(Err(Processed::StartBlocked {
+            run_id: run_id.to_owned(),
+        }))
+    }
+}
+
+/// A recovered task's hold on its worker's slots: its own slot until its run has started, then
+/// every slot, so nothing else runs beside its attempt and nothing new starts (the semaphore
+/// is fair). Taking all slots in one request cannot deadlock with another such task. Only the
+/// attempt needs to be alone (it is what may kill the worker); the start before it waits on
+/// PostgreSQL, and holding every slot meanwhile stalled the whole worker behind a locked row.
+pub(super) struct Alone {
+    slots: Arc<Semaphore>,
+    concurrency: u32,
+    /// How many times the task has been recovered.
+    recovered: u32,
+    held: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl Alone {
+    /// Gives up the task's own slot and waits for all of them.
+    pub(super) async fn take_every_slot(&self) {
+        drop(self.held.lock().expect("never poisoned").take());
+        let all = self
+            .slots
+            .clone()
+            .acquire_many_owned(self.concurrency)
             .await
             .expect("semaphore is never closed");
-        let _held = (all, cap);
+        *self.held.lock().expect("never poisoned") = Some(all);
         info!(
-            recovered,
+            recovered = self.recovered,
             "task recovered from a crashed worker; running it alone"
         );
-        self.process_or_give_back(queue, raw, task, None).await;
     }
 }

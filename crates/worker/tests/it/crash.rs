@@ -87,9 +87,7 @@ async fn a_worker_killed_mid_task_loses_nothing(db: PgPool) -> anyhow::Result<()
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn a_worker_holds_one_recovered_task_at_a_time(db: PgPool) -> anyhow::Result<()> {
     use queue_core::store;
-    use test_support::nap::{Nap, submit_nap};
-    use tokio_util::sync::CancellationToken;
-    use trawl_worker::{Registry, Worker, WorkerSettings};
+    use test_support::nap::submit_nap;
 
     let redis = TestRedis::new();
     let services = redis.services(&db);
@@ -99,30 +97,8 @@ async fn a_worker_holds_one_recovered_task_at_a_time(db: PgPool) -> anyhow::Resu
         submit_nap(&services, 400, 0).await,
     ];
     // A worker takes both and dies.
-    naps.heartbeat("dead-worker", Duration::from_millis(1))
-        .await?;
-    let mut dying = naps.consumer(&redis.url, "dead-worker", Duration::from_millis(200));
-    for _ in &runs {
-        dying.next().await?.expect("a nap task");
-    }
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    assert_eq!(
-        services
-            .queue_named("naps")
-            .recover_crashed(3)
-            .await?
-            .requeued,
-        2
-    );
-
-    let mut settings = WorkerSettings::new("recovering-worker".to_owned());
-    settings.block_for = Duration::from_millis(100);
-    settings.concurrency = 4;
-    let registry = Registry::new().register(Nap);
-    let worker = Worker::with_registry(services.clone(), settings, registry, Default::default())
-        .expect("worker builds");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.clone().run(shutdown.clone()));
+    taken_by_a_dead_worker(&redis, &services, runs.len()).await?;
+    let (worker, shutdown, running) = recovering_worker(&services);
     let mut most_held = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -156,4 +132,131 @@ async fn a_worker_holds_one_recovered_task_at_a_time(db: PgPool) -> anyhow::Resu
     assert!(spans[0].1 <= spans[1].0, "they overlapped: {spans:?}");
     test_support::assert_invariants(&services).await;
     Ok(())
+}
+
+/// A recovered task whose run's row another session holds locked (the worker it came from was
+/// cut off mid-transaction, and PostgreSQL keeps that session's locks until it ends it) waits
+/// for the row in the delayed set, not in the worker: the worker's other tasks start and end
+/// meanwhile. (It used to take every slot before its start, so one locked row stalled the
+/// whole worker; and its start shared the ledger batcher's transaction with everyone else's.)
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn a_recovered_task_whose_row_is_locked_does_not_stall_its_worker(
+    db: PgPool,
+) -> anyhow::Result<()> {
+    use queue_core::store;
+    use test_support::nap::submit_nap;
+
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let recovered = submit_nap(&services, 100, 0).await;
+    taken_by_a_dead_worker(&redis, &services, 1).await?;
+    // The cut-off worker's session, still in its transaction on the run's row.
+    let mut cut_off = db.begin().await?;
+    sqlx::query("SELECT 1 FROM task_runs WHERE run_id = $1 FOR UPDATE")
+        .bind(&recovered)
+        .execute(&mut *cut_off)
+        .await?;
+
+    let (_worker, shutdown, running) = recovering_worker(&services);
+    // The recovered task's start waits on the row.
+    eventually(
+        Duration::from_secs(10),
+        "a start waiting on the row",
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            (waiting > 0).then_some(())
+        },
+    )
+    .await;
+    let others = [
+        submit_nap(&services, 50, 0).await,
+        submit_nap(&services, 50, 0).await,
+        submit_nap(&services, 50, 0).await,
+    ];
+    eventually(
+        Duration::from_secs(15),
+        "the other naps ended while the row stayed locked",
+        || async {
+            let mut ended = 0;
+            for run_id in &others {
+                let run = store::get_run(&db, run_id).await.unwrap().expect("run row");
+                ended += usize::from(run.status == store::RunStatus::Succeeded);
+            }
+            (ended == others.len()).then_some(())
+        },
+    )
+    .await;
+    let run = store::get_run(&db, &recovered).await?.expect("run row");
+    assert_eq!(
+        (run.status, run.attempt),
+        (store::RunStatus::Queued, 0),
+        "the recovered run did not start while its row was locked"
+    );
+
+    // The session ends (PostgreSQL's idle-in-transaction timeout, here a rollback): the
+    // recovered run starts and ends, once.
+    cut_off.rollback().await?;
+    eventually(
+        Duration::from_secs(15),
+        "the recovered nap ended",
+        || async {
+            let run = store::get_run(&db, &recovered)
+                .await
+                .unwrap()
+                .expect("run row");
+            run.status.is_terminal().then_some(run)
+        },
+    )
+    .await;
+    shutdown.cancel();
+    running.await?;
+    let run = store::get_run(&db, &recovered).await?.expect("run row");
+    assert_eq!((run.status, run.attempt), (store::RunStatus::Succeeded, 1));
+    test_support::assert_invariants(&services).await;
+    Ok(())
+}
+
+/// The first `tasks` nap tasks are taken by a worker that then dies, and recovered: back at the
+/// front of `naps`, marked recovered.
+async fn taken_by_a_dead_worker(
+    redis: &TestRedis,
+    services: &queue_core::Services,
+    tasks: usize,
+) -> anyhow::Result<()> {
+    let naps = services.queue_named("naps");
+    naps.heartbeat("dead-worker", Duration::from_millis(1))
+        .await?;
+    let mut dying = naps.consumer(&redis.url, "dead-worker", Duration::from_millis(200));
+    for _ in 0..tasks {
+        dying.next().await?.expect("a nap task");
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(naps.recover_crashed(3).await?.requeued, tasks as u64);
+    Ok(())
+}
+
+/// A worker of naps with 4 slots, running until the token is cancelled.
+fn recovering_worker(
+    services: &queue_core::Services,
+) -> (
+    std::sync::Arc<trawl_worker::Worker>,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    use trawl_worker::{Registry, Worker, WorkerSettings};
+    let mut settings = WorkerSettings::new("recovering-worker".to_owned());
+    settings.block_for = Duration::from_millis(100);
+    settings.concurrency = 4;
+    let registry = Registry::new().register(test_support::nap::Nap);
+    let worker = Worker::with_registry(services.clone(), settings, registry, Default::default())
+        .expect("worker builds");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(worker.clone().run(shutdown.clone()));
+    (worker, shutdown, running)
 }
