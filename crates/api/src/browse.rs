@@ -1,5 +1,6 @@
 //! More of the dashboard: the postings page (search and browse, the API's `GET /jobs/postings`
-//! in a form) and the workers panel (each live worker and the tasks it holds).
+//! in a form) and the workers panel (each live worker and the tasks it holds, and what recovery
+//! and the reconciler have repaired).
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use maud::{Markup, html};
@@ -120,6 +121,7 @@ pub async fn workers(State(state): State<AppState>) -> Result<Markup, ApiError> 
             rows.push((name.clone(), worker, held));
         }
     }
+    let repairs = repairs(&state).await?;
     Ok(html! {
         @if rows.is_empty() { p { "no live worker" } } @else {
             table {
@@ -129,5 +131,27 @@ pub async fn workers(State(state): State<AppState>) -> Result<Markup, ApiError> 
                 }
             }
         }
+        @if let Some(repairs) = repairs { p.repairs { (repairs) } }
     })
+}
+
+/// What recovery and the reconciler have repaired over all scheduler passes (the totals of
+/// `GET /scheduler/status`), or None while they have repaired nothing.
+async fn repairs(state: &AppState) -> Result<Option<String>, ApiError> {
+    let totals = trawl_schedule::status(&state.services).await?.totals;
+    let total = |field: &str| totals.get(field).copied().unwrap_or(0);
+    let (dead, requeued, poisoned) = (
+        total("recovered_workers"),
+        total("requeued"),
+        total("poisoned"),
+    );
+    let (reconciled, lost) = (total("reconciled"), total("lost"));
+    if dead + reconciled + lost == 0 {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "Repaired so far: {dead} worker(s) presumed dead, {requeued} of their tasks requeued and \
+         {poisoned} dead-lettered as poison; {reconciled} run(s) requeued from the ledger after \
+         Redis lost their task, {lost} failed as lost."
+    )))
 }

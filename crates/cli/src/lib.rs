@@ -102,6 +102,9 @@ pub enum ScheduleCommand {
         file: String,
     },
     List,
+    /// The latest scheduler pass and the sums over every pass: runs queued and skipped,
+    /// workers found dead, their tasks requeued or poisoned, runs reconciled and lost.
+    Status,
     /// Stop and forget a recurring task (its past runs stay).
     Delete {
         name: String,
@@ -223,6 +226,9 @@ pub async fn execute(
         }
         Command::Schedule(ScheduleCommand::List) => Ok(serde_json::to_value(
             store::list_recurring(&services.db).await?,
+        )?),
+        Command::Schedule(ScheduleCommand::Status) => Ok(serde_json::to_value(
+            trawl_schedule::status(services).await?,
         )?),
         Command::Schedule(ScheduleCommand::Delete { name }) => {
             if !store::delete_recurring(&services.db, &name).await? {

@@ -103,6 +103,23 @@ async fn operators_schedule_recurring_work_and_see_every_queue(db: PgPool) -> an
     let (ok, _, err) = trawl(&db, &redis, &["schedule", "delete", "nightly"]);
     assert!(ok, "{err}");
 
+    // The scheduler's latest pass and its totals, repairs included.
+    let (ok, out, err) = trawl(&db, &redis, &["schedule", "status"]);
+    assert!(ok, "{err}");
+    assert_eq!(out["last_pass"], serde_json::Value::Null, "{out}");
+    trawl_schedule::run_pass(&redis.services(&db), "test", 100).await?;
+    let (ok, out, err) = trawl(&db, &redis, &["schedule", "status"]);
+    assert!(ok, "{err}");
+    assert_eq!(out["last_pass"]["origin"], "test", "{out}");
+    assert_eq!(
+        (
+            &out["totals"]["passes"],
+            &out["totals"]["recovered_workers"]
+        ),
+        (&serde_json::json!(1), &serde_json::json!(0)),
+        "{out}"
+    );
+
     test_support::nap::submit_nap(&redis.services(&db), 5, 0).await;
     let (ok, out, err) = trawl(&db, &redis, &["queue", "list"]);
     assert!(ok, "{err}");

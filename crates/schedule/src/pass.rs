@@ -123,6 +123,7 @@ async fn pass(
     }
     stats.reconciled = reconciled.requeued.len() as u32;
     stats.lost = reconciled.failed.len() as u32;
+    count_repairs(&stats);
     let due = trawl_scrape_runs::sites::due_sites(&services.db, batch, now).await?;
     stats.due = due.len() as u32;
     for site in &due {
@@ -173,6 +174,18 @@ async fn recover_crashed(services: &Services, stats: &mut PassStats) -> Result<(
     stats.requeued = requeued;
     stats.poisoned = poisoned;
     Ok(())
+}
+
+/// What recovery and the reconciler repaired, as counters (every pass adds, zeros included,
+/// so each series exists from the first pass and `increase()` sees its first repair).
+fn count_repairs(stats: &PassStats) {
+    use metrics::counter;
+    use telemetry::metric;
+    counter!(metric::WORKERS_PRESUMED_DEAD).increment(stats.recovered_workers.into());
+    counter!(metric::TASKS_RECOVERED, "outcome" => "requeued").increment(stats.requeued);
+    counter!(metric::TASKS_RECOVERED, "outcome" => "poisoned").increment(stats.poisoned.into());
+    counter!(metric::RUNS_RECONCILED, "outcome" => "requeued").increment(stats.reconciled.into());
+    counter!(metric::RUNS_RECONCILED, "outcome" => "failed").increment(stats.lost.into());
 }
 
 enum SiteOutcome {
@@ -240,6 +253,10 @@ async fn record(services: &Services, stats: &PassStats) -> Result<(), QueueError
         ("skipped_locked", stats.skipped_locked),
         ("skipped_claimed", stats.skipped_claimed),
         ("errors", stats.errors),
+        ("recovered_workers", stats.recovered_workers),
+        ("poisoned", stats.poisoned),
+        ("reconciled", stats.reconciled),
+        ("lost", stats.lost),
     ] {
         pipe.cmd("HINCRBY")
             .arg(keys.scheduler_totals())
@@ -247,6 +264,11 @@ async fn record(services: &Services, stats: &PassStats) -> Result<(), QueueError
             .arg(value)
             .ignore();
     }
+    pipe.cmd("HINCRBY")
+        .arg(keys.scheduler_totals())
+        .arg("requeued")
+        .arg(stats.requeued)
+        .ignore();
     pipe.query_async::<()>(&mut conn)
         .await
         .map_err(QueueError::from)

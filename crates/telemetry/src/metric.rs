@@ -59,6 +59,15 @@ pub const PACING_WAIT: &str = "trawl_pacing_wait_seconds";
 pub const SCHEDULER_PASSES: &str = "trawl_scheduler_passes_total";
 /// Times this scheduler became leader or stopped being it.
 pub const SCHEDULER_LEADER_CHANGES: &str = "trawl_scheduler_leader_changes_total";
+/// Workers a scheduler pass found dead (heartbeat run out: killed, out of memory, host lost; a
+/// worker stopped by SIGTERM deregisters and is not counted) and took tasks back from.
+pub const WORKERS_PRESUMED_DEAD: &str = "trawl_workers_presumed_dead_total";
+/// Tasks taken back from dead workers' in-flight lists (label `outcome`: requeued, poisoned —
+/// dead-lettered because the workers holding it kept dying).
+pub const TASKS_RECOVERED: &str = "trawl_tasks_recovered_total";
+/// Active runs the reconciler found with no task in Redis (label `outcome`: requeued from the
+/// ledger, failed — lost too often).
+pub const RUNS_RECONCILED: &str = "trawl_runs_reconciled_total";
 /// 1 while this scheduler is the leader.
 pub const SCHEDULER_LEADER: &str = "trawl_scheduler_is_leader";
 
@@ -242,6 +251,18 @@ fn describe() {
         (BROWSER_SESSIONS_STARTED, "Browser sessions started."),
         (BROWSER_SESSIONS_KILLED, "Browsers killed by the watchdog."),
         (SCHEDULER_PASSES, "Scheduler passes run by the leader."),
+        (
+            WORKERS_PRESUMED_DEAD,
+            "Workers found dead by a scheduler pass, their tasks taken back.",
+        ),
+        (
+            TASKS_RECOVERED,
+            "Tasks taken back from dead workers, by outcome (requeued, poisoned).",
+        ),
+        (
+            RUNS_RECONCILED,
+            "Active runs found with no task in Redis, by outcome (requeued, failed).",
+        ),
         (
             SCHEDULER_LEADER_CHANGES,
             "Times this scheduler became or stopped being leader.",

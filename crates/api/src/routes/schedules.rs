@@ -121,6 +121,9 @@ pub async fn delete_schedule(
 #[derive(Serialize, ToSchema)]
 pub struct SchedulerStatus {
     last_pass: Option<PassStats>,
+    /// Sums over every pass: `passes`, `enqueued`, `skipped_locked`, `skipped_claimed`,
+    /// `errors`, and what recovery and the reconciler repaired: `recovered_workers`,
+    /// `requeued`, `poisoned`, `reconciled`, `lost`.
     totals: BTreeMap<String, u64>,
     sites: Vec<SiteNextRun>,
     schedules: Vec<RecurringTask>,

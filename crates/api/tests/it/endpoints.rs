@@ -419,21 +419,7 @@ async fn the_queue_status_counts_runs_at_most_once_a_second(db: PgPool) -> anyho
     let counted = std::time::Instant::now();
     assert_eq!(queued(&body), None, "{body}");
 
-    let payload = serde_json::Map::new();
-    queue_core::store::create_run(
-        &db,
-        &queue_core::store::NewRun {
-            run_id: "r-fresh",
-            kind: "nap",
-            queue: "naps",
-            task_id: "t-fresh",
-            trigger: queue_core::Trigger::Manual,
-            payload: &payload,
-            lock_key: None,
-            max_retries: 0,
-        },
-    )
-    .await?;
+    record_nap_run_without_task(&db, "r-fresh").await;
     let (_, body) = read(api.get("/jobs/queue/status")).await;
     if counted.elapsed() < trawl_api::FRESH_FOR {
         assert_eq!(queued(&body), None, "the count of a second ago: {body}");

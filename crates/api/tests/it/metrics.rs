@@ -117,7 +117,70 @@ fn the_prometheus_config_and_alerts_pass_promtool() {
     let file = |name: &str| format!("{dir}/{name}");
     promtool(&["check", "config", &file("prometheus.yml")], "");
     let rules = promtool(&["check", "rules", &file("alerts.yml")], "");
-    assert!(rules.contains("13 rules found"), "{rules}");
+    assert!(rules.contains("15 rules found"), "{rules}");
     let tested = promtool(&["test", "rules", &file("alerts_test.yml")], "");
     assert!(tested.contains("SUCCESS"), "{tested}");
+}
+
+/// What recovery and the reconciler repair is counted (here by a pass through
+/// `POST /scheduler/run`, served by the API's own `/metrics`) and shown in the workers panel:
+/// a worker that died holding a task, and a run whose task Redis lost.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn repairs_by_recovery_and_the_reconciler_are_counted_and_shown(db: PgPool) {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let board = url::Url::parse("http://127.0.0.1:9/").unwrap();
+    register_site(&db, "demo", &board, 0).await;
+    let api = spawn_api(&services).await;
+    assert!(
+        !api.text("/ui/workers").await.contains("Repaired"),
+        "nothing repaired yet"
+    );
+
+    // A worker takes the scrape's task and dies.
+    let (status, body) = read(api.post("/jobs/scrape").json(&serde_json::json!({
+        "site_name": "demo"
+    })))
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let dead = std::time::Duration::from_millis(1);
+    services.queue.heartbeat("dead-worker", dead).await.unwrap();
+    let mut dying = services.queue.consumer(
+        &redis.url,
+        "dead-worker",
+        std::time::Duration::from_millis(200),
+    );
+    dying.next().await.unwrap().expect("the scrape's task");
+    // A run the ledger calls queued whose task Redis no longer has, untouched for an hour.
+    record_nap_run_without_task(&db, "r-lost").await;
+    sqlx::query("UPDATE task_runs SET updated_at = now() - interval '1 hour' WHERE run_id = $1")
+        .bind("r-lost")
+        .execute(&db)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+
+    let (status, body) = read(api.post("/scheduler/run")).await;
+    assert_eq!(status, 200, "{body}");
+    let text = api.text("/metrics").await;
+    assert_samples(
+        &text,
+        &[
+            ("trawl_workers_presumed_dead_total", 1.0),
+            (r#"trawl_tasks_recovered_total{outcome="requeued"}"#, 1.0),
+            (r#"trawl_tasks_recovered_total{outcome="poisoned"}"#, 0.0),
+            (r#"trawl_runs_reconciled_total{outcome="requeued"}"#, 1.0),
+            (r#"trawl_runs_reconciled_total{outcome="failed"}"#, 0.0),
+        ],
+    );
+    check_metrics(&text);
+    let panel = api.text("/ui/workers").await;
+    assert!(
+        panel.contains(
+            "Repaired so far: 1 worker(s) presumed dead, 1 of their tasks requeued and 0 \
+             dead-lettered as poison; 1 run(s) requeued from the ledger after Redis lost their \
+             task, 0 failed as lost."
+        ),
+        "{panel}"
+    );
 }
