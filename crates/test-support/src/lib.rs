@@ -78,6 +78,27 @@ impl TestRedis {
             &self.config("postgres://unused"),
         )
     }
+
+    /// A worker takes the next `tasks` tasks of `queue` and dies holding them: its heartbeat
+    /// runs out at once, so the next recovery presumes it dead. Returns the tasks it held.
+    pub async fn take_and_die(
+        &self,
+        queue: &queue_core::Queue,
+        worker: &str,
+        tasks: usize,
+    ) -> Vec<queue_core::RawTask> {
+        queue
+            .heartbeat(worker, Duration::from_millis(1))
+            .await
+            .expect("heartbeat");
+        let mut consumer = queue.consumer(&self.url, worker, Duration::from_millis(200));
+        let mut held = Vec::with_capacity(tasks);
+        for _ in 0..tasks {
+            held.push(consumer.next().await.expect("dequeue").expect("a task"));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        held
+    }
 }
 
 impl Default for TestRedis {

@@ -143,14 +143,7 @@ async fn repairs_by_recovery_and_the_reconciler_are_counted_and_shown(db: PgPool
     })))
     .await;
     assert_eq!(status, 202, "{body}");
-    let dead = std::time::Duration::from_millis(1);
-    services.queue.heartbeat("dead-worker", dead).await.unwrap();
-    let mut dying = services.queue.consumer(
-        &redis.url,
-        "dead-worker",
-        std::time::Duration::from_millis(200),
-    );
-    dying.next().await.unwrap().expect("the scrape's task");
+    redis.take_and_die(&services.queue, "dead-worker", 1).await;
     // A run the ledger calls queued whose task Redis no longer has, untouched for an hour.
     record_nap_run_without_task(&db, "r-lost").await;
     sqlx::query("UPDATE task_runs SET updated_at = now() - interval '1 hour' WHERE run_id = $1")
@@ -158,7 +151,6 @@ async fn repairs_by_recovery_and_the_reconciler_are_counted_and_shown(db: PgPool
         .execute(&db)
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
 
     let (status, body) = read(api.post("/scheduler/run")).await;
     assert_eq!(status, 200, "{body}");

@@ -12,22 +12,6 @@ fn queue(redis: &TestRedis) -> Queue {
     )
 }
 
-/// A worker takes the next task and dies holding it: its heartbeat runs out at once.
-async fn take_and_die(queue: &Queue, redis: &TestRedis, worker: &str) -> Vec<u8> {
-    queue
-        .heartbeat(worker, Duration::from_millis(1))
-        .await
-        .unwrap();
-    let raw = queue
-        .consumer(&redis.url, worker, Duration::from_millis(200))
-        .next()
-        .await
-        .unwrap()
-        .expect("a task");
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    raw
-}
-
 #[tokio::test]
 async fn a_dead_workers_tasks_go_back_and_a_live_workers_stay() -> anyhow::Result<()> {
     let redis = TestRedis::new();
@@ -37,7 +21,7 @@ async fn a_dead_workers_tasks_go_back_and_a_live_workers_stay() -> anyhow::Resul
             .enqueue(&test_task(format!("run_{n}"), Trigger::Manual))
             .await?;
     }
-    let lost = take_and_die(&queue, &redis, "dead-worker").await;
+    let lost = redis.take_and_die(&queue, "dead-worker", 1).await.remove(0);
     queue
         .heartbeat("live-worker", Duration::from_secs(30))
         .await?;
@@ -79,7 +63,9 @@ async fn a_task_that_keeps_killing_workers_is_dead_lettered_as_poison() -> anyho
     let task = test_task("run_poison".into(), Trigger::Manual);
     queue.enqueue(&task).await?;
     for attempt in 1..=3 {
-        take_and_die(&queue, &redis, &format!("victim-{attempt}")).await;
+        redis
+            .take_and_die(&queue, &format!("victim-{attempt}"), 1)
+            .await;
         let recovery = queue.recover_crashed(3).await?;
         if attempt < 3 {
             assert_eq!(
@@ -123,7 +109,7 @@ async fn an_acked_task_forgets_its_recoveries() -> anyhow::Result<()> {
     let queue = queue(&redis);
     let task = test_task("run_1".into(), Trigger::Manual);
     queue.enqueue(&task).await?;
-    take_and_die(&queue, &redis, "victim").await;
+    redis.take_and_die(&queue, "victim", 1).await;
     queue.recover_crashed(3).await?;
     queue.heartbeat("w2", Duration::from_secs(30)).await?;
     let raw = queue

@@ -155,16 +155,7 @@ async fn a_pass_recovers_dead_workers_and_fails_poisoned_runs(db: PgPool) -> any
     queue_core::store::start_run(&db, &run_id, "task", "doomed").await?;
 
     // The worker takes the task and dies.
-    services
-        .queue
-        .heartbeat("doomed", std::time::Duration::from_millis(1))
-        .await?;
-    let mut consumer =
-        services
-            .queue
-            .consumer(&redis.url, "doomed", std::time::Duration::from_millis(200));
-    consumer.next().await?.expect("the task");
-    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    redis.take_and_die(&services.queue, "doomed", 1).await;
 
     let stats = run_pass(&services, "test", 100).await?;
     assert_eq!(

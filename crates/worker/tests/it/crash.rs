@@ -230,13 +230,7 @@ async fn taken_by_a_dead_worker(
     tasks: usize,
 ) -> anyhow::Result<()> {
     let naps = services.queue_named("naps");
-    naps.heartbeat("dead-worker", Duration::from_millis(1))
-        .await?;
-    let mut dying = naps.consumer(&redis.url, "dead-worker", Duration::from_millis(200));
-    for _ in 0..tasks {
-        dying.next().await?.expect("a nap task");
-    }
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    redis.take_and_die(&naps, "dead-worker", tasks).await;
     assert_eq!(naps.recover_crashed(3).await?.requeued, tasks as u64);
     Ok(())
 }
