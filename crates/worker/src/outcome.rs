@@ -56,8 +56,8 @@ pub enum Processed {
     Superseded { run_id: String },
     /// Another run holds the site's lock; the task waits in the delayed set to try again.
     WaitingForLock { run_id: String, holder: String },
-    /// A recovered task's run could not start: another session holds its row (the worker it
-    /// was recovered from, cut off mid-transaction). The task waits in the delayed set.
+    /// The run could not start: another session holds its row (a worker cut off
+    /// mid-transaction, not yet ended by PostgreSQL). The task waits in the delayed set.
     StartBlocked { run_id: String },
 }
 

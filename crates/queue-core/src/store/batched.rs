@@ -38,6 +38,7 @@ async fn start_runs_on(
         .into_iter()
         .map(|run| match (run.started, run.status) {
             (Some(attempt), _) => StartOutcome::Started { attempt },
+            (None, _) if run.busy => StartOutcome::Busy,
             (None, Some(status)) => StartOutcome::AlreadyFinished { status },
             (None, None) => StartOutcome::Missing,
         })

@@ -145,13 +145,19 @@ pub enum StartOutcome {
     AlreadyFinished { status: RunStatus },
     /// No such run.
     Missing,
+    /// Another transaction holds the run's row, so nothing changed: try again later. A worker
+    /// cut off mid-transaction keeps the rows it wrote locked until PostgreSQL ends its
+    /// session (`idle_in_transaction_session_timeout`, 30 s and more); a start waiting for
+    /// one would hold up everything behind it.
+    Busy,
 }
 
 /// Marks a run `running` as its next attempt and records the attempt. Only a `queued` or
 /// `running` run (a redelivery) can start, so a task delivered after its run ended changes
 /// nothing. The attempt number returned is the caller's token: every later change to the run by
 /// this worker is compare-and-set on it, so a worker whose task was recovered and started again
-/// elsewhere cannot overwrite the newer attempt's result.
+/// elsewhere cannot overwrite the newer attempt's result. A row another transaction holds is
+/// not waited for (`Busy`).
 pub async fn start_run(
     pool: &PgPool,
     run_id: &str,
@@ -164,54 +170,20 @@ pub async fn start_run(
     Ok(outcome)
 }
 
-/// `start_run` for a run whose row another session may hold locked: a recovered task's, whose
-/// worker died or was cut off mid-transaction on it, and whose session keeps the row until
-/// PostgreSQL ends it (`idle_in_transaction_session_timeout`). Waits at most `wait` for the
-/// row; `None` if it is still locked then, with nothing changed.
-pub async fn start_run_unless_locked(
-    pool: &PgPool,
-    run_id: &str,
-    task_id: &str,
-    worker_id: &str,
-    wait: std::time::Duration,
-) -> Result<Option<StartOutcome>, StoreError> {
-    let mut tx = pool.begin().await?;
-    // `SET LOCAL` takes no parameters; `set_config(..., true)` is the same, for this
-    // transaction only.
-    sqlx::query!(
-        "SELECT set_config('lock_timeout', $1, true)",
-        format!("{}ms", wait.as_millis().max(1))
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    match start_in(&mut tx, run_id, task_id, worker_id).await {
-        Ok(outcome) => {
-            tx.commit().await?;
-            Ok(Some(outcome))
-        }
-        Err(StoreError::Database(sqlx::Error::Database(err)))
-            if err.code().as_deref() == Some(LOCK_NOT_AVAILABLE) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(err),
-    }
-}
-
-/// SQLSTATE of a statement that waited `lock_timeout` for a lock.
-const LOCK_NOT_AVAILABLE: &str = "55P03";
-
 async fn start_in(
     tx: &mut sqlx::PgConnection,
     run_id: &str,
     task_id: &str,
     worker_id: &str,
 ) -> Result<StartOutcome, StoreError> {
+    // Locked first, SKIP LOCKED, as `start_many` does: an UPDATE alone would wait.
     let started = sqlx::query_scalar!(
         "UPDATE task_runs SET status = 'running', started_at = now(), task_id = $2, \
              worker_id = $3, attempt = attempt + 1, retry_at = NULL, message = NULL, \
              updated_at = now() \
-         WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING attempt",
+         WHERE run_id = (SELECT run_id FROM task_runs \
+             WHERE run_id = $1 AND status IN ('queued', 'running') FOR NO KEY UPDATE SKIP LOCKED) \
+         RETURNING attempt",
         run_id,
         task_id,
         worker_id,
@@ -244,7 +216,9 @@ async fn start_in(
     )
     .fetch_optional(&mut *tx)
     .await?;
+    // Startable yet not started: the row was held (read again now, it may have ended since).
     Ok(match status {
+        Some(RunStatus::Queued | RunStatus::Running) => StartOutcome::Busy,
         Some(status) => StartOutcome::AlreadyFinished { status },
         None => StartOutcome::Missing,
     })

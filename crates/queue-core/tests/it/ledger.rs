@@ -74,6 +74,53 @@ async fn batched_starts_and_ends_are_compare_and_set_per_run(db: PgPool) -> anyh
     Ok(())
 }
 
+/// A row another session holds (a worker cut off mid-transaction keeps its rows until
+/// PostgreSQL ends its session) is passed by, not waited for: the batch's other runs start,
+/// that one is `Busy` with nothing changed, and starts once the row is free. An ended run's
+/// row is only read, held or not.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn a_row_held_by_another_session_is_busy_not_waited_for(db: PgPool) -> anyhow::Result<()> {
+    for id in ["r1", "held", "r3", "ended"] {
+        queued(&db, id).await;
+    }
+    store::start_run(&db, "ended", "t", "w").await?;
+    assert!(store::finish_run(&db, "ended", 1, &succeeded()).await?);
+    let mut other = db.begin().await?;
+    sqlx::query("SELECT 1 FROM task_runs WHERE run_id IN ('held', 'ended') FOR UPDATE")
+        .execute(&mut *other)
+        .await?;
+    let limit = std::time::Duration::from_secs(5);
+    let batch = [start("r1"), start("held"), start("r3"), start("ended")];
+    let outcomes = tokio::time::timeout(limit, store::start_runs(&db, &batch)).await??;
+    let ended = StartOutcome::AlreadyFinished {
+        status: RunStatus::Succeeded,
+    };
+    let started = StartOutcome::Started { attempt: 1 };
+    assert_eq!(
+        outcomes,
+        vec![
+            started.clone(),
+            StartOutcome::Busy,
+            started.clone(),
+            ended.clone()
+        ]
+    );
+    for (id, expected) in [("held", StartOutcome::Busy), ("ended", ended)] {
+        let alone = tokio::time::timeout(limit, store::start_run(&db, id, "t", "w")).await??;
+        assert_eq!(alone, expected, "{id} alone");
+    }
+    let taken = [("held".to_owned(), "t".to_owned())];
+    let found = tokio::time::timeout(limit, store::start_taken(&db, &taken, "w")).await??;
+    assert!(found[0].busy && found[0].started.is_none(), "{found:?}");
+    let run = store::get_run(&db, "held").await?.expect("run row");
+    assert_eq!((run.status, run.attempt), (RunStatus::Queued, 0));
+    assert!(store::run_attempts(&db, "held").await?.is_empty());
+
+    other.rollback().await?;
+    assert_eq!(store::start_run(&db, "held", "t", "w").await?, started);
+    Ok(())
+}
+
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn the_batcher_serves_many_callers_and_orders_two_writes_of_one_run(
     db: PgPool,

@@ -25,8 +25,8 @@ pub(super) enum Entry<'a> {
     /// With its batch, as the batch's statement found (and perhaps started) its run; or, with
     /// None, on its own.
     Ordinary(Option<TakenRun>),
-    /// Recovered from a crashed worker: started on a connection of its own, and its attempt
-    /// run alone.
+    /// Recovered from a crashed worker: started on its own (not in its batch's statement), and
+    /// its attempt run alone.
     Recovered(&'a Alone),
 }
 

@@ -1,5 +1,6 @@
 //! Giving a task back when processing it failed on the way: through the delayed set, counted
-//! against the task unless the failure was an outage.
+//! against the task unless the failure was an outage; and, uncounted, when its run's row is
+//! held by another session.
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -8,10 +9,14 @@ use tracing::{error, info, warn};
 
 use super::batch::Entry;
 use super::{MAX_FETCH_BACKOFF, Worker};
+use crate::{Processed, WorkerError};
 
 /// How long a task that could not be processed (a dependency was down) waits before it runs
 /// again.
 const GIVE_BACK_DELAY: Duration = Duration::from_secs(2);
+
+/// How long a task whose run's row is held by another session waits before it tries again.
+const ROW_POLL: Duration = Duration::from_secs(1);
 
 impl Worker {
     /// Processes a message; if that fails, gives the task back through the delayed set so it
@@ -103,5 +108,22 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Hands back, uncounted, a task whose run's row another session holds (a worker cut off
+    /// mid-transaction: PostgreSQL keeps its rows until it ends the session). At the front
+    /// once due, like a recovered task that steps aside: the wait is not the task's doing.
+    pub(super) async fn wait_for_row(
+        &self,
+        queue: &queue_core::Queue,
+        raw: &RawTask,
+        run_id: String,
+    ) -> Result<Processed, WorkerError> {
+        queue.retry_later_at_front(self.id(), raw, ROW_POLL).await?;
+        info!(
+            event = "waiting",
+            "the run's row is held by another session; the task waits"
+        );
+        Ok(Processed::StartBlocked { run_id })
     }
 }

@@ -169,14 +169,6 @@ impl Worker {
         };
         let start = match started {
             Some(attempt) => Ok(StartOutcome::Started { attempt }),
-            None if alone.is_some() => {
-                match self.start_recovered(index, &raw, &run_id, &task_id).await {
-                    Ok(Ok(start)) => Ok(start),
-                    // Handed back until the row is free; the lock stays in the run's name.
-                    Ok(Err(waiting)) => return Ok(waiting),
-                    Err(err) => Err(err),
-                }
-            }
             None => (self.lifecycle.start(&run_id, &task_id, self.id()).await)
                 .map_err(WorkerError::from),
         };
@@ -212,6 +204,8 @@ impl Worker {
                 let reason = format!("run {run_id} does not exist");
                 return self.dead_letter(index, &raw, reason, None).await;
             }
+            // Handed back until the row is free; a lock stays in the run's name.
+            StartOutcome::Busy => return self.wait_for_row(queue, &raw, run_id).await,
         };
         if let Some(alone) = alone {
             alone.take_every_slot().await;

@@ -11,23 +11,18 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use queue_core::store::{self, StartOutcome};
 use queue_core::{RawTask, Task, TaskError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
 
 use super::Worker;
 use super::batch::Entry;
-use crate::{Processed, WorkerError};
 
 /// A taken task's worker slot and its queue's cap permit.
 pub(super) type Held = (OwnedSemaphorePermit, OwnedSemaphorePermit);
 
 /// How long a second recovered task waits in the delayed set before it is offered again.
 const HAND_BACK_DELAY: Duration = Duration::from_secs(1);
-
-/// How long a recovered task's start waits for its run's row before the task is handed back.
-const RECOVERED_START_WAIT: Duration = Duration::from_secs(1);
 
 /// Clears `holds_recovered` when the recovered task this worker holds is done with.
 struct HoldsRecovered(Arc<Worker>);
@@ -90,46 +85,14 @@ impl Worker {
         self.process_or_give_back(queue, raw, task, Entry::Recovered(&alone))
             .await;
     }
-
-    /// Starts a recovered task's run on a connection of its own, waiting at most
-    /// RECOVERED_START_WAIT for its row. The worker it was recovered from may have been cut off
-    /// mid-transaction on that row, and its session keeps the row locked until PostgreSQL ends
-    /// it: in the ledger batcher's shared transaction, a start waiting on it would hold up
-    /// every other task's start and end. Still locked: the task is handed back through the
-    /// delayed set (not counted against it) and `Err` carries what was done.
-    pub(super) async fn start_recovered(
-        &self,
-        index: usize,
-        raw: &RawTask,
-        run_id: &str,
-        task_id: &str,
-    ) -> Result<Result<StartOutcome, Processed>, WorkerError> {
-        let db = &self.services.db;
-        let wait = RECOVERED_START_WAIT;
-        if let Some(outcome) =
-            store::start_run_unless_locked(db, run_id, task_id, self.id(), wait).await?
-        {
-            return Ok(Ok(outcome));
-        }
-        self.served[index]
-            .queue
-            .retry_later_at_front(self.id(), raw, HAND_BACK_DELAY)
-            .await?;
-        info!(
-            event = "waiting",
-            "the run's row is locked by another session (a worker cut off mid-transaction); the recovered task waits"
-        );
-        Ok(Err(Processed::StartBlocked {
-            run_id: run_id.to_owned(),
-        }))
-    }
 }
 
 /// A recovered task's hold on its worker's slots: its own slot until its run has started, then
 /// every slot, so nothing else runs beside its attempt and nothing new starts (the semaphore
 /// is fair). Taking all slots in one request cannot deadlock with another such task. Only the
-/// attempt needs to be alone (it is what may kill the worker); the start before it waits on
-/// PostgreSQL, and holding every slot meanwhile stalled the whole worker behind a locked row.
+/// attempt needs to be alone (it is what may kill the worker); a start that found its row held
+/// (`StartOutcome::Busy`) hands the task back, and holding every slot until then would idle
+/// the whole worker for nothing.
 pub(super) struct Alone {
     slots: Arc<Semaphore>,
     concurrency: u32,
