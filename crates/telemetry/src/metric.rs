@@ -37,6 +37,9 @@ pub const TASKS_RETRIED: &str = "trawl_tasks_retried_total";
 /// Tasks moved to the dead-letter list (labels `kind`, unknown for one that names none this
 /// worker runs, and `queue`).
 pub const TASKS_DEAD_LETTERED: &str = "trawl_tasks_dead_lettered_total";
+/// Tasks that stepped aside into the delayed set, not counted against them (labels `kind`,
+/// `queue`, `reason`: run_lock, row_held, recovered).
+pub const TASKS_DEFERRED: &str = "trawl_tasks_deferred_total";
 /// How long attempts ran, start to end (labels `kind`, `status`).
 pub const RUN_DURATION: &str = "trawl_run_duration_seconds";
 
@@ -246,6 +249,12 @@ fn describe() {
             "Attempts that failed transiently and were put back for a retry.",
         ),
         (TASKS_DEAD_LETTERED, "Tasks moved to the dead-letter list."),
+        (
+            TASKS_DEFERRED,
+            "Tasks put back into the delayed set without counting against them: their run's \
+             lock held by another run (run_lock), their run's row held by another session \
+             (row_held), a second recovered task (recovered).",
+        ),
         (PAGES_FETCHED, "Pages requested from sites, by outcome."),
         (POSTINGS, "Postings stored by scrapes, by outcome."),
         (BROWSER_SESSIONS_STARTED, "Browser sessions started."),

@@ -8,6 +8,7 @@ use queue_core::{GivenBack, RawTask, Task, TaskError};
 use tracing::{error, info, warn};
 
 use super::batch::Entry;
+use super::measure::Deferred;
 use super::{MAX_FETCH_BACKOFF, Worker};
 use crate::{Processed, WorkerError};
 
@@ -115,11 +116,13 @@ impl Worker {
     /// once due, like a recovered task that steps aside: the wait is not the task's doing.
     pub(super) async fn wait_for_row(
         &self,
-        queue: &queue_core::Queue,
+        index: usize,
         raw: &RawTask,
         run_id: String,
     ) -> Result<Processed, WorkerError> {
+        let queue = &self.served[index].queue;
         queue.retry_later_at_front(self.id(), raw, ROW_POLL).await?;
+        self.count_deferred(index, raw, Deferred::RowHeld);
         info!(
             event = "waiting",
             "the run's row is held by another session; the task waits"

@@ -11,7 +11,7 @@ use trawl_tasks::{DynHandler, Ended, HandlerError};
 
 use super::Worker;
 use super::batch::Entry;
-use super::measure::Attempt;
+use super::measure::{Attempt, Deferred};
 use super::recovered::Alone;
 use crate::{Processed, WorkerError};
 
@@ -145,6 +145,7 @@ impl Worker {
             if waited < self.settings.lock_wait {
                 let delay = LOCK_POLL.min(self.settings.lock_wait - waited);
                 queue.retry_later(self.id(), &raw, delay).await?;
+                self.count_deferred(index, &raw, Deferred::RunLock);
                 info!(event = "waiting", held_by = %holder, "run lock held; the task waits");
                 return Ok(Processed::WaitingForLock { run_id, holder });
             }
@@ -205,7 +206,7 @@ impl Worker {
                 return self.dead_letter(index, &raw, reason, None).await;
             }
             // Handed back until the row is free; a lock stays in the run's name.
-            StartOutcome::Busy => return self.wait_for_row(queue, &raw, run_id).await,
+            StartOutcome::Busy => return self.wait_for_row(index, &raw, run_id).await,
         };
         if let Some(alone) = alone {
             alone.take_every_slot().await;

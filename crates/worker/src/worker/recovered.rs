@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use super::Worker;
 use super::batch::Entry;
+use super::measure::Deferred;
 
 /// A taken task's worker slot and its queue's cap permit.
 pub(super) type Held = (OwnedSemaphorePermit, OwnedSemaphorePermit);
@@ -60,6 +61,7 @@ impl Worker {
                 .await;
             match handed {
                 Ok(_) => {
+                    self.count_deferred(queue, &raw, Deferred::Recovered);
                     info!(
                         recovered,
                         "handed back a second recovered task: this worker already holds one"

@@ -89,6 +89,7 @@ async fn a_worker_holds_one_recovered_task_at_a_time(db: PgPool) -> anyhow::Resu
     use queue_core::store;
     use test_support::nap::submit_nap;
 
+    let metrics = telemetry::metric::install();
     let redis = TestRedis::new();
     let services = redis.services(&db);
     let naps = services.queue_named("naps");
@@ -121,6 +122,10 @@ async fn a_worker_holds_one_recovered_task_at_a_time(db: PgPool) -> anyhow::Resu
     shutdown.cancel();
     running.await?;
     assert_eq!(most_held, 1, "recovered tasks held at once");
+    let text = telemetry::metric::render(&metrics);
+    let deferred = r#"trawl_tasks_deferred_total{kind="nap",queue="naps",reason="recovered"}"#;
+    let handed = test_support::prometheus::sample(&text, deferred);
+    assert!(handed.is_some_and(|n| n >= 1.0), "{deferred}: {handed:?}");
     // One after the other: the second started after the first finished.
     let mut spans = Vec::new();
     for run_id in &runs {
@@ -164,6 +169,7 @@ async fn a_task_whose_row_is_locked_does_not_stall_its_worker(
     use queue_core::store;
     use test_support::nap::submit_nap;
 
+    let metrics = telemetry::metric::install();
     let redis = TestRedis::new();
     let services = redis.services(&db);
     let naps = services.queue_named("naps");
@@ -227,6 +233,11 @@ async fn a_task_whose_row_is_locked_does_not_stall_its_worker(
         (run.status, run.attempt, run.retries),
         (store::RunStatus::Succeeded, 1, 0)
     );
+    // Each wait is counted (and shown): one or more, once a second while the row was held.
+    let text = telemetry::metric::render(&metrics);
+    let deferred = r#"trawl_tasks_deferred_total{kind="nap",queue="naps",reason="row_held"}"#;
+    let waits = test_support::prometheus::sample(&text, deferred);
+    assert!(waits.is_some_and(|n| n >= 1.0), "{deferred}: {waits:?}");
     test_support::assert_invariants(&services).await;
     Ok(())
 }

@@ -125,6 +125,7 @@ async fn a_hand_written_task_becomes_a_manual_run(db: PgPool) -> anyhow::Result<
 async fn a_task_for_a_busy_site_waits_in_the_delayed_set_then_fails_as_busy(
     db: PgPool,
 ) -> anyhow::Result<()> {
+    let metrics = telemetry::metric::install();
     let redis = TestRedis::new();
     let services = redis.services(&db);
     let board = TestBoard::start().await;
@@ -158,6 +159,18 @@ async fn a_task_for_a_busy_site_waits_in_the_delayed_set_then_fails_as_busy(
         }
     };
     assert!(waits >= 2, "waited {waits} times");
+    // Each wait counted, under the scrape kind and the reason.
+    let text = telemetry::metric::render(&metrics);
+    let counted: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            line.starts_with("trawl_tasks_deferred_total{")
+                && line.contains(r#"kind="scrape""#)
+                && line.contains(r#"reason="run_lock""#)
+        })
+        .collect();
+    assert_eq!(counted.len(), 1, "{text}");
+    assert!(counted[0].ends_with(&format!(" {waits}")), "{counted:?}");
     assert_eq!(status, queue_core::store::RunStatus::Failed);
     let run = run(&db, &run_id).await;
     assert!(
