@@ -123,7 +123,7 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         fleet.assert_all_running("while the second host was cut off");
     }
-    let taken_over = taken_over(&db, w2_pid).await;
+    let taken_over = taken_over(&db, w2_pid, &fleet.workers[0]).await;
     net.restore("w2");
     let restored_at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
         .fetch_one(&db)
@@ -234,7 +234,7 @@ async fn a_worker_host_cut_off_for_30_s_loses_and_doubles_nothing() {
     );
     println!(
         "hosts: {SITES} scrapes ({through_grid} of {BROWSER_SITES} JS sites through the Grid) over 6 namespaces; w2 cut off for {} s holding {held} running \
-         runs; w1 took over {taken_over} of them; w2's {superseded} late results dropped (by the \
+         runs; w1 took over {taken_over} of its runs (started, or held unstarted); w2's {superseded} late results dropped (by the \
          fence, or given back); succeeded scrapes by host {by_host:?}, {w2_after} by w2 after the cut; {} held \
          through the cut ended partial; all terminal {:.1} s after the cut",
         CUT.as_secs(),
@@ -334,17 +334,29 @@ async fn what_became_of(db: &PgPool, fleet: &Fleet, runs: &[String]) -> String {
     said
 }
 
-/// Runs the second host had started whose newer attempt started elsewhere.
-async fn taken_over(db: &PgPool, w2_pid: u32) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(DISTINCT a.run_id) FROM task_run_attempts a JOIN task_run_attempts b \
+/// Runs of the second host that the first one started: those the second had started whose
+/// newer attempt started elsewhere, and those whose task it held while its start had not
+/// committed when the cut came (the cut often lands as a batch of runs ends and the next
+/// batch's start is on the wire): recovered by the first host, they start there as attempt 1,
+/// seen only in its log.
+async fn taken_over(db: &PgPool, w2_pid: u32, w1: &Proc) -> i64 {
+    let mut runs: std::collections::HashSet<String> = sqlx::query_scalar(
+        "SELECT DISTINCT a.run_id FROM task_run_attempts a JOIN task_run_attempts b \
          USING (run_id) WHERE a.worker_id LIKE $1 AND b.attempt > a.attempt \
          AND b.worker_id NOT LIKE $1",
     )
     .bind(format!("%-{w2_pid}-%"))
-    .fetch_one(db)
+    .fetch_all(db)
     .await
     .unwrap()
+    .into_iter()
+    .collect();
+    // Logged once a recovered task's run has started; only the second host died.
+    for line in w1.log_lines("task recovered from a crashed worker; running it alone") {
+        let line: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+        runs.insert(line["run_id"].as_str().expect("a run id").to_owned());
+    }
+    runs.len() as i64
 }
 
 /// Detail pages of the board at `url` answer after `millis` (its /_admin/faults).
