@@ -249,14 +249,15 @@ async fn record(services: &Services, stats: &PassStats) -> Result<(), QueueError
         .ignore();
     for (field, value) in [
         ("passes", 1),
-        ("enqueued", stats.enqueued),
-        ("skipped_locked", stats.skipped_locked),
-        ("skipped_claimed", stats.skipped_claimed),
-        ("errors", stats.errors),
-        ("recovered_workers", stats.recovered_workers),
-        ("poisoned", stats.poisoned),
-        ("reconciled", stats.reconciled),
-        ("lost", stats.lost),
+        ("enqueued", stats.enqueued.into()),
+        ("skipped_locked", stats.skipped_locked.into()),
+        ("skipped_claimed", stats.skipped_claimed.into()),
+        ("errors", stats.errors.into()),
+        ("recovered_workers", stats.recovered_workers.into()),
+        ("requeued", stats.requeued),
+        ("poisoned", stats.poisoned.into()),
+        ("reconciled", stats.reconciled.into()),
+        ("lost", stats.lost.into()),
     ] {
         pipe.cmd("HINCRBY")
             .arg(keys.scheduler_totals())
@@ -264,11 +265,6 @@ async fn record(services: &Services, stats: &PassStats) -> Result<(), QueueError
             .arg(value)
             .ignore();
     }
-    pipe.cmd("HINCRBY")
-        .arg(keys.scheduler_totals())
-        .arg("requeued")
-        .arg(stats.requeued)
-        .ignore();
     pipe.query_async::<()>(&mut conn)
         .await
         .map_err(QueueError::from)

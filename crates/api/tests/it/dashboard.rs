@@ -105,8 +105,7 @@ async fn until_text(client: &Client, css: &str, needle: &str) {
 async fn the_dashboard_is_live_in_a_real_browser(db: PgPool) {
     let redis = TestRedis::new();
     let services = redis.services(&db);
-    let board = url::Url::parse("http://127.0.0.1:9/").unwrap();
-    register_site(&db, "demo", &board, 0).await;
+    register_demo_nowhere(&db).await;
     let api = spawn_api(&services).await;
     let profile = tempfile::tempdir().unwrap();
     let (_driver, client) = browser(profile.path()).await;

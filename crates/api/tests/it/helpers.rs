@@ -107,3 +107,10 @@ pub async fn record_nap_run_without_task(db: &sqlx::PgPool, run_id: &str) {
     .await
     .expect("run recorded");
 }
+
+/// Registers the site "demo" at a board nowhere (port 9, discard): for tests that queue its
+/// runs but never scrape them.
+pub async fn register_demo_nowhere(db: &sqlx::PgPool) {
+    let board = url::Url::parse("http://127.0.0.1:9/").unwrap();
+    test_support::register_site(db, "demo", &board, 0).await;
+}

@@ -2,8 +2,8 @@
 //! status, in a text format promtool accepts.
 use queue_core::{Task, Trigger};
 use sqlx::PgPool;
+use test_support::TestRedis;
 use test_support::prometheus::{assert_samples, check_metrics, value};
-use test_support::{TestRedis, register_site};
 
 use crate::helpers::*;
 
@@ -11,8 +11,7 @@ use crate::helpers::*;
 async fn metrics_show_queue_depths_and_requests_and_pass_promtool(db: PgPool) {
     let redis = TestRedis::new();
     let services = redis.services(&db);
-    let board = url::Url::parse("http://127.0.0.1:9/").unwrap();
-    register_site(&db, "demo", &board, 0).await;
+    register_demo_nowhere(&db).await;
     let api = spawn_api(&services).await;
 
     let (status, body) = read(api.post("/jobs/scrape").json(&serde_json::json!({
@@ -129,8 +128,7 @@ fn the_prometheus_config_and_alerts_pass_promtool() {
 async fn repairs_by_recovery_and_the_reconciler_are_counted_and_shown(db: PgPool) {
     let redis = TestRedis::new();
     let services = redis.services(&db);
-    let board = url::Url::parse("http://127.0.0.1:9/").unwrap();
-    register_site(&db, "demo", &board, 0).await;
+    register_demo_nowhere(&db).await;
     let api = spawn_api(&services).await;
     assert!(
         !api.text("/ui/workers").await.contains("Repaired"),
