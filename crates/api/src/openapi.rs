@@ -108,6 +108,13 @@ pub fn described(generated: utoipa::openapi::OpenApi) -> serde_json::Value {
             .unwrap_or_else(|| panic!("no schema {schema} to add `{keyword}` to"));
         target.insert(keyword.to_owned(), rule);
     }
+    // A recurring task's kind is one trawl runs (queue-core, where the schema is derived, knows
+    // no kind).
+    let kind = spec
+        .pointer_mut("/components/schemas/NewRecurringTask/properties/kind")
+        .and_then(serde_json::Value::as_object_mut)
+        .expect("NewRecurringTask has a kind");
+    kind.insert("enum".to_owned(), trawl_kinds::catalog().kinds().into());
     spec
 }
 

@@ -95,9 +95,10 @@ pub enum SiteCommand {
 #[derive(Debug, clap::Subcommand)]
 pub enum ScheduleCommand {
     /// Insert or replace recurring tasks from JSON (a file path, or `-` for stdin):
-    /// {"name": "nightly-pipeline", "kind": "pipeline", "queue": "pipeline", "payload": {...},
-    /// "cron": "30 0 * * *", "time_zone": "UTC"} or "interval_minutes": n instead of cron.
-    /// A JSON array loads several.
+    /// {"name": "weekly-refresh", "kind": "pipeline_batch", "queue": "pipeline", "payload":
+    /// {"pipeline": "daily"}, "cron": "0 3 * * 1", "time_zone": "UTC"} or "interval_minutes": n
+    /// instead of cron. A JSON array loads several. A kind trawl does not run, or a payload its
+    /// kind refuses, is refused naming the field.
     Upsert {
         file: String,
     },
@@ -217,9 +218,11 @@ pub async fn execute(
             for item in json_items(&file, "schedule")? {
                 let new: store::NewRecurringTask =
                     serde_json::from_value(item).context("not a schedule")?;
+                let refused = || format!("schedule {} refused", new.name);
+                trawl_kinds::check_recurring(&new).with_context(refused)?;
                 let row = store::upsert_recurring(&services.db, &new)
                     .await
-                    .with_context(|| format!("schedule {} refused", new.name))?;
+                    .with_context(refused)?;
                 saved.push(json!({"name": row.name, "next_run_at": row.next_run_at}));
             }
             Ok(json!({"saved": saved}))

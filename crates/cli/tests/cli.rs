@@ -81,9 +81,10 @@ async fn operators_schedule_recurring_work_and_see_every_queue(db: PgPool) -> an
     let file = dir.path().join("schedules.json");
     std::fs::write(
         &file,
-        r#"[{"name": "nightly", "kind": "pipeline", "queue": "pipeline", "cron": "30 0 * * *"},
-            {"name": "digest", "kind": "digest", "queue": "digests", "cron": "0 8 * * *",
-             "time_zone": "Europe/Paris", "payload": {"audience": "all"}}]"#,
+        r#"[{"name": "nightly", "kind": "pipeline_batch", "queue": "pipeline", "cron": "30 0 * * *",
+             "payload": {"pipeline": "daily"}},
+            {"name": "digest", "kind": "career_digest", "queue": "digests", "cron": "0 8 * * *",
+             "time_zone": "Europe/Paris", "payload": {"subscriber": 7}}]"#,
     )?;
     let path = file.to_str().unwrap();
     let (ok, out, err) = trawl(&db, &redis, &["schedule", "upsert", path]);
@@ -93,13 +94,36 @@ async fn operators_schedule_recurring_work_and_see_every_queue(db: PgPool) -> an
     assert_eq!(out.as_array().map(Vec::len), Some(2));
     std::fs::write(
         &file,
-        r#"{"name": "bad", "kind": "x", "queue": "x", "cron": "61 * * * *"}"#,
+        r#"{"name": "bad", "kind": "career_digest", "queue": "x", "cron": "61 * * * *",
+            "payload": {"subscriber": 7}}"#,
     )?;
     let (ok, _, err) = trawl(&db, &redis, &["schedule", "upsert", path]);
     assert!(
         !ok && err.contains("schedule bad refused") && err.contains("cron"),
         "{err}"
     );
+    // A kind trawl does not run, or a payload its kind refuses, would be dead-lettered at every
+    // fire: refused at upsert, naming the field, nothing saved.
+    for (bad, field) in [
+        (
+            r#"{"name": "bad", "kind": "digest", "queue": "x", "cron": "0 8 * * *"}"#,
+            "kind \"digest\"",
+        ),
+        (
+            r#"{"name": "bad", "kind": "career_digest", "queue": "x", "cron": "0 8 * * *",
+                "payload": {"audience": "all"}}"#,
+            "payload does not fit kind career_digest: unknown field `audience`",
+        ),
+    ] {
+        std::fs::write(&file, bad)?;
+        let (ok, _, err) = trawl(&db, &redis, &["schedule", "upsert", path]);
+        assert!(
+            !ok && err.contains("schedule bad refused") && err.contains(field),
+            "{err}"
+        );
+    }
+    let (_, out, _) = trawl(&db, &redis, &["schedule", "list"]);
+    assert_eq!(out.as_array().map(Vec::len), Some(2), "{out}");
     let (ok, _, err) = trawl(&db, &redis, &["schedule", "delete", "nightly"]);
     assert!(ok, "{err}");
 

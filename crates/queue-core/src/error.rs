@@ -59,6 +59,11 @@ pub enum StoreError {
     /// run in the batch gets this, and whether the database was unreachable.
     #[error("batched ledger write failed: {reason}")]
     Batched { reason: String, unavailable: bool },
+    /// Another session held the run's row longer than a writer outside its attempt waits
+    /// (`store::HELD_ROW_WAIT` for a cancel, a few milliseconds for the reconciler); nothing
+    /// was changed.
+    #[error("run {run_id}'s row is held by another session")]
+    RowHeld { run_id: String },
 }
 
 impl StoreError {
@@ -78,7 +83,9 @@ impl StoreError {
                     .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
                 _ => false,
             },
-            StoreError::InvalidSite(_) | StoreError::InvalidSchedule(_) => false,
+            StoreError::InvalidSite(_)
+            | StoreError::InvalidSchedule(_)
+            | StoreError::RowHeld { .. } => false,
             StoreError::Batched { unavailable, .. } => *unavailable,
         }
     }

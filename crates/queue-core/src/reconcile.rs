@@ -27,7 +27,16 @@ pub struct Reconciled {
     pub requeued: Vec<String>,
     /// Runs whose task was lost once too often: failed with the reason.
     pub failed: Vec<String>,
+    /// Runs left for the next pass because another session held their row (a worker cut off
+    /// mid-write, until PostgreSQL ends its session): the pass does not wait for them.
+    pub held: Vec<String>,
 }
+
+/// How long the reconciler waits for a run's row another session holds before leaving the run to
+/// the next pass. Only a worker cut off mid-write holds a lost run's row (until PostgreSQL ends
+/// its session), and it may hold a whole batch of them: waiting on each would stall the
+/// scheduler's pass for the lot.
+const ROW_WAIT: Duration = Duration::from_millis(20);
 
 /// Reconciles runs not updated for `grace` (a run just created may not have reached Redis yet).
 pub async fn reconcile(services: &Services, grace: Duration) -> Result<Reconciled, ReconcileError> {
@@ -64,39 +73,74 @@ pub async fn reconcile(services: &Services, grace: Duration) -> Result<Reconcile
         if in_redis.contains(&run.run_id) || (run.status == RunStatus::Running && worker_alive) {
             continue;
         }
-        if let Some(reason) = dead.get(&run.run_id) {
-            let message = format!("its task was dead-lettered: {reason}");
-            if crate::fail_run(services, &run.run_id, &message).await? {
-                reconciled.failed.push(run.run_id);
+        let repaired = match dead.get(&run.run_id) {
+            Some(reason) => {
+                fail(
+                    services,
+                    &run,
+                    &format!("its task was dead-lettered: {reason}"),
+                )
+                .await
             }
-            continue;
-        }
-        if run.attempt >= services.max_deliveries as i32 {
-            let message = format!(
-                "its task was lost from Redis after {} attempts; not requeued",
-                run.attempt
-            );
-            if crate::fail_run(services, &run.run_id, &message).await? {
-                reconciled.failed.push(run.run_id);
+            None if run.attempt >= services.max_deliveries as i32 => {
+                let message = format!(
+                    "its task was lost from Redis after {} attempts; not requeued",
+                    run.attempt
+                );
+                fail(services, &run, &message).await
             }
-            continue;
-        }
-        if store::requeue_run(
-            &services.db,
-            &run.run_id,
-            None,
-            "re-enqueued by the reconciler: its task was not in Redis",
-        )
-        .await?
-        {
-            services
-                .queue_named(&run.queue)
-                .enqueue(&task_of(&run))
-                .await?;
-            reconciled.requeued.push(run.run_id);
+            None => requeue(services, &run).await,
+        };
+        match repaired {
+            Ok(Some(Repair::Failed)) => reconciled.failed.push(run.run_id),
+            Ok(Some(Repair::Requeued)) => reconciled.requeued.push(run.run_id),
+            Ok(None) => {}
+            Err(ReconcileError::Store(StoreError::RowHeld { .. })) => {
+                tracing::warn!(run_id = %run.run_id, "reconciler: the run's row is held by another session; left for the next pass");
+                reconciled.held.push(run.run_id);
+            }
+            Err(err) => return Err(err),
         }
     }
     Ok(reconciled)
+}
+
+enum Repair {
+    Failed,
+    Requeued,
+}
+
+/// Fails a run whose task is gone for good, unless it ended meanwhile (None).
+async fn fail(
+    services: &Services,
+    run: &Run,
+    message: &str,
+) -> Result<Option<Repair>, ReconcileError> {
+    let Some(failed) =
+        store::fail_run_unless_held(&services.db, &run.run_id, message, ROW_WAIT).await?
+    else {
+        return Ok(None);
+    };
+    if let Some(key) = &failed.lock_key {
+        services.locks.release(key, &run.run_id).await?;
+    }
+    Ok(Some(Repair::Failed))
+}
+
+/// Queues a lost run's task again, unless it ended meanwhile (None).
+async fn requeue(services: &Services, run: &Run) -> Result<Option<Repair>, ReconcileError> {
+    let message = "re-enqueued by the reconciler: its task was not in Redis";
+    if !store::requeue_run_unless_held(&services.db, &run.run_id, message, ROW_WAIT).await? {
+        return Ok(None);
+    }
+    // Its queue may be missing from the set of queues in use (Redis lost it with the task):
+    // registered first, or the next pass would not see the task there and queue it again.
+    services.register_queues(&[&run.queue]).await?;
+    services
+        .queue_named(&run.queue)
+        .enqueue(&task_of(run))
+        .await?;
+    Ok(Some(Repair::Requeued))
 }
 
 /// The task a run was created from, rebuilt from its row (any kind: the payload is kept whole).

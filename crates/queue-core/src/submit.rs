@@ -231,7 +231,10 @@ pub enum Cancelled {
     NoSuchRun,
 }
 
-/// Cancels a queued or running run.
+/// Cancels a queued or running run. Never waits long on a session holding the run's row (a
+/// worker cut off mid-write holds it until PostgreSQL ends that session): after
+/// `store::HELD_ROW_WAIT` it asks the run's worker to stop it instead, as for a run that is
+/// running — whoever starts the run next sees the request and stops it.
 pub async fn cancel_run(services: &Services, run_id: &str) -> Result<Cancelled, SubmitError> {
     let Some(run) = store::get_run(&services.db, run_id).await? else {
         return Ok(Cancelled::NoSuchRun);
@@ -239,16 +242,30 @@ pub async fn cancel_run(services: &Services, run_id: &str) -> Result<Cancelled, 
     match run.status {
         RunStatus::Queued => {
             // The task stays queued; the worker that takes it sees the run ended and skips it.
-            if fail_run(
-                services,
+            let failed = store::fail_run_unless_held(
+                &services.db,
                 run_id,
                 "cancelled by an operator before it started",
+                store::HELD_ROW_WAIT,
             )
-            .await?
-            {
-                return Ok(Cancelled::BeforeStart);
+            .await;
+            match failed {
+                Ok(Some(failed)) => {
+                    if let Some(key) = &failed.lock_key {
+                        services.locks.release(key, run_id).await?;
+                    }
+                    return Ok(Cancelled::BeforeStart);
+                }
+                // It started meanwhile, or someone else holds its row: ask its worker instead.
+                Ok(None) => {}
+                Err(StoreError::RowHeld { .. }) => {
+                    tracing::warn!(
+                        run_id,
+                        "cancel: the run's row is held by another session; asking its worker to stop it"
+                    );
+                }
+                Err(err) => return Err(err.into()),
             }
-            // It started meanwhile: ask its worker instead.
             services
                 .queue
                 .request_cancel(run_id, services.lock_ttl)

@@ -56,6 +56,10 @@ pub struct PassStats {
     pub reconciled: u32,
     /// Runs whose task was lost once too often, failed by the reconciler.
     pub lost: u32,
+    /// Lost runs left for the next pass because another session held their row (a worker cut
+    /// off mid-write, until PostgreSQL ends its session).
+    #[serde(default)]
+    pub reconcile_held: u32,
     /// The runs this pass queued.
     pub run_ids: Vec<String>,
     /// What the pipelines' sweep found: slow stages and batches, batches stopped past their
@@ -123,6 +127,7 @@ async fn pass(
     }
     stats.reconciled = reconciled.requeued.len() as u32;
     stats.lost = reconciled.failed.len() as u32;
+    stats.reconcile_held = reconciled.held.len() as u32;
     count_repairs(&stats);
     let due = trawl_scrape_runs::sites::due_sites(&services.db, batch, now).await?;
     stats.due = due.len() as u32;
@@ -186,6 +191,7 @@ fn count_repairs(stats: &PassStats) {
     counter!(metric::TASKS_RECOVERED, "outcome" => "poisoned").increment(stats.poisoned.into());
     counter!(metric::RUNS_RECONCILED, "outcome" => "requeued").increment(stats.reconciled.into());
     counter!(metric::RUNS_RECONCILED, "outcome" => "failed").increment(stats.lost.into());
+    counter!(metric::RUNS_RECONCILED, "outcome" => "held").increment(stats.reconcile_held.into());
 }
 
 enum SiteOutcome {
@@ -258,6 +264,7 @@ async fn record(services: &Services, stats: &PassStats) -> Result<(), QueueError
         ("poisoned", stats.poisoned.into()),
         ("reconciled", stats.reconciled.into()),
         ("lost", stats.lost.into()),
+        ("reconcile_held", stats.reconcile_held.into()),
     ] {
         pipe.cmd("HINCRBY")
             .arg(keys.scheduler_totals())

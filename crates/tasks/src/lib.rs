@@ -9,4 +9,4 @@ mod registry;
 
 pub use handler::{BoxError, Handler, HandlerError, RunContext};
 pub use lifecycle::{Ended, Lifecycle, retry_delay};
-pub use registry::{DynHandler, Registry, erased};
+pub use registry::{Catalog, DynHandler, Registry, erased};

@@ -150,3 +150,52 @@ impl Registry {
         Ok(handler)
     }
 }
+
+/// Kinds known by name and payload type only, without their handlers: what a process that
+/// submits work but does not run it (the API, the CLI) checks a task against before accepting
+/// it, so a recurring task with a misspelt kind or a payload its kind refuses is turned away
+/// at upsert instead of dead-lettered at every fire.
+#[derive(Clone, Default)]
+pub struct Catalog {
+    kinds: BTreeMap<&'static str, KindSpec>,
+}
+
+#[derive(Clone, Copy)]
+struct KindSpec {
+    queue: &'static str,
+    decode: fn(&Payload) -> Result<(), TaskError>,
+}
+
+impl Catalog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the kind `H` handles (its handler need not exist).
+    pub fn with<H: Handler>(mut self) -> Self {
+        let spec = KindSpec {
+            queue: H::QUEUE,
+            decode: |payload| read::<H>(payload).map(|_| ()),
+        };
+        self.kinds.insert(H::KIND, spec);
+        self
+    }
+
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.kinds.keys().copied().collect()
+    }
+
+    /// The kind's default queue, if the kind is known.
+    pub fn queue(&self, kind: &str) -> Option<&'static str> {
+        self.kinds.get(kind).map(|spec| spec.queue)
+    }
+
+    /// Checks that `kind` is known and `payload` fits it, the way its worker will read it.
+    pub fn check(&self, kind: &str, payload: &Payload) -> Result<(), TaskError> {
+        let spec = self.kinds.get(kind).ok_or_else(|| TaskError::UnknownKind {
+            kind: kind.to_owned(),
+            known: self.kinds().join(", "),
+        })?;
+        (spec.decode)(payload)
+    }
+}

@@ -69,7 +69,8 @@ pub const WORKERS_PRESUMED_DEAD: &str = "trawl_workers_presumed_dead_total";
 /// dead-lettered because the workers holding it kept dying).
 pub const TASKS_RECOVERED: &str = "trawl_tasks_recovered_total";
 /// Active runs the reconciler found with no task in Redis (label `outcome`: requeued from the
-/// ledger, failed — lost too often).
+/// ledger, failed — lost too often, held — left for the next pass, another session held the
+/// row).
 pub const RUNS_RECONCILED: &str = "trawl_runs_reconciled_total";
 /// 1 while this scheduler is the leader.
 pub const SCHEDULER_LEADER: &str = "trawl_scheduler_is_leader";
@@ -270,7 +271,7 @@ fn describe() {
         ),
         (
             RUNS_RECONCILED,
-            "Active runs found with no task in Redis, by outcome (requeued, failed).",
+            "Active runs found with no task in Redis, by outcome (requeued, failed, held).",
         ),
         (
             SCHEDULER_LEADER_CHANGES,

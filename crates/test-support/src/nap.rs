@@ -130,3 +130,23 @@ pub async fn submit_nap_task(services: &Services, nap: &NapTask) -> String {
         .expect("nap submitted");
     run_id
 }
+
+/// Records a queued nap run `run_id` (task id `t-<run_id>`) with no task anywhere in Redis.
+pub async fn record_nap_run_without_task(db: &sqlx::PgPool, run_id: &str) {
+    let payload = serde_json::Map::from_iter([("millis".to_owned(), serde_json::json!(1))]);
+    queue_core::store::create_run(
+        db,
+        &queue_core::store::NewRun {
+            run_id,
+            kind: "nap",
+            queue: "naps",
+            task_id: &format!("t-{run_id}"),
+            trigger: queue_core::Trigger::Manual,
+            payload: &payload,
+            lock_key: None,
+            max_retries: 0,
+        },
+    )
+    .await
+    .expect("run recorded");
+}

@@ -164,11 +164,7 @@ impl Worker {
             queues = ?self.queues(), strict = self.settings.strict_order, "worker started");
         // Registered before the first dequeue, so the reconciler's snapshot always knows whose
         // in-flight list a task may be in, and recovery reaches every queue served.
-        let registered = match self.services.register_queues(&self.queues()).await {
-            Ok(()) => self.beat().await,
-            Err(err) => Err(err),
-        };
-        if let Err(err) = registered {
+        if let Err(err) = self.beat().await {
             warn!(
                 error = format!("{err:#}"),
                 "first heartbeat failed; retrying in the background"

@@ -57,8 +57,8 @@ pub async fn schedules(State(state): State<AppState>) -> Result<Response, ApiErr
     Ok(success(StatusCode::OK, Schedules { schedules: all }))
 }
 
-/// Inserts or replaces a recurring task; a bad cron, zone, name or retry count is a 400 naming
-/// the field.
+/// Inserts or replaces a recurring task; a bad cron, zone, name or retry count, a kind trawl
+/// does not run or a payload its kind refuses is a 400 naming the field.
 #[utoipa::path(
     post, path = "/schedules", tag = "schedules",
     request_body = store::NewRecurringTask,
@@ -70,6 +70,7 @@ pub async fn upsert_schedule(
     State(state): State<AppState>,
     super::ApiJson(body): super::ApiJson<store::NewRecurringTask>,
 ) -> Result<Response, ApiError> {
+    trawl_kinds::check_recurring(&body)?;
     let row = store::upsert_recurring(&state.services.db, &body).await?;
     Ok(success(StatusCode::OK, Schedule { schedule: row }))
 }
@@ -123,7 +124,7 @@ pub struct SchedulerStatus {
     last_pass: Option<PassStats>,
     /// Sums over every pass: `passes`, `enqueued`, `skipped_locked`, `skipped_claimed`,
     /// `errors`, and what recovery and the reconciler repaired: `recovered_workers`,
-    /// `requeued`, `poisoned`, `reconciled`, `lost`.
+    /// `requeued`, `poisoned`, `reconciled`, `lost`, `reconcile_held`.
     totals: BTreeMap<String, u64>,
     sites: Vec<SiteNextRun>,
     schedules: Vec<RecurringTask>,

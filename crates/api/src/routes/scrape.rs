@@ -335,7 +335,7 @@ pub struct Cancelled {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "A queued run, failed at once", body = Success<Cancelled>),
-        (status = 202, description = "A running run: its worker stops it", body = Success<Cancelled>),
+        (status = 202, description = "A running run, or a queued one whose row another session holds: its worker stops it", body = Success<Cancelled>),
         (status = 404, description = "No such run", body = ErrorEnvelope),
         (status = 409, description = "The run already ended", body = ErrorEnvelope),
         ReadErrors, NeedsKey,

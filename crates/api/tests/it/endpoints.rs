@@ -346,8 +346,8 @@ async fn each_queue_has_its_status_and_controls(db: PgPool) -> anyhow::Result<()
 async fn schedules_are_managed_through_the_api(db: PgPool) -> anyhow::Result<()> {
     let redis = TestRedis::new();
     let api = spawn_api(&redis.services(&db)).await;
-    let nightly = json!({"name": "nightly", "kind": "pipeline", "queue": "pipeline",
-                         "cron": "30 0 * * *", "payload": {"stages": ["collect"]}});
+    let nightly = json!({"name": "nightly", "kind": "pipeline_batch", "queue": "pipeline",
+                         "cron": "30 0 * * *", "payload": {"pipeline": "daily"}});
     let (status, body) = read(api.post("/schedules").json(&nightly)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["schedule"]["name"], "nightly");
@@ -356,12 +356,12 @@ async fn schedules_are_managed_through_the_api(db: PgPool) -> anyhow::Result<()>
     let (_, body) = read(api.get("/scheduler/status")).await;
     assert_eq!(body["data"]["schedules"][0]["name"], "nightly");
 
-    // Any JSON number goes in a payload and reads back (PostgreSQL prints f64::MAX in full).
+    // Any JSON number in a stored payload reads back (PostgreSQL prints f64::MAX in full). No
+    // kind's payload takes such a field, so the row is written below the API's kind check.
     let mut extreme = nightly.clone();
     extreme["name"] = json!("extreme");
     extreme["payload"] = json!({"low": f64::MIN, "whole": 44.0});
-    let (status, body) = read(api.post("/schedules").json(&extreme)).await;
-    assert_eq!(status, 200, "{body}");
+    queue_core::store::upsert_recurring(&db, &serde_json::from_value(extreme)?).await?;
     let (status, body) = read(api.get("/schedules")).await;
     assert_eq!(status, 200, "{body}");
     let stored = body["data"]["schedules"]
@@ -381,6 +381,26 @@ async fn schedules_are_managed_through_the_api(db: PgPool) -> anyhow::Result<()>
         "cron",
     )
     .await;
+    // A kind trawl does not run, or a payload its kind refuses, would be dead-lettered at every
+    // fire: refused at upsert, naming the field.
+    for (field, value, fragment) in [
+        (
+            "kind",
+            json!("pipeline"),
+            "kind \"pipeline\" is not a kind trawl runs (career_confirm, career_detail, \
+             career_digest, career_snapshot, embed_batch, pipeline_batch, pipeline_stage, scrape)",
+        ),
+        (
+            "payload",
+            json!({"stages": ["collect"]}),
+            "payload does not fit kind pipeline_batch: unknown field `stages`",
+        ),
+    ] {
+        let mut bad = nightly.clone();
+        bad[field] = value;
+        let request = api.post("/schedules").json(&bad);
+        expect_error(request, 400, "invalid_request", fragment).await;
+    }
     let mut bad = nightly.clone();
     bad["crn"] = json!("x");
     expect_error(

@@ -3,6 +3,7 @@ use std::time::Duration;
 use queue_core::Services;
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::Value;
+pub use test_support::nap::record_nap_run_without_task;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use trawl_api::{ApiKeys, AppState};
 use trawl_scrape::HttpFetcher;
@@ -86,26 +87,6 @@ pub async fn expect_error(request: RequestBuilder, status: u16, code: &str, frag
         message.contains(fragment),
         "message {message:?} lacks {fragment:?}"
     );
-}
-
-/// Records a queued nap run `run_id` (task id `t-<run_id>`) with no task anywhere in Redis.
-pub async fn record_nap_run_without_task(db: &sqlx::PgPool, run_id: &str) {
-    let payload = serde_json::Map::from_iter([("millis".to_owned(), serde_json::json!(1))]);
-    queue_core::store::create_run(
-        db,
-        &queue_core::store::NewRun {
-            run_id,
-            kind: "nap",
-            queue: "naps",
-            task_id: &format!("t-{run_id}"),
-            trigger: queue_core::Trigger::Manual,
-            payload: &payload,
-            lock_key: None,
-            max_retries: 0,
-        },
-    )
-    .await
-    .expect("run recorded");
 }
 
 /// Registers the site "demo" at a board nowhere (port 9, discard): for tests that queue its

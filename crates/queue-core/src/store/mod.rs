@@ -10,9 +10,10 @@ mod taken;
 
 pub use batched::{LedgerBatcher, finish_runs, start_runs};
 pub use runs::{
-    AttemptStatus, Failed, NewRun, Run, RunAttempt, RunReport, RunStatus, StartOutcome,
-    count_runs_by_status, create_run, fail_run, finish_run, get_run, insert_run, requeue_run,
-    retry_run, run_attempts, stale_active_runs, start_run,
+    AttemptStatus, Failed, HELD_ROW_WAIT, NewRun, Run, RunAttempt, RunReport, RunStatus,
+    StartOutcome, count_runs_by_status, create_run, fail_run, fail_run_unless_held, finish_run,
+    get_run, insert_run, requeue_run, requeue_run_unless_held, retry_run, run_attempts,
+    stale_active_runs, start_run,
 };
 pub use schedules::{
     NewRecurringTask, RecurringTask, check_recurring, claim_fire, delete_recurring, due_recurring,

@@ -7,7 +7,10 @@ use crate::{StoreError, Trigger};
 
 mod ending;
 
-pub use ending::{Failed, RunReport, fail_run, finish_run, requeue_run, retry_run};
+pub use ending::{
+    Failed, HELD_ROW_WAIT, RunReport, fail_run, fail_run_unless_held, finish_run, requeue_run,
+    requeue_run_unless_held, retry_run,
+};
 
 /// `task_runs.status` (a CHECK constraint in PostgreSQL keeps the same five values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]

@@ -61,13 +61,14 @@ fn when(
 pub struct NewRecurringTask {
     #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub name: String,
-    /// The kind of the tasks it queues (checked, with the payload, by the kind's worker).
+    /// The kind of the tasks it queues: one trawl runs (`POST /schedules` and `trawl schedule
+    /// upsert` refuse any other, and a payload the kind refuses).
     #[schema(pattern = r"^[a-z][a-z0-9_]{0,31}$")]
     pub kind: String,
     /// The queue they go to: the kind's queue.
     #[schema(pattern = r"^[a-z][a-z0-9_-]{0,31}$")]
     pub queue: String,
-    /// The tasks' payload, checked by the kind's worker.
+    /// The tasks' payload, as the kind reads it (strictly: an unknown field is refused).
     #[serde(default)]
     #[schema(value_type = Object)]
     pub payload: Payload,

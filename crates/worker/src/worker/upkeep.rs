@@ -64,7 +64,11 @@ impl Worker {
     }
 
     /// One heartbeat in every served queue (each queue's recovery reads its own `workers`).
+    /// Says this worker is alive on every queue it serves, and that those queues are in use:
+    /// registered again on every beat, so the set of queues heals after Redis lost its data
+    /// (recovery and the reconciler reach only the queues in it).
     pub(super) async fn beat(&self) -> Result<(), queue_core::QueueError> {
+        self.services.register_queues(&self.queues()).await?;
         for served in &self.served {
             served
                 .queue

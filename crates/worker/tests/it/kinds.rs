@@ -259,3 +259,32 @@ async fn the_lifecycle_keeps_a_kinds_delay_stops_its_panic_and_its_overrun(
     );
     Ok(())
 }
+
+/// The API and the CLI check a recurring task's kind and payload against `trawl_kinds`'
+/// catalog without building handlers; the worker registers its handlers in `kinds.rs`. Adding a
+/// kind to one list and not the other would refuse work a worker runs, or accept work none
+/// runs: the two must name the same kinds, on the same queues.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn the_worker_runs_every_kind_in_the_catalog(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let settings = WorkerSettings::new("catalog-check".to_owned());
+    let background = tokio_util::task::TaskTracker::new();
+    let registry = trawl_worker::kinds::registry(&services, &settings, None, &background)?;
+    // The embeddings kind is registered when the worker serves its queue (`kinds::embeddings`,
+    // which loads a model): its handler is the same type the catalog names.
+    let mut run = registry.kinds();
+    run.push(trawl_embeddings::KIND);
+    run.sort_unstable();
+    let catalog = trawl_kinds::catalog();
+    assert_eq!(run, catalog.kinds());
+    for kind in registry.kinds() {
+        let queue = registry.get(kind).map(|handler| handler.queue());
+        assert_eq!(queue, catalog.queue(kind), "{kind}'s queue");
+    }
+    assert_eq!(
+        catalog.queue(trawl_embeddings::KIND),
+        Some(trawl_embeddings::QUEUE)
+    );
+    Ok(())
+}

@@ -1,6 +1,8 @@
 //! How a run ends, or goes back to wait: finished by its attempt, retried later, failed from
 //! outside, requeued. Every write is compare-and-set. A kind's own columns follow from what is
 //! written here (the scrape kind's trigger counts its postings on every end).
+use std::time::Duration;
+
 use sqlx::PgPool;
 
 use super::{AttemptStatus, RunStatus};
@@ -156,7 +158,29 @@ pub async fn fail_run(
     run_id: &str,
     message: &str,
 ) -> Result<Option<Failed>, StoreError> {
+    fail(pool, run_id, message, RowWait::AsLongAsItTakes).await
+}
+
+/// `fail_run` for a writer that should not wait long on a session holding the run's row (an
+/// operator's cancel, the reconciler): gives up after `wait` with `StoreError::RowHeld`,
+/// nothing changed.
+pub async fn fail_run_unless_held(
+    pool: &PgPool,
+    run_id: &str,
+    message: &str,
+    wait: Duration,
+) -> Result<Option<Failed>, StoreError> {
+    fail(pool, run_id, message, RowWait::AtMost(wait)).await
+}
+
+async fn fail(
+    pool: &PgPool,
+    run_id: &str,
+    message: &str,
+    wait: RowWait,
+) -> Result<Option<Failed>, StoreError> {
     let mut tx = pool.begin().await?;
+    wait.apply(&mut tx).await?;
     let ended = sqlx::query!(
         "UPDATE task_runs SET status = 'failed', finished_at = now(), message = $2, \
              updated_at = now() \
@@ -165,7 +189,8 @@ pub async fn fail_run(
         message,
     )
     .fetch_optional(&mut *tx)
-    .await?;
+    .await
+    .map_err(|err| held_or(err, run_id))?;
     if let Some(row) = &ended {
         close_running_attempt(&mut tx, run_id, row.attempt, AttemptStatus::Failed, message).await?;
     }
@@ -173,6 +198,42 @@ pub async fn fail_run(
     Ok(ended.map(|row| Failed {
         lock_key: row.lock_key,
     }))
+}
+
+/// How long an operator's cancel waits when another session holds the run's row. A worker's
+/// ledger flush holds rows for milliseconds; a session cut off mid-transaction holds them until
+/// PostgreSQL ends it (DATABASE_IDLE_IN_TRANSACTION_TIMEOUT, 30 s by default), and a cancel
+/// should not hang that long.
+pub const HELD_ROW_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy)]
+enum RowWait {
+    AsLongAsItTakes,
+    AtMost(Duration),
+}
+
+impl RowWait {
+    async fn apply(self, tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), StoreError> {
+        if let RowWait::AtMost(wait) = self {
+            // lock_timeout 0 would mean "wait forever": at least a millisecond.
+            let millis = wait.as_millis().max(1).to_string();
+            // For this transaction only (`is_local`): the pool's connection keeps its default.
+            sqlx::query!("SELECT set_config('lock_timeout', $1, true)", millis)
+                .fetch_one(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `lock_not_available` (55P03): the bounded wait for a held row ran out.
+fn held_or(err: sqlx::Error, run_id: &str) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => StoreError::RowHeld {
+            run_id: run_id.to_owned(),
+        },
+        _ => err.into(),
+    }
 }
 
 /// A run `fail_run` ended.
@@ -205,14 +266,36 @@ async fn close_running_attempt(
 
 /// Puts a run back to `queued` with the reason (its task went back to the queue). With
 /// `attempt`, only if that is still the run's current attempt (a worker giving back its own
-/// task); without, whatever attempt it is at (the reconciler).
+/// task); without, whatever attempt it is at.
 pub async fn requeue_run(
     pool: &PgPool,
     run_id: &str,
     attempt: Option<i32>,
     message: &str,
 ) -> Result<bool, StoreError> {
+    requeue(pool, run_id, attempt, message, RowWait::AsLongAsItTakes).await
+}
+
+/// `requeue_run` at whatever attempt, for the reconciler: gives up after `wait` with
+/// `StoreError::RowHeld` when another session holds the row, nothing changed.
+pub async fn requeue_run_unless_held(
+    pool: &PgPool,
+    run_id: &str,
+    message: &str,
+    wait: Duration,
+) -> Result<bool, StoreError> {
+    requeue(pool, run_id, None, message, RowWait::AtMost(wait)).await
+}
+
+async fn requeue(
+    pool: &PgPool,
+    run_id: &str,
+    attempt: Option<i32>,
+    message: &str,
+    wait: RowWait,
+) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
+    wait.apply(&mut tx).await?;
     let requeued = sqlx::query_scalar!(
         "UPDATE task_runs SET status = 'queued', message = $2, updated_at = now() \
          WHERE run_id = $1 AND status IN ('queued', 'running') \
@@ -222,7 +305,8 @@ pub async fn requeue_run(
         attempt,
     )
     .fetch_optional(&mut *tx)
-    .await?;
+    .await
+    .map_err(|err| held_or(err, run_id))?;
     if let Some(attempt) = requeued {
         close_running_attempt(&mut tx, run_id, attempt, AttemptStatus::Abandoned, message).await?;
     }
