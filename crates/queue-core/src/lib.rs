@@ -35,7 +35,8 @@ pub use schedule::{JITTER, Schedule, ScheduleError};
 pub use slots::{SlotGuard, SlotSemaphore};
 pub use submit::{
     Cancelled, ORPHAN_LOCK_AGE, Plan, SubmitError, cancel_run, claim_run_lock, enqueue_all_or_fail,
-    enqueue_or_fail, fail_run, new_run, reserve_run, submit_run, take_run_lock,
+    enqueue_or_fail, fail_run, fail_run_unless_held, new_run, reserve_run, submit_run,
+    take_run_lock,
 };
 pub use task::{
     MAX_TEXT_LEN, Payload, Task, TaskError, Trigger, check_text, new_run_id, new_task_id,

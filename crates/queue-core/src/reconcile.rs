@@ -95,7 +95,10 @@ pub async fn reconcile(services: &Services, grace: Duration) -> Result<Reconcile
             Ok(Some(Repair::Failed)) => reconciled.failed.push(run.run_id),
             Ok(Some(Repair::Requeued)) => reconciled.requeued.push(run.run_id),
             Ok(None) => {}
-            Err(ReconcileError::Store(StoreError::RowHeld { .. })) => {
+            Err(
+                ReconcileError::Store(StoreError::RowHeld { .. })
+                | ReconcileError::Submit(crate::SubmitError::Store(StoreError::RowHeld { .. })),
+            ) => {
                 tracing::warn!(run_id = %run.run_id, "reconciler: the run's row is held by another session; left for the next pass");
                 reconciled.held.push(run.run_id);
             }
@@ -116,15 +119,8 @@ async fn fail(
     run: &Run,
     message: &str,
 ) -> Result<Option<Repair>, ReconcileError> {
-    let Some(failed) =
-        store::fail_run_unless_held(&services.db, &run.run_id, message, ROW_WAIT).await?
-    else {
-        return Ok(None);
-    };
-    if let Some(key) = &failed.lock_key {
-        services.locks.release(key, &run.run_id).await?;
-    }
-    Ok(Some(Repair::Failed))
+    let failed = crate::fail_run_unless_held(services, &run.run_id, message, ROW_WAIT).await?;
+    Ok(failed.then_some(Repair::Failed))
 }
 
 /// Queues a lost run's task again, unless it ended meanwhile (None).

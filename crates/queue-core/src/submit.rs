@@ -210,7 +210,30 @@ pub async fn fail_run(
     run_id: &str,
     message: &str,
 ) -> Result<bool, SubmitError> {
-    let Some(failed) = store::fail_run(&services.db, run_id, message).await? else {
+    let failed = store::fail_run(&services.db, run_id, message).await?;
+    release_lock_of(services, run_id, failed).await
+}
+
+/// `fail_run` that waits at most `wait` for the run's row when another session holds it (a
+/// worker cut off mid-write holds it until PostgreSQL ends its session): then
+/// `StoreError::RowHeld`, nothing changed.
+pub async fn fail_run_unless_held(
+    services: &Services,
+    run_id: &str,
+    message: &str,
+    wait: std::time::Duration,
+) -> Result<bool, SubmitError> {
+    let failed = store::fail_run_unless_held(&services.db, run_id, message, wait).await?;
+    release_lock_of(services, run_id, failed).await
+}
+
+/// Releases the lock of a run just failed; false if it had already ended.
+async fn release_lock_of(
+    services: &Services,
+    run_id: &str,
+    failed: Option<store::Failed>,
+) -> Result<bool, SubmitError> {
+    let Some(failed) = failed else {
         return Ok(false);
     };
     if let Some(key) = &failed.lock_key {
@@ -242,29 +265,24 @@ pub async fn cancel_run(services: &Services, run_id: &str) -> Result<Cancelled, 
     match run.status {
         RunStatus::Queued => {
             // The task stays queued; the worker that takes it sees the run ended and skips it.
-            let failed = store::fail_run_unless_held(
-                &services.db,
+            let failed = fail_run_unless_held(
+                services,
                 run_id,
                 "cancelled by an operator before it started",
                 store::HELD_ROW_WAIT,
             )
             .await;
             match failed {
-                Ok(Some(failed)) => {
-                    if let Some(key) = &failed.lock_key {
-                        services.locks.release(key, run_id).await?;
-                    }
-                    return Ok(Cancelled::BeforeStart);
-                }
+                Ok(true) => return Ok(Cancelled::BeforeStart),
                 // It started meanwhile, or someone else holds its row: ask its worker instead.
-                Ok(None) => {}
-                Err(StoreError::RowHeld { .. }) => {
+                Ok(false) => {}
+                Err(SubmitError::Store(StoreError::RowHeld { .. })) => {
                     tracing::warn!(
                         run_id,
                         "cancel: the run's row is held by another session; asking its worker to stop it"
                     );
                 }
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(err),
             }
             services
                 .queue
