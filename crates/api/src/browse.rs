@@ -146,12 +146,19 @@ async fn repairs(state: &AppState) -> Result<Option<String>, ApiError> {
         total("poisoned"),
     );
     let (reconciled, lost) = (total("reconciled"), total("lost"));
-    if dead + reconciled + lost == 0 {
+    let held = total("reconcile_held");
+    if dead + reconciled + lost + held == 0 {
         return Ok(None);
     }
-    Ok(Some(format!(
+    let mut repairs = format!(
         "Repaired so far: {dead} worker(s) presumed dead, {requeued} of their tasks requeued and \
          {poisoned} dead-lettered as poison; {reconciled} run(s) requeued from the ledger after \
          Redis lost their task, {lost} failed as lost."
-    )))
+    );
+    if held > 0 {
+        repairs.push_str(&format!(
+            " {held} time(s) a lost run was left for the next pass: another session held its row."
+        ));
+    }
+    Ok(Some(repairs))
 }

@@ -123,7 +123,8 @@ fn the_prometheus_config_and_alerts_pass_promtool() {
 
 /// What recovery and the reconciler repair is counted (here by a pass through
 /// `POST /scheduler/run`, served by the API's own `/metrics`) and shown in the workers panel:
-/// a worker that died holding a task, and a run whose task Redis lost.
+/// a worker that died holding a task, a run whose task Redis lost, and one left for the next
+/// pass because another session held its row.
 #[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
 async fn repairs_by_recovery_and_the_reconciler_are_counted_and_shown(db: PgPool) {
     let redis = TestRedis::new();
@@ -142,16 +143,24 @@ async fn repairs_by_recovery_and_the_reconciler_are_counted_and_shown(db: PgPool
     .await;
     assert_eq!(status, 202, "{body}");
     redis.take_and_die(&services.queue, "dead-worker", 1).await;
-    // A run the ledger calls queued whose task Redis no longer has, untouched for an hour.
-    record_nap_run_without_task(&db, "r-lost").await;
-    sqlx::query("UPDATE task_runs SET updated_at = now() - interval '1 hour' WHERE run_id = $1")
-        .bind("r-lost")
+    // Runs the ledger calls queued whose task Redis no longer has, untouched for an hour; the
+    // row of one is held by another session (a worker cut off mid-write) during the pass.
+    for run_id in ["r-lost", "r-held"] {
+        record_nap_run_without_task(&db, run_id).await;
+    }
+    sqlx::query("UPDATE task_runs SET updated_at = now() - interval '1 hour'")
         .execute(&db)
+        .await
+        .unwrap();
+    let mut other = db.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM task_runs WHERE run_id = 'r-held' FOR UPDATE")
+        .execute(&mut *other)
         .await
         .unwrap();
 
     let (status, body) = read(api.post("/scheduler/run")).await;
     assert_eq!(status, 200, "{body}");
+    other.rollback().await.unwrap();
     let text = api.text("/metrics").await;
     assert_samples(
         &text,
@@ -161,6 +170,7 @@ async fn repairs_by_recovery_and_the_reconciler_are_counted_and_shown(db: PgPool
             (r#"trawl_tasks_recovered_total{outcome="poisoned"}"#, 0.0),
             (r#"trawl_runs_reconciled_total{outcome="requeued"}"#, 1.0),
             (r#"trawl_runs_reconciled_total{outcome="failed"}"#, 0.0),
+            (r#"trawl_runs_reconciled_total{outcome="held"}"#, 1.0),
         ],
     );
     check_metrics(&text);
@@ -169,7 +179,8 @@ async fn repairs_by_recovery_and_the_reconciler_are_counted_and_shown(db: PgPool
         panel.contains(
             "Repaired so far: 1 worker(s) presumed dead, 1 of their tasks requeued and 0 \
              dead-lettered as poison; 1 run(s) requeued from the ledger after Redis lost their \
-             task, 0 failed as lost."
+             task, 0 failed as lost. 1 time(s) a lost run was left for the next pass: another \
+             session held its row."
         ),
         "{panel}"
     );
