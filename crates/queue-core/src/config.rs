@@ -203,12 +203,17 @@ impl Services {
         )
     }
 
+    /// The set of every queue in use (`<prefix>queues`).
+    pub fn known_queues_key(&self) -> String {
+        crate::keys::known_queues(&self.prefix)
+    }
+
     /// Records that `names` are queues in use (workers serve them, submitters fill them), so
     /// recovery, reconciliation and status reach every queue.
     pub async fn register_queues(&self, names: &[&str]) -> Result<(), QueueError> {
         let mut conn = self.redis.get().await?;
         let _: i64 = redis::cmd("SADD")
-            .arg(crate::keys::known_queues(&self.prefix))
+            .arg(self.known_queues_key())
             .arg(names)
             .query_async(&mut conn)
             .await?;
@@ -219,7 +224,7 @@ impl Services {
     pub async fn known_queues(&self) -> Result<Vec<Queue>, QueueError> {
         let mut conn = self.redis.get().await?;
         let mut names: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(crate::keys::known_queues(&self.prefix))
+            .arg(self.known_queues_key())
             .query_async(&mut conn)
             .await?;
         names.sort();

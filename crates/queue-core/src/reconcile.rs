@@ -21,6 +21,18 @@ pub enum ReconcileError {
     Submit(#[from] crate::SubmitError),
 }
 
+impl ReconcileError {
+    /// Another session held the run's row longer than the reconciler waits (`ROW_WAIT`).
+    fn is_row_held(&self) -> bool {
+        use crate::SubmitError;
+        matches!(
+            self,
+            ReconcileError::Store(StoreError::RowHeld { .. })
+                | ReconcileError::Submit(SubmitError::Store(StoreError::RowHeld { .. }))
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Reconciled {
     /// Runs whose task was lost and is queued again.
@@ -95,10 +107,7 @@ pub async fn reconcile(services: &Services, grace: Duration) -> Result<Reconcile
             Ok(Some(Repair::Failed)) => reconciled.failed.push(run.run_id),
             Ok(Some(Repair::Requeued)) => reconciled.requeued.push(run.run_id),
             Ok(None) => {}
-            Err(
-                ReconcileError::Store(StoreError::RowHeld { .. })
-                | ReconcileError::Submit(crate::SubmitError::Store(StoreError::RowHeld { .. })),
-            ) => {
+            Err(err) if err.is_row_held() => {
                 tracing::warn!(run_id = %run.run_id, "reconciler: the run's row is held by another session; left for the next pass");
                 reconciled.held.push(run.run_id);
             }

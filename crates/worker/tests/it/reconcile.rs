@@ -216,7 +216,7 @@ async fn a_live_worker_registers_its_queues_again_after_redis_lost_them(
         served,
     )
     .await;
-    let known = format!("{}queues", redis.prefix);
+    let known = services.known_queues_key();
     let _: i64 = redis_cmd(&redis.pool, redis::cmd("DEL").arg(&known)).await;
     eventually(
         Duration::from_secs(5),
