@@ -48,13 +48,34 @@ impl Delivered {
     }
 
     /// The body with quoted-printable soft breaks and `=3D` undone (enough to search it).
+    ///
+    /// One pass over the escapes: undoing them one kind after another re-read what an earlier
+    /// one made (a token `=3D20ab…` became `=20ab…`, then ` ab…`; one confirmation link in 256).
     pub fn body(&self) -> String {
         let body = self.raw.split_once("\n\n").map_or("", |(_, b)| b);
-        body.replace("=\r\n", "")
+        let joined = body
+            .replace("=\r\n", "")
             .replace("=\n", "")
-            .replace("=3D", "=")
-            .replace("=20", " ")
-            .replace("\r\n", "\n")
+            .replace("\r\n", "\n");
+        let bytes = joined.as_bytes();
+        let mut decoded = Vec::with_capacity(bytes.len());
+        let mut at = 0;
+        while at < bytes.len() {
+            let escape = bytes
+                .get(at + 1..at + 3)
+                .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+            match (bytes[at], escape) {
+                (b'=', Some(byte)) => {
+                    decoded.push(byte);
+                    at += 3;
+                }
+                (byte, _) => {
+                    decoded.push(byte);
+                    at += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&decoded).into_owned()
     }
 }
 
@@ -253,6 +274,16 @@ fn delivery_order(name: &str) -> (u64, u64, u64) {
 
 #[cfg(test)]
 mod tests {
+    use super::Delivered;
+
+    #[test]
+    fn a_body_is_decoded_in_one_pass_over_its_escapes() {
+        let mail = Delivered {
+            raw: "Subject: x\n\nconfirm?token=3D20ab=\ncd caf=C3=A9 =3D20\n".into(),
+        };
+        assert_eq!(mail.body(), "confirm?token=20abcd café =20\n");
+    }
+
     #[test]
     fn maildir_names_sort_in_delivery_order() {
         let mut names = [
