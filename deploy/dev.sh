@@ -347,6 +347,8 @@ report() { # since
   curl -fsS "http://127.0.0.1:$API_PORT/jobs/postings?q=engineer&limit=3" | grep -o '"job_title":"[^"]*"'
   log "ledger of every kind: runs by kind and status"
   psql "$DATABASE_URL" -Xq -c "SELECT kind, queue, status, count(*) AS runs FROM task_runs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+  log "the newest runs of every kind: trawl runs list --limit 5 (GET /runs; trawl runs show RUN_ID)"
+  "$BIN/trawl" runs list --limit 5 | grep -oE '"(run_id|kind|status)": *"[^"]*"' | paste -d' ' - - -
   local key queue_key redis_cli="redis-cli -u $REDIS_URL"
   key=$(cat "$STATE/api_key")
   queue_key="${REDIS_PREFIX:-trawl:}{${QUEUE_NAME:-scraping}}:pending"
@@ -375,6 +377,8 @@ Try:
   curl http://127.0.0.1:$API_PORT/jobs/queue/status
   curl http://127.0.0.1:$API_PORT/queues           # every queue (a worker serves WORKER_QUEUES=name:weight:cap,...)
   curl http://127.0.0.1:$API_PORT/schedules        # recurring work of any kind (trawl schedule upsert FILE)
+  curl 'http://127.0.0.1:$API_PORT/runs?status=failed&limit=5'   # runs of every kind: trawl runs list | show RUN_ID
+  curl -X POST 'http://127.0.0.1:$API_PORT/jobs/queue/dead/retry?queue=scraping' -H 'Authorization: Bearer $key'   # retry all: trawl dead retry --all
   curl 'http://127.0.0.1:$API_PORT/jobs/postings?q=python&has_salary=true&limit=5'   # or: trawl postings --q python
   curl http://127.0.0.1:$API_PORT/pipeline/status  # the daily pipeline: trawl pipeline status | run daily | rollback BATCH
   curl http://127.0.0.1:$API_PORT/models           # TF-IDF versions: trawl model list | activate VERSION

@@ -20,13 +20,6 @@ use crate::{ApiError, AppState};
 const HTMX: &str = include_str!("../assets/htmx.min.js");
 /// Runs listed on the dashboard.
 const RECENT_RUNS: i64 = 50;
-const STATUSES: [RunStatus; 5] = [
-    RunStatus::Queued,
-    RunStatus::Running,
-    RunStatus::Succeeded,
-    RunStatus::Partial,
-    RunStatus::Failed,
-];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -43,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route("/ui/queues/{queue}/{action}", post(session::queue_action))
+        .route("/ui/dead/{queue}/{action}", post(session::dead_sweep))
         .route("/ui/dead/{queue}/{id}/{action}", post(session::dead_action))
         .merge(crate::pipeline_ui::routes())
         .merge(crate::embeddings_ui::routes())
@@ -105,9 +99,7 @@ impl RunsFilter {
         let given = |value: Option<String>| value.filter(|v| !v.is_empty());
         let status = match given(self.status) {
             Some(text) => Some(
-                STATUSES
-                    .into_iter()
-                    .find(|status| status.as_str() == text)
+                RunStatus::parse(&text)
                     .ok_or_else(|| ApiError::bad_request(format!("status: no status {text:?}")))?,
             ),
             None => None,
@@ -121,12 +113,13 @@ impl RunsFilter {
             site: given(self.site),
             kind: given(self.kind),
             status,
+            after: None,
         })
     }
 }
 
 async fn index(MaybeSession(session): MaybeSession) -> Markup {
-    let statuses = STATUSES.map(RunStatus::as_str);
+    let statuses = RunStatus::ALL.map(RunStatus::as_str);
     page(
         "dashboard",
         html! {
@@ -337,14 +330,30 @@ pub(crate) async fn dead_panel(
     session: Option<&Session>,
 ) -> Result<Markup, ApiError> {
     let mut letters = Vec::new();
+    let mut with_letters = Vec::new();
     for queue in state.services.known_queues().await? {
         let name = queue.keys().queue_name().to_owned();
-        for letter in queue.dead_letters(50).await? {
-            letters.push((name.clone(), letter));
+        let listed = queue.dead_letters(50).await?;
+        if !listed.is_empty() {
+            with_letters.push(name.clone());
         }
+        letters.extend(listed.into_iter().map(|letter| (name.clone(), letter)));
     }
     Ok(html! {
         @if letters.is_empty() { p { "none" } } @else {
+            @if let Some(session) = session {
+                @for queue in &with_letters {
+                    p data-dead-queue=(queue) {
+                        "Every dead letter of " (queue) ": "
+                        button hx-post=(format!("/ui/dead/{queue}/retry-all"))
+                            hx-vals=(csrf_vals(session)) hx-target="#dead" { "retry all" }
+                        " "
+                        button hx-post=(format!("/ui/dead/{queue}/delete-all"))
+                            hx-confirm=(format!("Drop every dead letter of {queue} for good?"))
+                            hx-vals=(csrf_vals(session)) hx-target="#dead" { "delete all" }
+                    }
+                }
+            }
             table {
                 tr { th { "queue" } th { "id" } th { "failed at" } th { "reason" } th { "task" } th {} }
                 @for (queue, letter) in &letters {

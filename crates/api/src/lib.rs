@@ -101,11 +101,17 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::scrape::scrape))
         .routes(routes!(routes::scrape::run_status))
         .routes(routes!(routes::scrape::cancel_run))
+        .routes(routes!(routes::runs::runs))
+        .routes(routes!(routes::runs::run))
         .routes(routes!(routes::queue::queue_status))
         .routes(routes!(routes::queue::queues))
-        .routes(routes!(routes::queue::dead_letters))
-        .routes(routes!(routes::queue::retry_dead_letter))
-        .routes(routes!(routes::queue::delete_dead_letter))
+        .routes(routes!(
+            routes::dead::dead_letters,
+            routes::dead::delete_all_dead_letters
+        ))
+        .routes(routes!(routes::dead::retry_dead_letter))
+        .routes(routes!(routes::dead::retry_all_dead_letters))
+        .routes(routes!(routes::dead::delete_dead_letter))
         .routes(routes!(routes::queue::pause_queue))
         .routes(routes!(routes::queue::resume_queue))
         .routes(routes!(routes::schedules::scheduler_run))

@@ -88,7 +88,7 @@ pub enum BodyErrors {
     components(schemas(ErrorEnvelope, ErrorBody, trawl_pipeline::Stage)),
     modifiers(&BearerKey),
     tags(
-        (name = "health"), (name = "scrapes"), (name = "queues"), (name = "schedules"),
+        (name = "health"), (name = "runs"), (name = "scrapes"), (name = "queues"), (name = "schedules"),
         (name = "postings"), (name = "pipeline"), (name = "embeddings"), (name = "careers"),
         (name = "metrics")
     )
@@ -108,13 +108,17 @@ pub fn described(generated: utoipa::openapi::OpenApi) -> serde_json::Value {
             .unwrap_or_else(|| panic!("no schema {schema} to add `{keyword}` to"));
         target.insert(keyword.to_owned(), rule);
     }
-    // A recurring task's kind is one trawl runs (queue-core, where the schema is derived, knows
-    // no kind).
-    let kind = spec
-        .pointer_mut("/components/schemas/NewRecurringTask/properties/kind")
+    // A recurring task's kind is one trawl runs, its queue one of the kinds' (queue-core, where
+    // the schema is derived, knows no kind).
+    let catalog = trawl_kinds::catalog();
+    for (field, values) in [("kind", catalog.kinds()), ("queue", catalog.queues())] {
+        spec.pointer_mut(&format!(
+            "/components/schemas/NewRecurringTask/properties/{field}"
+        ))
         .and_then(serde_json::Value::as_object_mut)
-        .expect("NewRecurringTask has a kind");
-    kind.insert("enum".to_owned(), trawl_kinds::catalog().kinds().into());
+        .unwrap_or_else(|| panic!("NewRecurringTask has a {field}"))
+        .insert("enum".to_owned(), values.into());
+    }
     spec
 }
 

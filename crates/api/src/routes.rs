@@ -13,12 +13,14 @@ use crate::openapi::{ErrorEnvelope, ReadErrors, Success};
 use crate::{ApiError, AppState, success};
 
 pub(crate) mod careers;
+pub(crate) mod dead;
 pub(crate) mod embeddings;
 pub(crate) mod metrics;
 pub(crate) mod models;
 pub(crate) mod pipeline;
 pub(crate) mod postings;
 pub(crate) mod queue;
+pub(crate) mod runs;
 pub(crate) mod schedules;
 pub(crate) mod scrape;
 pub(crate) mod subscribers;

@@ -176,25 +176,56 @@ pub async fn queue_action(
         .into_response()
 }
 
+/// `POST /ui/dead/{queue}/{retry-all|delete-all}`: every entry of the queue's dead-letter list;
+/// answers the dead-letters panel as it now stands.
+pub async fn dead_sweep(
+    State(state): State<AppState>,
+    Path((queue, action)): Path<(String, String)>,
+    Button(session): Button,
+) -> Response {
+    let Some(queue) = dead_letters_of(&state, &queue) else {
+        return refused("No such queue.");
+    };
+    let done = match action.as_str() {
+        "retry-all" => queue.retry_all_dead_letters().await.map(|_| ()),
+        "delete-all" => queue.delete_all_dead_letters().await.map(|_| ()),
+        _ => return refused("No such action."),
+    };
+    dead_panel_after(&state, &session, done).await
+}
+
 /// `POST /ui/dead/{queue}/{id}/{retry|delete}`: answers the dead-letters panel as it now stands.
 pub async fn dead_action(
     State(state): State<AppState>,
     Path((queue, id, action)): Path<(String, String, String)>,
     Button(session): Button,
 ) -> Response {
-    if !queue_core::is_queue_name(&queue) {
+    let Some(queue) = dead_letters_of(&state, &queue) else {
         return refused("No such queue.");
-    }
-    let queue = state.services.queue_named(&queue);
+    };
     let done = match action.as_str() {
         "retry" => queue.retry_dead_letter(&id).await.map(|_| ()),
         "delete" => queue.delete_dead_letter(&id).await.map(|_| ()),
         _ => return refused("No such action."),
     };
+    dead_panel_after(&state, &session, done).await
+}
+
+/// The queue a dead-letter button names; None for a name that is not a queue's.
+fn dead_letters_of(state: &AppState, name: &str) -> Option<queue_core::Queue> {
+    queue_core::is_queue_name(name).then(|| state.services.queue_named(name))
+}
+
+/// The dead-letters panel as it stands after a button's action, or the action's error.
+async fn dead_panel_after(
+    state: &AppState,
+    session: &Session,
+    done: Result<(), queue_core::QueueError>,
+) -> Response {
     if let Err(err) = done {
         return ApiError::from(err).into_response();
     }
-    crate::dashboard::dead_panel(&state, Some(&session))
+    crate::dashboard::dead_panel(state, Some(session))
         .await
         .into_response()
 }

@@ -8,8 +8,10 @@ use trawl_scrape_runs::ScrapeTask;
 use trawl_scrape_runs::sites::NewSite;
 
 mod careers;
+mod dead;
 mod embed;
 mod pipeline;
+mod runs;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -26,7 +28,10 @@ pub enum Command {
     Queue(QueueCommand),
     /// Dead letters: tasks set aside with the reason.
     #[command(subcommand)]
-    Dead(DeadCommand),
+    Dead(dead::DeadCommand),
+    /// Runs of every kind: list them newest first, or show one with its attempts.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
     /// Cancel a queued or running run.
     Cancel { run_id: String },
     /// Search the stored postings (the API's GET /jobs/postings), newest first.
@@ -95,10 +100,10 @@ pub enum SiteCommand {
 #[derive(Debug, clap::Subcommand)]
 pub enum ScheduleCommand {
     /// Insert or replace recurring tasks from JSON (a file path, or `-` for stdin):
-    /// {"name": "weekly-refresh", "kind": "pipeline_batch", "queue": "pipeline", "payload":
-    /// {"pipeline": "daily"}, "cron": "0 3 * * 1", "time_zone": "UTC"} or "interval_minutes": n
-    /// instead of cron. A JSON array loads several. A kind trawl does not run, or a payload its
-    /// kind refuses, is refused naming the field.
+    /// {"name": "weekly-refresh", "kind": "pipeline_batch", "payload": {"pipeline": "daily"},
+    /// "cron": "0 3 * * 1", "time_zone": "UTC"} or "interval_minutes": n instead of cron. A JSON
+    /// array loads several. A kind trawl does not run, a payload its kind refuses or a "queue"
+    /// other than the kind's (the default) is refused naming the field.
     Upsert {
         file: String,
     },
@@ -110,19 +115,6 @@ pub enum ScheduleCommand {
     Delete {
         name: String,
     },
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum DeadCommand {
-    /// Newest first.
-    List {
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-    },
-    /// Queue the task again (a parseable task becomes a fresh manual run).
-    Retry { id: String },
-    /// Drop it for good.
-    Delete { id: String },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -146,7 +138,10 @@ pub enum QueueCommand {
 }
 
 /// The queue an operator named, or the home queue.
-fn queue_of(services: &Services, name: Option<&str>) -> anyhow::Result<queue_core::Queue> {
+pub(crate) fn queue_of(
+    services: &Services,
+    name: Option<&str>,
+) -> anyhow::Result<queue_core::Queue> {
     match name {
         None => Ok(services.queue.clone()),
         Some(name) if !queue_core::is_queue_name(name) => {
@@ -216,13 +211,13 @@ pub async fn execute(
         Command::Schedule(ScheduleCommand::Upsert { file }) => {
             let mut saved = Vec::new();
             for item in json_items(&file, "schedule")? {
-                let new: store::NewRecurringTask =
+                let mut new: store::NewRecurringTask =
                     serde_json::from_value(item).context("not a schedule")?;
-                let refused = || format!("schedule {} refused", new.name);
-                trawl_kinds::check_recurring(&new).with_context(refused)?;
+                let refused = format!("schedule {} refused", new.name);
+                trawl_kinds::resolve_recurring(&mut new).context(refused.clone())?;
                 let row = store::upsert_recurring(&services.db, &new)
                     .await
-                    .with_context(refused)?;
+                    .context(refused)?;
                 saved.push(json!({"name": row.name, "next_run_at": row.next_run_at}));
             }
             Ok(json!({"saved": saved}))
@@ -242,21 +237,8 @@ pub async fn execute(
         Command::Site(SiteCommand::List) => Ok(serde_json::to_value(
             trawl_scrape_runs::sites::list_sites(&services.db).await?,
         )?),
-        Command::Dead(DeadCommand::List { limit }) => Ok(serde_json::to_value(
-            services.queue.dead_letters(limit).await?,
-        )?),
-        Command::Dead(DeadCommand::Retry { id }) => {
-            match services.queue.retry_dead_letter(&id).await? {
-                Some(task) => Ok(json!({"id": id, "requeued": true, "task": task})),
-                None => bail!("no dead letter with id {id}"),
-            }
-        }
-        Command::Dead(DeadCommand::Delete { id }) => {
-            if !services.queue.delete_dead_letter(&id).await? {
-                bail!("no dead letter with id {id}");
-            }
-            Ok(json!({"id": id, "deleted": true}))
-        }
+        Command::Dead(command) => dead::execute(services, command).await,
+        Command::Runs(command) => runs::execute(services, command).await,
         Command::Queue(QueueCommand::Pause { queue }) => {
             let queue = queue_of(services, queue.as_deref())?;
             queue.set_paused(true).await?;

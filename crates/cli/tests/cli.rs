@@ -83,7 +83,7 @@ async fn operators_schedule_recurring_work_and_see_every_queue(db: PgPool) -> an
         &file,
         r#"[{"name": "nightly", "kind": "pipeline_batch", "queue": "pipeline", "cron": "30 0 * * *",
              "payload": {"pipeline": "daily"}},
-            {"name": "digest", "kind": "career_digest", "queue": "digests", "cron": "0 8 * * *",
+            {"name": "digest", "kind": "career_digest", "queue": "careers", "cron": "0 8 * * *",
              "time_zone": "Europe/Paris", "payload": {"subscriber": 7}}]"#,
     )?;
     let path = file.to_str().unwrap();
@@ -94,7 +94,7 @@ async fn operators_schedule_recurring_work_and_see_every_queue(db: PgPool) -> an
     assert_eq!(out.as_array().map(Vec::len), Some(2));
     std::fs::write(
         &file,
-        r#"{"name": "bad", "kind": "career_digest", "queue": "x", "cron": "61 * * * *",
+        r#"{"name": "bad", "kind": "career_digest", "cron": "61 * * * *",
             "payload": {"subscriber": 7}}"#,
     )?;
     let (ok, _, err) = trawl(&db, &redis, &["schedule", "upsert", path]);
@@ -110,9 +110,14 @@ async fn operators_schedule_recurring_work_and_see_every_queue(db: PgPool) -> an
             "kind \"digest\"",
         ),
         (
-            r#"{"name": "bad", "kind": "career_digest", "queue": "x", "cron": "0 8 * * *",
+            r#"{"name": "bad", "kind": "career_digest", "cron": "0 8 * * *",
                 "payload": {"audience": "all"}}"#,
             "payload does not fit kind career_digest: unknown field `audience`",
+        ),
+        (
+            r#"{"name": "bad", "kind": "career_digest", "queue": "x", "cron": "0 8 * * *",
+                "payload": {"subscriber": 7}}"#,
+            "queue \"x\" is not where kind career_digest's tasks run",
         ),
     ] {
         std::fs::write(&file, bad)?;
@@ -404,5 +409,69 @@ async fn operators_manage_companies_and_subscribers_from_the_shell(
     assert_eq!(out["subscriber"]["status"], "unsubscribed");
     let (ok, out, _) = trawl(&db, &redis, &["careers", "mails"]);
     assert!(ok && out["mails"].as_array().unwrap().is_empty());
+    Ok(())
+}
+
+/// `trawl runs` reads the ledger of every kind; `trawl dead` works on any queue, one entry or
+/// the whole list.
+#[sqlx::test(migrator = "queue_core::store::MIGRATOR")]
+async fn operators_read_runs_and_sweep_any_queues_dead_letters(db: PgPool) -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let services = redis.services(&db);
+    let first = test_support::nap::submit_nap(&services, 10, 0).await;
+    let second = test_support::nap::submit_nap(&services, 10, 0).await;
+    let (ok, out, err) = trawl(
+        &db,
+        &redis,
+        &["runs", "list", "--kind", "nap", "--limit", "1"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        out["runs"][0]["run_id"],
+        second.as_str(),
+        "newest first: {out}"
+    );
+    let next = out["next"].as_str().expect("a second page").to_owned();
+    let (ok, out, err) = trawl(&db, &redis, &["runs", "list", "--cursor", &next]);
+    assert!(ok, "{err}");
+    assert_eq!(out["runs"][0]["run_id"], first.as_str(), "{out}");
+    assert_eq!(out["next"], serde_json::Value::Null);
+    let (ok, out, _) = trawl(&db, &redis, &["runs", "list", "--status", "failed"]);
+    assert!(ok && out["runs"] == serde_json::json!([]), "{out}");
+    let (ok, _, err) = trawl(&db, &redis, &["runs", "list", "--status", "done"]);
+    assert!(!ok && err.contains("--status"), "{err}");
+    let (ok, out, err) = trawl(&db, &redis, &["runs", "show", &first]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        (&out["run"]["kind"], &out["run"]["status"]),
+        (&serde_json::json!("nap"), &serde_json::json!("queued"))
+    );
+    let (ok, _, err) = trawl(&db, &redis, &["runs", "show", "nope"]);
+    assert!(!ok && err.contains("no run with run_id nope"), "{err}");
+
+    let naps = services.queue_named("naps");
+    for n in 0..3 {
+        naps.dead_letter(
+            "w1",
+            format!("garbage {n}").as_bytes(),
+            "malformed task JSON",
+        )
+        .await?;
+    }
+    let (_, out, _) = trawl(&db, &redis, &["dead", "list", "--queue", "naps"]);
+    let id = out[0]["id"].as_str().expect("a dead letter").to_owned();
+    let (ok, _, err) = trawl(&db, &redis, &["dead", "retry", &id]);
+    assert!(!ok && err.contains("on queue scraping"), "{err}");
+    let (ok, out, err) = trawl(&db, &redis, &["dead", "delete", &id, "--queue", "naps"]);
+    assert!(ok && out["deleted"] == true, "{err}");
+    let (ok, out, err) = trawl(&db, &redis, &["dead", "retry", "--all", "--queue", "naps"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        serde_json::json!({"queue": "naps", "requeued": 2, "skipped": 0})
+    );
+    assert_eq!(naps.metrics().await?.dead, 0);
+    let (ok, _, err) = trawl(&db, &redis, &["dead", "retry"]);
+    assert!(!ok && err.contains("--all"), "an id or --all: {err}");
     Ok(())
 }

@@ -24,7 +24,7 @@ pub use lock::RunLocks;
 pub use pace::RedisPacer;
 pub use queue::{
     BLAME_WINDOW, Consumer, DEFAULT_DEAD_LETTER_CAP, DeadLetter, GivenBack, Queue, QueueMetrics,
-    RawTask, Recovery, Taken,
+    RawTask, Recovery, Swept, Taken,
 };
 pub use reconcile::{ReconcileError, Reconciled, reconcile};
 pub use redis_conn::{

@@ -24,8 +24,8 @@ mod sessions;
 mod status;
 
 pub use consumer::{Consumer, Taken};
-pub use dead::DeadLetter;
 use dead::dead_letter_entry;
+pub use dead::{DeadLetter, Swept};
 pub use recovery::{BLAME_WINDOW, Recovery};
 
 /// Default cap on the dead-letter list; the oldest entries are trimmed beyond it (Sidekiq keeps

@@ -190,6 +190,13 @@ impl Catalog {
         self.kinds.get(kind).map(|spec| spec.queue)
     }
 
+    /// Every queue the kinds use, each once, sorted.
+    pub fn queues(&self) -> Vec<&'static str> {
+        let queues: std::collections::BTreeSet<_> =
+            self.kinds.values().map(|spec| spec.queue).collect();
+        queues.into_iter().collect()
+    }
+
     /// Checks that `kind` is known and `payload` fits it, the way its worker will read it.
     pub fn check(&self, kind: &str, payload: &Payload) -> Result<(), TaskError> {
         let spec = self.kinds.get(kind).ok_or_else(|| TaskError::UnknownKind {

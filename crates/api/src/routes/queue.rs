@@ -1,18 +1,18 @@
-//! The operator's endpoints: queue depth, dead letters, pause and resume.
+//! The operator's endpoints: queue depth, pause and resume (dead letters: `dead.rs`).
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use std::collections::BTreeMap;
 
+use queue_core::QueueMetrics;
 use queue_core::store;
-use queue_core::{DeadLetter, QueueMetrics};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{check_field, query};
 use crate::auth::Authorized;
-use crate::openapi::{ErrorEnvelope, NeedsKey, ReadErrors, Success};
+use crate::openapi::{NeedsKey, ReadErrors, Success};
 use crate::{ApiError, AppState, success};
 
 /// `?queue=<name>`: which queue an operator endpoint acts on (default: the home queue,
@@ -23,10 +23,10 @@ use crate::{ApiError, AppState, success};
 pub struct QueueQuery {
     /// The queue (default: scraping).
     #[param(pattern = r"^[a-z][a-z0-9_-]{0,31}$")]
-    queue: Option<String>,
+    pub(crate) queue: Option<String>,
 }
 
-fn chosen(
+pub(crate) fn chosen(
     state: &AppState,
     which: Result<Query<QueueQuery>, QueryRejection>,
 ) -> Result<queue_core::Queue, ApiError> {
@@ -100,132 +100,6 @@ pub async fn queue_status(
             pending_key: queue.keys().pending(),
         },
     ))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct DeadQuery {
-    /// Most entries listed (default 100).
-    #[param(minimum = 1, maximum = 10000)]
-    limit: Option<usize>,
-    /// The queue (default: scraping).
-    #[param(pattern = r"^[a-z][a-z0-9_-]{0,31}$")]
-    queue: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DeadLetters {
-    /// Entries in the list.
-    total: u64,
-    /// The most the list keeps (the oldest go first).
-    cap: usize,
-    dead: Vec<DeadLetter>,
-}
-
-/// Newest dead letters first, with the reason each was set aside.
-#[utoipa::path(
-    get, path = "/jobs/queue/dead", tag = "queues", params(DeadQuery),
-    responses((status = 200, description = "Dead letters, newest first", body = Success<DeadLetters>), ReadErrors)
-)]
-pub async fn dead_letters(
-    State(state): State<AppState>,
-    limit: Result<Query<DeadQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let asked = query(limit)?;
-    let queue = chosen(&state, Ok(Query(QueueQuery { queue: asked.queue })))?;
-    let limit = asked.limit.unwrap_or(100);
-    if !(1..=queue_core::DEFAULT_DEAD_LETTER_CAP).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {}, got {limit}",
-            queue_core::DEFAULT_DEAD_LETTER_CAP
-        )));
-    }
-    let total = queue.metrics().await?.dead;
-    let entries = queue.dead_letters(limit).await?;
-    Ok(success(
-        StatusCode::OK,
-        DeadLetters {
-            total,
-            cap: queue_core::DEFAULT_DEAD_LETTER_CAP,
-            dead: entries,
-        },
-    ))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Requeued {
-    id: String,
-    requeued: bool,
-    /// The message as it went back into the queue.
-    task: String,
-}
-
-#[utoipa::path(
-    post, path = "/jobs/queue/dead/{id}/retry", tag = "queues",
-    params(("id" = String, Path, description = "The dead letter's id", pattern = r"^[^\x00]{1,1000}$")),
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "Queued again", body = Success<Requeued>),
-        (status = 404, description = "No such dead letter", body = ErrorEnvelope),
-        ReadErrors, NeedsKey,
-    )
-)]
-pub async fn retry_dead_letter(
-    _: Authorized,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    check_field("id", &id)?;
-    match state.services.queue.retry_dead_letter(&id).await? {
-        Some(task) => Ok(success(
-            StatusCode::OK,
-            Requeued {
-                id,
-                requeued: true,
-                task,
-            },
-        )),
-        None => Err(ApiError::not_found(
-            "unknown_dead_letter",
-            format!("no dead letter with id {id}"),
-        )),
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DeletedDeadLetter {
-    id: String,
-    deleted: bool,
-}
-
-#[utoipa::path(
-    delete, path = "/jobs/queue/dead/{id}", tag = "queues",
-    params(("id" = String, Path, description = "The dead letter's id", pattern = r"^[^\x00]{1,1000}$")),
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "Dropped", body = Success<DeletedDeadLetter>),
-        (status = 404, description = "No such dead letter", body = ErrorEnvelope),
-        ReadErrors, NeedsKey,
-    )
-)]
-pub async fn delete_dead_letter(
-    _: Authorized,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    check_field("id", &id)?;
-    if state.services.queue.delete_dead_letter(&id).await? {
-        Ok(success(
-            StatusCode::OK,
-            DeletedDeadLetter { id, deleted: true },
-        ))
-    } else {
-        Err(ApiError::not_found(
-            "unknown_dead_letter",
-            format!("no dead letter with id {id}"),
-        ))
-    }
 }
 
 #[derive(Serialize, ToSchema)]

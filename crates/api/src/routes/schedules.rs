@@ -57,8 +57,9 @@ pub async fn schedules(State(state): State<AppState>) -> Result<Response, ApiErr
     Ok(success(StatusCode::OK, Schedules { schedules: all }))
 }
 
-/// Inserts or replaces a recurring task; a bad cron, zone, name or retry count, a kind trawl
-/// does not run or a payload its kind refuses is a 400 naming the field.
+/// Inserts or replaces a recurring task (on its kind's queue when it names none); a bad cron,
+/// zone, name or retry count, a kind trawl does not run, a payload its kind refuses or a queue
+/// other than its kind's is a 400 naming the field.
 #[utoipa::path(
     post, path = "/schedules", tag = "schedules",
     request_body = store::NewRecurringTask,
@@ -68,9 +69,9 @@ pub async fn schedules(State(state): State<AppState>) -> Result<Response, ApiErr
 pub async fn upsert_schedule(
     _: Authorized,
     State(state): State<AppState>,
-    super::ApiJson(body): super::ApiJson<store::NewRecurringTask>,
+    super::ApiJson(mut body): super::ApiJson<store::NewRecurringTask>,
 ) -> Result<Response, ApiError> {
-    trawl_kinds::check_recurring(&body)?;
+    trawl_kinds::resolve_recurring(&mut body)?;
     let row = store::upsert_recurring(&state.services.db, &body).await?;
     Ok(success(StatusCode::OK, Schedule { schedule: row }))
 }

@@ -257,12 +257,46 @@ async fn the_dashboard_buttons_need_a_login_and_its_csrf_token(db: PgPool) {
             .await;
         }
     };
-    click("#dead button").await;
-    eventually(Duration::from_secs(10), "the dead letter gone", || async {
-        (text_of(&client, "#dead").await == "none").then_some(())
+    click("#dead tr[data-dead] button").await;
+    let none_left = |what: &'static str| {
+        let client = client.clone();
+        async move {
+            eventually(Duration::from_secs(10), what, || async {
+                (text_of(&client, "#dead").await == "none").then_some(())
+            })
+            .await;
+        }
+    };
+    none_left("the dead letter gone").await;
+    assert_eq!(services.queue.metrics().await.unwrap().pending, 1);
+    // The whole list at once: retry all, then (after a confirmation) delete all.
+    for n in 0..2 {
+        let raw = format!("lost message {n}");
+        let reason = "malformed task JSON";
+        services
+            .queue
+            .dead_letter("w1", raw.as_bytes(), reason)
+            .await
+            .unwrap();
+    }
+    until_text(&client, "#dead", "lost message 1").await;
+    click("p[data-dead-queue=scraping] button").await;
+    none_left("every dead letter retried").await;
+    assert_eq!(services.queue.metrics().await.unwrap().pending, 3);
+    services
+        .queue
+        .dead_letter("w1", b"lost again", "malformed task JSON")
+        .await
+        .unwrap();
+    until_text(&client, "#dead", "lost again").await;
+    click("p[data-dead-queue=scraping] button:last-of-type").await;
+    eventually(Duration::from_secs(10), "the confirmation", || async {
+        client.accept_alert().await.ok()
     })
     .await;
-    assert_eq!(services.queue.metrics().await.unwrap().pending, 1);
+    none_left("every dead letter deleted").await;
+    let metrics = services.queue.metrics().await.unwrap();
+    assert_eq!((metrics.dead, metrics.pending), (0, 3));
     // Pause from its button.
     click("tr[data-queue=scraping] button").await;
     eventually(Duration::from_secs(10), "the queue paused", || async {

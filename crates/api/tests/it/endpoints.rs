@@ -395,6 +395,13 @@ async fn schedules_are_managed_through_the_api(db: PgPool) -> anyhow::Result<()>
             json!({"stages": ["collect"]}),
             "payload does not fit kind pipeline_batch: unknown field `stages`",
         ),
+        // A queue no worker of the kind serves would hold its tasks for ever.
+        (
+            "queue",
+            json!("scraping"),
+            "queue \"scraping\" is not where kind pipeline_batch's tasks run: its queue is \
+             \"pipeline\"",
+        ),
     ] {
         let mut bad = nightly.clone();
         bad[field] = value;
@@ -410,6 +417,13 @@ async fn schedules_are_managed_through_the_api(db: PgPool) -> anyhow::Result<()>
         "crn",
     )
     .await;
+    // Left out, the queue is the kind's.
+    let mut queueless = nightly.clone();
+    queueless["name"] = json!("queueless");
+    queueless.as_object_mut().unwrap().remove("queue");
+    let (status, body) = read(api.post("/schedules").json(&queueless)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["schedule"]["queue"], "pipeline", "{body}");
     let unkeyed = api.client.post(format!("{}/schedules", api.base));
     let (status, _) = read(unkeyed.json(&nightly)).await;
     assert_eq!(status, 401, "needs a key");

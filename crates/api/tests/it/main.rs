@@ -8,4 +8,5 @@ mod metrics;
 mod openapi;
 mod pipeline;
 mod postings;
+mod runs;
 mod scrape;

@@ -38,6 +38,20 @@ impl std::fmt::Display for RunStatus {
 }
 
 impl RunStatus {
+    /// Every status, in the order a run can pass through them.
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Partial,
+        RunStatus::Failed,
+    ];
+
+    /// The status spelled as PostgreSQL stores it; None for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Queued => "queued",

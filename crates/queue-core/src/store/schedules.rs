@@ -65,7 +65,9 @@ pub struct NewRecurringTask {
     /// upsert` refuse any other, and a payload the kind refuses).
     #[schema(pattern = r"^[a-z][a-z0-9_]{0,31}$")]
     pub kind: String,
-    /// The queue they go to: the kind's queue.
+    /// The queue they go to: the kind's queue, the only one whose workers run the kind
+    /// (default: the kind's queue; `POST /schedules` and `trawl schedule upsert` refuse another).
+    #[serde(default)]
     #[schema(pattern = r"^[a-z][a-z0-9_-]{0,31}$")]
     pub queue: String,
     /// The tasks' payload, as the kind reads it (strictly: an unknown field is refused).

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use crate::test_task;
-use queue_core::{GivenBack, Keys, Queue, Taken, Task, Trigger};
+use queue_core::{GivenBack, Keys, Queue, Swept, Taken, Task, Trigger};
 use test_support::{TestRedis, redis_cmd};
 
 fn queue(redis: &TestRedis) -> Queue {
@@ -165,6 +165,83 @@ async fn dead_letters_are_retried_as_fresh_runs_or_deleted_by_id() -> anyhow::Re
     assert!(queue.delete_dead_letter(&garbage.id).await?);
     assert!(!queue.delete_dead_letter(&garbage.id).await?);
     assert!(queue.dead_letters(10).await?.is_empty());
+    Ok(())
+}
+
+/// "Retry all" and "delete all" take the whole dead-letter list in batches of a hundred,
+/// oldest first; entries something else pushed onto the list stay on a retry (there is no task
+/// to queue) and go on a delete.
+#[tokio::test]
+async fn every_dead_letter_is_retried_or_deleted_in_one_sweep() -> anyhow::Result<()> {
+    let redis = TestRedis::new();
+    let queue = queue(&redis);
+    let foreign = |n: usize| format!("pushed by hand {n}");
+    let push_foreign = |n: usize| {
+        let mut push = redis::cmd("LPUSH");
+        push.arg(queue.keys().dead()).arg(foreign(n));
+        push
+    };
+    let _: i64 = redis_cmd(&redis.pool, &mut push_foreign(0)).await;
+    for i in 0..250 {
+        if i == 120 {
+            let _: i64 = redis_cmd(&redis.pool, &mut push_foreign(1)).await;
+        }
+        let payload = serde_json::json!({"name": format!("t{i}")});
+        let task = Task::new(
+            "test",
+            payload.as_object().cloned().unwrap_or_default(),
+            format!("sched_{i}"),
+            Trigger::Schedule,
+        );
+        queue
+            .dead_letter("w1", task.to_json().as_bytes(), "site unreachable")
+            .await?;
+    }
+    let list = |key: String| {
+        let mut range = redis::cmd("LRANGE");
+        range.arg(key).arg(0).arg(-1);
+        range
+    };
+
+    let swept = queue.retry_all_dead_letters().await?;
+    assert_eq!(
+        swept,
+        Swept {
+            taken: 250,
+            skipped: 2
+        }
+    );
+    let left: Vec<String> = redis_cmd(&redis.pool, &mut list(queue.keys().dead())).await;
+    assert_eq!(left, vec![foreign(1), foreign(0)]);
+    let mut queued: Vec<String> = redis_cmd(&redis.pool, &mut list(queue.keys().pending())).await;
+    queued.reverse();
+    let names: Vec<String> = queued
+        .iter()
+        .map(|raw| Task::parse(raw).map(|task| task.payload["name"].to_string()))
+        .collect::<Result<_, _>>()?;
+    let expected: Vec<String> = (0..250).map(|i| format!("\"t{i}\"")).collect();
+    assert_eq!(names, expected, "queued again oldest first, each once");
+    let first = Task::parse(&queued[0])?;
+    assert_eq!(
+        (first.run_id, first.trigger),
+        (None, Some(Trigger::Manual)),
+        "a fresh manual run"
+    );
+
+    let swept = queue.delete_all_dead_letters().await?;
+    assert_eq!(
+        swept,
+        Swept {
+            taken: 2,
+            skipped: 0
+        }
+    );
+    assert!(queue.dead_letters(10).await?.is_empty());
+    assert_eq!(
+        queue.retry_all_dead_letters().await?,
+        Swept::default(),
+        "an empty list"
+    );
     Ok(())
 }
 
