@@ -27,7 +27,6 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/queues", get(queues))
         .route("/ui/runs", get(runs))
         .route("/ui/runs/{run_id}", get(run))
-        .route("/ui/dead", get(dead))
         .route("/ui/schedules", get(schedules))
         .route("/assets/htmx.min.js", get(htmx))
         .route("/ui/workers", get(crate::browse::workers))
@@ -36,11 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route("/ui/queues/{queue}/{action}", post(session::queue_action))
-        .route("/ui/dead/{queue}/{action}", post(session::dead_sweep))
-        .route("/ui/dead/{queue}/{id}/{action}", post(session::dead_action))
         .merge(crate::pipeline_ui::routes())
         .merge(crate::embeddings_ui::routes())
         .merge(crate::careers_ui::routes())
+        .merge(crate::dead_ui::routes())
 }
 
 async fn htmx() -> Response {
@@ -158,7 +156,7 @@ async fn queues(
 }
 
 /// The `hx-vals` of a button: the session's CSRF token.
-fn csrf_vals(session: &Session) -> String {
+pub(crate) fn csrf_vals(session: &Session) -> String {
     serde_json::json!({"csrf": session.csrf}).to_string()
 }
 
@@ -230,7 +228,7 @@ fn sparkline(samples: &[(DateTime<Utc>, u64)]) -> Markup {
     }
 }
 
-fn when(time: Option<DateTime<Utc>>) -> String {
+pub(crate) fn when(time: Option<DateTime<Utc>>) -> String {
     time.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_default()
 }
@@ -315,64 +313,6 @@ async fn run(
             h3 { "Result" } pre { (result) }
         },
     ))
-}
-
-async fn dead(
-    State(state): State<AppState>,
-    MaybeSession(session): MaybeSession,
-) -> Result<Markup, ApiError> {
-    dead_panel(&state, session.as_ref()).await
-}
-
-/// Every queue's dead letters, with retry and delete buttons for a logged-in visitor.
-pub(crate) async fn dead_panel(
-    state: &AppState,
-    session: Option<&Session>,
-) -> Result<Markup, ApiError> {
-    let mut letters = Vec::new();
-    let mut with_letters = Vec::new();
-    for queue in state.services.known_queues().await? {
-        let name = queue.keys().queue_name().to_owned();
-        let listed = queue.dead_letters(50).await?;
-        if !listed.is_empty() {
-            with_letters.push(name.clone());
-        }
-        letters.extend(listed.into_iter().map(|letter| (name.clone(), letter)));
-    }
-    Ok(html! {
-        @if letters.is_empty() { p { "none" } } @else {
-            @if let Some(session) = session {
-                @for queue in &with_letters {
-                    p data-dead-queue=(queue) {
-                        "Every dead letter of " (queue) ": "
-                        button hx-post=(format!("/ui/dead/{queue}/retry-all"))
-                            hx-vals=(csrf_vals(session)) hx-target="#dead" { "retry all" }
-                        " "
-                        button hx-post=(format!("/ui/dead/{queue}/delete-all"))
-                            hx-confirm=(format!("Drop every dead letter of {queue} for good?"))
-                            hx-vals=(csrf_vals(session)) hx-target="#dead" { "delete all" }
-                    }
-                }
-            }
-            table {
-                tr { th { "queue" } th { "id" } th { "failed at" } th { "reason" } th { "task" } th {} }
-                @for (queue, letter) in &letters {
-                    tr data-dead=(letter.id) {
-                        td { (queue) } td { (letter.id) } td { (when(Some(letter.failed_at))) }
-                        td { (letter.reason) } td { code { (letter.task) } }
-                        td {
-                            @if let Some(session) = session {
-                                @for action in ["retry", "delete"] {
-                                    button hx-post=(format!("/ui/dead/{queue}/{}/{action}", letter.id))
-                                        hx-vals=(csrf_vals(session)) hx-target="#dead" { (action) }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    })
 }
 
 async fn schedules(State(state): State<AppState>) -> Result<Markup, ApiError> {

@@ -5,6 +5,7 @@ mod careers_ui;
 mod coalesce;
 mod config;
 mod dashboard;
+mod dead_ui;
 mod embeddings_ui;
 mod error;
 mod fresh;

@@ -1,6 +1,7 @@
 //! Changing things from the dashboard: a login form that takes an API key and sets an
-//! HttpOnly, SameSite=Strict session cookie, and buttons (dead-letter retry and delete, queue
-//! pause and resume) that need that session and its CSRF token. Reading needs neither.
+//! HttpOnly, SameSite=Strict session cookie, and buttons (queue pause and resume here; the
+//! dead letters' in `dead_ui.rs`) that need that session and its CSRF token. Reading needs
+//! neither.
 use std::time::Duration;
 
 use axum::Form;
@@ -121,7 +122,7 @@ struct CsrfForm {
 
 /// A button's request: a live session, and a form carrying that session's CSRF token. Any
 /// other request is refused with a 403 page.
-pub struct Button(Session);
+pub struct Button(pub Session);
 
 impl FromRequest<AppState> for Button {
     type Rejection = Response;
@@ -142,7 +143,7 @@ impl FromRequest<AppState> for Button {
     }
 }
 
-fn refused(message: &str) -> Response {
+pub(crate) fn refused(message: &str) -> Response {
     html_page(StatusCode::FORBIDDEN, html! { p.failed { (message) } })
 }
 
@@ -172,60 +173,6 @@ pub async fn queue_action(
         return ApiError::from(err).into_response();
     }
     crate::dashboard::queues_panel(&state, Some(&session))
-        .await
-        .into_response()
-}
-
-/// `POST /ui/dead/{queue}/{retry-all|delete-all}`: every entry of the queue's dead-letter list;
-/// answers the dead-letters panel as it now stands.
-pub async fn dead_sweep(
-    State(state): State<AppState>,
-    Path((queue, action)): Path<(String, String)>,
-    Button(session): Button,
-) -> Response {
-    let Some(queue) = dead_letters_of(&state, &queue) else {
-        return refused("No such queue.");
-    };
-    let done = match action.as_str() {
-        "retry-all" => queue.retry_all_dead_letters().await.map(|_| ()),
-        "delete-all" => queue.delete_all_dead_letters().await.map(|_| ()),
-        _ => return refused("No such action."),
-    };
-    dead_panel_after(&state, &session, done).await
-}
-
-/// `POST /ui/dead/{queue}/{id}/{retry|delete}`: answers the dead-letters panel as it now stands.
-pub async fn dead_action(
-    State(state): State<AppState>,
-    Path((queue, id, action)): Path<(String, String, String)>,
-    Button(session): Button,
-) -> Response {
-    let Some(queue) = dead_letters_of(&state, &queue) else {
-        return refused("No such queue.");
-    };
-    let done = match action.as_str() {
-        "retry" => queue.retry_dead_letter(&id).await.map(|_| ()),
-        "delete" => queue.delete_dead_letter(&id).await.map(|_| ()),
-        _ => return refused("No such action."),
-    };
-    dead_panel_after(&state, &session, done).await
-}
-
-/// The queue a dead-letter button names; None for a name that is not a queue's.
-fn dead_letters_of(state: &AppState, name: &str) -> Option<queue_core::Queue> {
-    queue_core::is_queue_name(name).then(|| state.services.queue_named(name))
-}
-
-/// The dead-letters panel as it stands after a button's action, or the action's error.
-async fn dead_panel_after(
-    state: &AppState,
-    session: &Session,
-    done: Result<(), queue_core::QueueError>,
-) -> Response {
-    if let Err(err) = done {
-        return ApiError::from(err).into_response();
-    }
-    crate::dashboard::dead_panel(state, Some(session))
         .await
         .into_response()
 }
